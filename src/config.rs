@@ -1,0 +1,327 @@
+//! Server configuration files, in HCL or JSON, with Vault's stanzas:
+//!
+//! ```hcl
+//! storage "file" { path = "/var/lib/strongroom" }
+//! listener "tcp" { address = "127.0.0.1:8200"  tls_disable = true }
+//! seal "awskms" { kms_key_id = "alias/strongroom" }
+//! api_addr = "http://127.0.0.1:8200"
+//! ```
+//!
+//! Unknown keys produce warnings (printed at start), malformed files an
+//! error naming the file and the line.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("error reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("error parsing {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration in {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// A labeled block such as `storage "file" { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Stanza {
+    pub(crate) kind: String,
+    pub(crate) options: Map<String, Value>,
+}
+
+impl Stanza {
+    /// A string option; numbers and booleans are accepted and stringified,
+    /// since Vault's config takes `"true"` and `true` alike.
+    pub(crate) fn get_str(&self, key: &str) -> Option<String> {
+        match self.options.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn get_bool(&self, key: &str) -> Option<bool> {
+        self.options.get(key).and_then(as_bool)
+    }
+}
+
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => Some(n.as_i64() != Some(0)),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "t" | "yes" => Some(true),
+            "false" | "0" | "f" | "no" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Listener {
+    pub(crate) address: String,
+    pub(crate) tls_disable: bool,
+    pub(crate) tls_cert_file: Option<PathBuf>,
+    pub(crate) tls_key_file: Option<PathBuf>,
+    pub(crate) max_request_size: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ServerConfig {
+    pub(crate) storage: Option<Stanza>,
+    pub(crate) listeners: Vec<Listener>,
+    pub(crate) seal: Option<Stanza>,
+    pub(crate) api_addr: Option<String>,
+    pub(crate) cluster_addr: Option<String>,
+    pub(crate) disable_mlock: bool,
+    pub(crate) ui: bool,
+    pub(crate) log_level: Option<String>,
+    /// Non-fatal problems (unknown keys), printed at startup.
+    pub(crate) warnings: Vec<String>,
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "storage", "backend", "ha_storage", "listener", "seal", "api_addr", "cluster_addr", "disable_mlock", "ui",
+    "log_level", "log_format", "cluster_name", "default_lease_ttl", "max_lease_ttl", "telemetry", "pid_file",
+    "disable_cache", "plugin_directory",
+];
+const LISTENER_KEYS: &[&str] = &[
+    "address", "cluster_address", "tls_disable", "tls_cert_file", "tls_key_file", "max_request_size",
+    "tls_min_version", "tls_max_version", "tls_client_ca_file", "tls_require_and_verify_client_cert",
+    "tls_disable_client_certs", "proxy_protocol_behavior", "x_forwarded_for_authorized_addrs",
+];
+
+/// Parses HCL text; JSON is valid input too (JSON is a subset of what we accept
+/// by trying it first, so its errors name JSON lines and columns).
+fn parse_text(path: &Path, text: &str) -> Result<Value, ConfigError> {
+    let looks_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    if looks_json {
+        return serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!("at line {}, column {}: {e}", e.line(), e.column()),
+        });
+    }
+    hcl::from_str::<Value>(text)
+        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+}
+
+impl ServerConfig {
+    /// Loads and merges one or more files (later files override earlier ones).
+    pub(crate) fn load(paths: &[PathBuf]) -> Result<Self, ConfigError> {
+        let mut merged = ServerConfig::default();
+        for p in paths {
+            let files: Vec<PathBuf> = if p.is_dir() {
+                let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                    .map_err(|source| ConfigError::Read { path: p.clone(), source })?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|f| f.extension().is_some_and(|e| e == "hcl" || e == "json"))
+                    .collect();
+                v.sort();
+                v
+            } else {
+                vec![p.clone()]
+            };
+            for f in files {
+                let text = std::fs::read_to_string(&f).map_err(|source| ConfigError::Read { path: f.clone(), source })?;
+                merged.merge(Self::parse(&f, &text)?);
+            }
+        }
+        Ok(merged)
+    }
+
+    fn merge(&mut self, other: ServerConfig) {
+        if other.storage.is_some() {
+            self.storage = other.storage;
+        }
+        if other.seal.is_some() {
+            self.seal = other.seal;
+        }
+        self.listeners.extend(other.listeners);
+        self.api_addr = other.api_addr.or(self.api_addr.take());
+        self.cluster_addr = other.cluster_addr.or(self.cluster_addr.take());
+        self.log_level = other.log_level.or(self.log_level.take());
+        self.disable_mlock |= other.disable_mlock;
+        self.ui |= other.ui;
+        self.warnings.extend(other.warnings);
+    }
+
+    /// Parses one file's text.
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
+        let root = parse_text(path, text)?;
+        let Value::Object(root) = root else {
+            return Err(invalid("the top level must be a set of stanzas".into()));
+        };
+        let mut cfg = ServerConfig::default();
+        for (key, value) in &root {
+            match key.as_str() {
+                "storage" | "backend" => cfg.storage = Some(one_stanza(key, value).map_err(invalid)?),
+                "seal" => cfg.seal = Some(one_stanza(key, value).map_err(invalid)?),
+                "listener" => {
+                    for st in stanzas(key, value).map_err(invalid)? {
+                        cfg.listeners.push(listener(&st, &mut cfg.warnings).map_err(invalid)?);
+                    }
+                }
+                "api_addr" => cfg.api_addr = Some(string(key, value).map_err(invalid)?),
+                "cluster_addr" => cfg.cluster_addr = Some(string(key, value).map_err(invalid)?),
+                "log_level" => cfg.log_level = Some(string(key, value).map_err(invalid)?),
+                "disable_mlock" => cfg.disable_mlock = as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?,
+                "ui" => cfg.ui = as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?,
+                k if TOP_LEVEL_KEYS.contains(&k) => {
+                    cfg.warnings.push(format!("{}: {k:?} is accepted but has no effect in Strongroom", path.display()))
+                }
+                k => cfg.warnings.push(format!("{}: unknown key {k:?} ignored", path.display())),
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+fn string(key: &str, v: &Value) -> Result<String, String> {
+    v.as_str().map(str::to_string).ok_or_else(|| format!("{key} must be a string"))
+}
+
+/// Flattens the shapes HCL and JSON produce for labeled blocks:
+/// `{"file": {...}}`, `[{"file": {...}}]`, `{"tcp": [{...}, {...}]}`.
+fn stanzas(key: &str, v: &Value) -> Result<Vec<Stanza>, String> {
+    let mut out = Vec::new();
+    match v {
+        Value::Array(items) => {
+            for item in items {
+                out.extend(stanzas(key, item)?);
+            }
+        }
+        Value::Object(m) => {
+            for (kind, body) in m {
+                match body {
+                    Value::Object(opts) => out.push(Stanza { kind: kind.clone(), options: opts.clone() }),
+                    Value::Array(bodies) => {
+                        for b in bodies {
+                            let opts = b.as_object().ok_or_else(|| format!("{key} \"{kind}\" must be a block"))?;
+                            out.push(Stanza { kind: kind.clone(), options: opts.clone() });
+                        }
+                    }
+                    _ => return Err(format!("{key} \"{kind}\" must be a block, like {key} \"{kind}\" {{ ... }}")),
+                }
+            }
+        }
+        _ => return Err(format!("{key} must be a labeled block, like {key} \"type\" {{ ... }}")),
+    }
+    Ok(out)
+}
+
+fn one_stanza(key: &str, v: &Value) -> Result<Stanza, String> {
+    let mut all = stanzas(key, v)?;
+    if all.len() != 1 {
+        return Err(format!("exactly one {key} stanza is allowed, found {}", all.len()));
+    }
+    Ok(all.remove(0))
+}
+
+fn listener(st: &Stanza, warnings: &mut Vec<String>) -> Result<Listener, String> {
+    if st.kind != "tcp" {
+        return Err(format!("unsupported listener type {:?}: only \"tcp\" is supported", st.kind));
+    }
+    for k in st.options.keys() {
+        if !LISTENER_KEYS.contains(&k.as_str()) {
+            warnings.push(format!("listener \"tcp\": unknown key {k:?} ignored"));
+        }
+    }
+    let tls_disable = match st.options.get("tls_disable") {
+        None => false,
+        Some(v) => as_bool(v).ok_or("listener tls_disable must be a boolean")?,
+    };
+    let max_request_size = match st.options.get("max_request_size") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .ok_or("listener max_request_size must be a number of bytes")? as usize,
+        ),
+    };
+    let l = Listener {
+        address: st.get_str("address").unwrap_or_else(|| "127.0.0.1:8200".into()),
+        tls_disable,
+        tls_cert_file: st.get_str("tls_cert_file").map(PathBuf::from),
+        tls_key_file: st.get_str("tls_key_file").map(PathBuf::from),
+        max_request_size,
+    };
+    if !l.tls_disable && (l.tls_cert_file.is_none() || l.tls_key_file.is_none()) {
+        return Err("listener \"tcp\": TLS is enabled but tls_cert_file and tls_key_file are not both set (set tls_disable = true for plain HTTP)".into());
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, name: &str) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::parse(Path::new(name), text)
+    }
+
+    #[test]
+    fn hcl_stanzas() {
+        let cfg = parse(
+            r#"
+storage "file" {
+  path = "/tmp/sr"
+}
+listener "tcp" {
+  address     = "127.0.0.1:8300"
+  tls_disable = 1
+}
+listener "tcp" {
+  address     = "127.0.0.1:8301"
+  tls_disable = "true"
+  bogus = 1
+}
+api_addr = "http://127.0.0.1:8300"
+disable_mlock = true
+ui = true
+whatever = 3
+"#,
+            "a.hcl",
+        )
+        .unwrap();
+        let storage = cfg.storage.unwrap();
+        assert_eq!(storage.kind, "file");
+        assert_eq!(storage.get_str("path").unwrap(), "/tmp/sr");
+        assert_eq!(cfg.listeners.len(), 2);
+        assert!(cfg.listeners.iter().all(|l| l.tls_disable));
+        assert_eq!(cfg.api_addr.as_deref(), Some("http://127.0.0.1:8300"));
+        assert!(cfg.disable_mlock && cfg.ui);
+        assert!(cfg.warnings.iter().any(|w| w.contains("whatever")));
+        assert!(cfg.warnings.iter().any(|w| w.contains("bogus")));
+    }
+
+    #[test]
+    fn json_config() {
+        let cfg = parse(
+            r#"{"storage": {"file": {"path": "/x"}}, "listener": [{"tcp": {"address": "127.0.0.1:1", "tls_disable": true}}]}"#,
+            "a.json",
+        )
+        .unwrap();
+        assert_eq!(cfg.storage.unwrap().kind, "file");
+        assert_eq!(cfg.listeners[0].address, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn malformed_files_name_the_line() {
+        let err = parse("storage \"file\" {\n  path = \n}\n", "bad.hcl").unwrap_err().to_string();
+        assert!(err.contains("bad.hcl"), "{err}");
+        assert!(err.contains('2') || err.contains("line"), "{err}");
+        let err = parse("{\n\"storage\": {,}\n}", "bad.json").unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_files() {
+        let err = parse("listener \"tcp\" { address = \"127.0.0.1:1\" }", "t.hcl").unwrap_err();
+        assert!(err.to_string().contains("tls_cert_file"));
+    }
+}

@@ -1,0 +1,216 @@
+//! Core: the server's lifecycle (uninitialized → sealed → unsealed), the
+//! mount table and router, authentication, and request dispatch.
+//!
+//! Core talks to the barrier (never to physical storage directly, except for
+//! the two unencrypted records the seal needs before the barrier can open:
+//! the seal configuration and the wrapped root key). Transports hand core a
+//! [`Request`] and get a [`Response`] back.
+
+pub(crate) mod lifecycle;
+pub(crate) mod mounts;
+pub(crate) mod path;
+pub(crate) mod router;
+pub(crate) mod sys;
+pub(crate) mod tokens;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::barrier::Barrier;
+use crate::logical::{kv::KvV1, kv2::KvV2, Backend, LogicalError, LogicalResult, Request, StorageView};
+use crate::seal::{Seal, SealConfig};
+use crate::storage::Storage;
+use mounts::{MountEntry, MountTable, MOUNT_TABLE_PATH};
+use router::{Route, Router};
+use tokens::{TokenEntry, TokenHasher};
+
+/// The Vault API level we implement; reported as the server `version` so that
+/// clients that gate features on it (Terraform, SDKs) enable them. Build
+/// metadata names the real product and version.
+pub(crate) const API_VERSION: &str = concat!("1.15.0+strongroom.", env!("CARGO_PKG_VERSION"));
+
+/// Cluster identity, created at init and stored through the barrier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ClusterInfo {
+    pub(crate) name: String,
+    pub(crate) id: String,
+}
+const CLUSTER_INFO_PATH: &str = "core/cluster";
+
+/// Static settings a node starts with.
+pub(crate) struct CoreOptions {
+    /// Shown as `storage_type` in `sys/seal-status`.
+    pub(crate) storage_type: String,
+    pub(crate) api_addr: Option<String>,
+}
+
+/// State that exists only while unsealed.
+pub(crate) struct Unsealed {
+    pub(crate) router: Arc<Router>,
+    pub(crate) mounts: MountTable,
+    pub(crate) hasher: Arc<TokenHasher>,
+    pub(crate) cluster: ClusterInfo,
+}
+
+pub(crate) struct Core {
+    pub(crate) barrier: Arc<Barrier>,
+    pub(crate) seal: Arc<dyn Seal>,
+    pub(crate) options: CoreOptions,
+    /// Cached seal config; `Some` once we know the cluster is initialized.
+    seal_config: RwLock<Option<SealConfig>>,
+    /// Key shares typed so far (zeroized on drop).
+    unseal_progress: Mutex<lifecycle::UnsealProgress>,
+    /// Serializes init, unseal, seal and mount-table changes.
+    lifecycle_lock: tokio::sync::Mutex<()>,
+    unsealed: RwLock<Option<Arc<Unsealed>>>,
+    /// The "am I active" switch: expiration and other active-only work check
+    /// it. Single-node backends are always active; HA flips it.
+    active: AtomicBool,
+    pub(crate) active_since: RwLock<chrono::DateTime<chrono::Utc>>,
+}
+
+fn lock_err() -> LogicalError {
+    LogicalError::Internal("internal lock poisoned".into())
+}
+
+impl Core {
+    pub(crate) fn new(storage: Arc<dyn Storage>, seal: Arc<dyn Seal>, options: CoreOptions) -> Arc<Self> {
+        Arc::new(Self {
+            barrier: Arc::new(Barrier::new(storage)),
+            seal,
+            options,
+            seal_config: RwLock::new(None),
+            unseal_progress: Mutex::new(lifecycle::UnsealProgress::default()),
+            lifecycle_lock: tokio::sync::Mutex::new(()),
+            unsealed: RwLock::new(None),
+            active: AtomicBool::new(true),
+            active_since: RwLock::new(chrono::Utc::now()),
+        })
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.unsealed.read().map(|u| u.is_none()).unwrap_or(true)
+    }
+
+    pub(crate) fn unsealed_state(&self) -> Result<Arc<Unsealed>, LogicalError> {
+        self.unsealed.read().map_err(|_| lock_err())?.clone().ok_or(LogicalError::Sealed)
+    }
+
+    /// Handles any request from any transport.
+    pub(crate) async fn handle(&self, mut req: Request) -> LogicalResult {
+        req.path = path::normalize(&req.path)?;
+        if let Some(resp) = sys::handle_unauthenticated(self, &req).await? {
+            return Ok(resp);
+        }
+        let state = self.unsealed_state()?;
+        let token = self.authenticate(&state, &req).await?;
+        self.authorize(&token, &req)?;
+        if req.path == "sys" || req.path.starts_with("sys/") {
+            return sys::handle(self, &state, &req, &token).await;
+        }
+        let route = state.router.lookup(&req.path).ok_or_else(|| {
+            LogicalError::NoRoute(format!("no handler for route \"{}\". route entry not found.", req.path))
+        })?;
+        req.mount_point = route.entry.path.clone();
+        req.relative_path = req.path.strip_prefix(&route.entry.path).unwrap_or("").to_string();
+        let view = StorageView::new(self.barrier.clone(), route.entry.view_prefix());
+        route.backend.handle(&req, &view).await
+    }
+
+    /// Resolves the request's token. Missing or unknown tokens are denied
+    /// with the same message so callers cannot probe which tokens exist.
+    async fn authenticate(&self, state: &Unsealed, req: &Request) -> Result<TokenEntry, LogicalError> {
+        let Some(token) = req.client_token.as_deref() else {
+            return Err(LogicalError::PermissionDenied);
+        };
+        tokens::lookup(&self.barrier, &state.hasher, token).await?.ok_or(LogicalError::PermissionDenied)
+    }
+
+    /// Decides whether `token` may perform `req`. Until ACL policies exist
+    /// only root tokens are issued, and policies deny by default.
+    fn authorize(&self, token: &TokenEntry, _req: &Request) -> Result<(), LogicalError> {
+        if token.is_root() {
+            Ok(())
+        } else {
+            Err(LogicalError::PermissionDenied)
+        }
+    }
+
+    /// Builds the engine for a mount entry.
+    fn backend_for(entry: &MountEntry) -> Result<Arc<dyn Backend>, LogicalError> {
+        match entry.mount_type.as_str() {
+            "kv" if entry.is_kv_v2() => Ok(Arc::new(KvV2::new())),
+            "kv" => Ok(Arc::new(KvV1::new())),
+            other => Err(LogicalError::bad(format!("plugin not found in the catalog: {other}"))),
+        }
+    }
+
+    fn build_router(table: &MountTable) -> Router {
+        let mut router = Router::default();
+        for entry in &table.entries {
+            if entry.mount_type == "system" {
+                continue; // sys/ is dispatched by core itself
+            }
+            match Self::backend_for(entry) {
+                Ok(backend) => router.insert(Route { entry: entry.clone(), backend }),
+                Err(e) => tracing::warn!(path = %entry.path, error = %e, "skipping mount of unknown type"),
+            }
+        }
+        router
+    }
+
+    async fn load_mount_table(&self) -> Result<MountTable, LogicalError> {
+        match self.barrier.get(MOUNT_TABLE_PATH).await? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| LogicalError::Internal(format!("mount table is corrupt: {e}"))),
+            None => {
+                let table = MountTable::default_table();
+                self.store_mount_table(&table).await?;
+                Ok(table)
+            }
+        }
+    }
+
+    async fn store_mount_table(&self, table: &MountTable) -> Result<(), LogicalError> {
+        let bytes = serde_json::to_vec(table).map_err(|e| LogicalError::Internal(e.to_string()))?;
+        self.barrier.put(MOUNT_TABLE_PATH, &bytes).await?;
+        Ok(())
+    }
+
+    /// Applies `change` to the mount table, persists it, and swaps the router.
+    pub(crate) async fn update_mounts(
+        &self,
+        change: impl FnOnce(&mut MountTable) -> Result<(), LogicalError>,
+    ) -> Result<MountTable, LogicalError> {
+        let _guard = self.lifecycle_lock.lock().await;
+        let state = self.unsealed_state()?;
+        let mut table = state.mounts.clone();
+        change(&mut table)?;
+        for entry in &table.entries {
+            if entry.mount_type != "system" {
+                Self::backend_for(entry)?;
+            }
+        }
+        self.store_mount_table(&table).await?;
+        let router = Arc::new(Self::build_router(&table));
+        let next = Unsealed {
+            router,
+            mounts: table.clone(),
+            hasher: state.hasher.clone(),
+            cluster: state.cluster.clone(),
+        };
+        *self.unsealed.write().map_err(|_| lock_err())? = Some(Arc::new(next));
+        Ok(table)
+    }
+}
+
+/// Vault's system default lease TTL (32 days), used when a mount sets none.
+pub(crate) const SYSTEM_DEFAULT_TTL: u64 = 32 * 24 * 3600;
+/// Vault's system maximum lease TTL (32 days).
+pub(crate) const SYSTEM_MAX_TTL: u64 = 32 * 24 * 3600;

@@ -1,0 +1,355 @@
+//! The system backend: `sys/` endpoints. Unlike engines it needs the core
+//! itself (seal state, mount table), so core dispatches to it directly.
+
+use serde_json::{json, Map, Value};
+
+use super::lifecycle::InitParams;
+use super::mounts::{is_protected, normalize_mount_path, MountEntry};
+use super::tokens::TokenEntry;
+use super::{Core, Unsealed, API_VERSION};
+use crate::logical::{
+    field_bool, field_str, field_u64, parse_duration, LogicalError, LogicalResult, Operation, Request, Response,
+    StorageView,
+};
+
+/// Endpoints that work without a token (and while sealed). Returns `None`
+/// for every other path.
+pub(crate) async fn handle_unauthenticated(core: &Core, req: &Request) -> Result<Option<Response>, LogicalError> {
+    let op = req.operation;
+    let resp = match req.path.as_str() {
+        "sys/health" => only(op, &[Operation::Read], || health(core, req))?,
+        "sys/seal-status" => {
+            ensure(op, &[Operation::Read])?;
+            Response::raw(core.seal_status().await?)
+        }
+        "sys/init" => match op {
+            Operation::Read => Response::raw(json!({"initialized": core.is_initialized().await?})),
+            Operation::Update | Operation::Create => init(core, req).await?,
+            _ => return Err(LogicalError::UnsupportedOperation),
+        },
+        "sys/unseal" => {
+            ensure(op, &[Operation::Update, Operation::Create])?;
+            let reset = field_bool(&req.data, "reset")?.unwrap_or(false);
+            core.submit_unseal_key(field_str(&req.data, "key"), reset).await?;
+            Response::raw(core.seal_status().await?)
+        }
+        "sys/leader" => {
+            ensure(op, &[Operation::Read])?;
+            if core.is_sealed() {
+                return Err(LogicalError::Sealed);
+            }
+            Response::raw(json!({"ha_enabled": false}))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(resp))
+}
+
+fn ensure(op: Operation, allowed: &[Operation]) -> Result<(), LogicalError> {
+    if allowed.contains(&op) {
+        Ok(())
+    } else {
+        Err(LogicalError::UnsupportedOperation)
+    }
+}
+
+fn only<T>(op: Operation, allowed: &[Operation], f: impl FnOnce() -> Result<T, LogicalError>) -> Result<T, LogicalError> {
+    ensure(op, allowed)?;
+    f()
+}
+
+/// Reads a status-code override from the query (`?sealedcode=200`).
+fn code(req: &Request, key: &str, default: u16) -> Result<u16, LogicalError> {
+    match field_u64(&req.data, key)? {
+        None => Ok(default),
+        Some(c) if (100..=599).contains(&c) => Ok(c as u16),
+        Some(_) => Err(LogicalError::bad(format!("{key} must be a valid HTTP status code"))),
+    }
+}
+
+/// `sys/health`: the status code carries the state, for load balancers.
+fn health(core: &Core, req: &Request) -> Result<Response, LogicalError> {
+    // Initialization state is cached after the first look; a sealed, never
+    // read node reports "initialized" only once storage said so.
+    let initialized = core.seal_config.read().map(|c| c.is_some()).unwrap_or(false) || !core.is_sealed();
+    let sealed = core.is_sealed();
+    let standby = !core.is_active();
+    let status = if !initialized {
+        code(req, "uninitcode", 501)?
+    } else if sealed {
+        code(req, "sealedcode", 503)?
+    } else if standby {
+        if field_bool(&req.data, "standbyok")?.unwrap_or(false) {
+            code(req, "activecode", 200)?
+        } else {
+            code(req, "standbycode", 429)?
+        }
+    } else {
+        code(req, "activecode", 200)?
+    };
+    let mut body = json!({
+        "initialized": initialized,
+        "sealed": sealed,
+        "standby": sealed || standby,
+        "replication_performance_mode": if sealed { "unknown" } else { "disabled" },
+        "replication_dr_mode": if sealed { "unknown" } else { "disabled" },
+        "server_time_utc": chrono::Utc::now().timestamp(),
+        "version": API_VERSION,
+    });
+    if let Ok(state) = core.unsealed_state() {
+        body["cluster_name"] = Value::from(state.cluster.name.clone());
+        body["cluster_id"] = Value::from(state.cluster.id.clone());
+    }
+    Ok(Response::raw_with_status(status, body))
+}
+
+async fn init(core: &Core, req: &Request) -> LogicalResult {
+    if req.data.get("pgp_keys").is_some_and(|v| !v.is_null()) || req.data.get("root_token_pgp_key").is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+        return Err(LogicalError::bad("PGP-encrypted key shares are not supported"));
+    }
+    let auto = core.seal.is_auto();
+    let (shares_key, threshold_key) =
+        if auto { ("recovery_shares", "recovery_threshold") } else { ("secret_shares", "secret_threshold") };
+    let shares = field_u64(&req.data, shares_key)?.unwrap_or(if auto { 5 } else { 0 });
+    let threshold = field_u64(&req.data, threshold_key)?.unwrap_or(if auto { 3 } else { 0 });
+    if shares > 255 {
+        return Err(LogicalError::bad("invalid seal configuration: shares cannot be more than 255"));
+    }
+    let result = core
+        .initialize(InitParams {
+            secret_shares: shares as u8,
+            secret_threshold: threshold.min(255) as u8,
+            root_token: None,
+        })
+        .await?;
+    Ok(Response::raw(result.to_json()))
+}
+
+/// Authenticated `sys/` endpoints.
+pub(crate) async fn handle(core: &Core, state: &Unsealed, req: &Request, _token: &TokenEntry) -> LogicalResult {
+    let path = req.path.strip_prefix("sys/").unwrap_or("");
+    let op = req.operation;
+    match path {
+        "seal" => {
+            ensure(op, &[Operation::Update, Operation::Create])?;
+            core.seal().await?;
+            Ok(Response::empty())
+        }
+        "mounts" => {
+            ensure(op, &[Operation::Read])?;
+            Ok(enveloped(req, state.mounts.to_json()))
+        }
+        "rotate" => {
+            ensure(op, &[Operation::Update, Operation::Create])?;
+            core.barrier.rotate().await?;
+            Ok(Response::empty())
+        }
+        "key-status" => {
+            ensure(op, &[Operation::Read])?;
+            let s = core.barrier.key_status()?;
+            Ok(Response::json(json!({"term": s.term, "install_time": s.install_time, "encryptions": s.encryptions})))
+        }
+        "ha-status" => {
+            ensure(op, &[Operation::Read])?;
+            let node = json!({
+                "hostname": hostname(),
+                "api_address": core.options.api_addr.clone().unwrap_or_default(),
+                "cluster_address": "",
+                "active_node": core.is_active(),
+                "last_echo": Value::Null,
+                "version": API_VERSION,
+            });
+            let mut data = Map::new();
+            data.insert("nodes".into(), json!([node]));
+            Ok(enveloped(req, data))
+        }
+        p if p.starts_with("mounts/") => mounts(core, state, req, &p["mounts/".len()..]).await,
+        p if p.starts_with("internal/ui/mounts/") => ui_mount(state, &p["internal/ui/mounts/".len()..]),
+        _ => Err(LogicalError::NoRoute(format!("unsupported path: sys/{path}"))),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// Vault's legacy shape for some sys endpoints: the data both at the top
+/// level and under `data`, plus the usual envelope fields.
+fn enveloped(req: &Request, data: Map<String, Value>) -> Response {
+    let mut body = data.clone();
+    body.insert("request_id".into(), Value::from(req.id.clone()));
+    body.insert("lease_id".into(), Value::from(""));
+    body.insert("renewable".into(), Value::from(false));
+    body.insert("lease_duration".into(), Value::from(0));
+    body.insert("data".into(), Value::Object(data));
+    body.insert("wrap_info".into(), Value::Null);
+    body.insert("warnings".into(), Value::Null);
+    body.insert("auth".into(), Value::Null);
+    Response::raw(Value::Object(body))
+}
+
+/// `sys/internal/ui/mounts/:path`: tells the CLI which mount (and KV
+/// version) serves a path. The `vault kv` commands depend on it.
+fn ui_mount(state: &Unsealed, path: &str) -> LogicalResult {
+    let route = state.router.lookup(path).ok_or(LogicalError::PermissionDenied)?;
+    let mut data = route.entry.to_json();
+    data["path"] = Value::from(route.entry.path.clone());
+    Ok(Response::json(data))
+}
+
+fn ttl_field(data: &Map<String, Value>, key: &str) -> Result<Option<u64>, LogicalError> {
+    match data.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) if s == "system" => Ok(Some(0)),
+        Some(v) => parse_duration(v).map(Some).map_err(|e| LogicalError::bad(format!("{key}: {e}"))),
+    }
+}
+
+async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> LogicalResult {
+    let (mount_path, tune) = match rest.strip_suffix("/tune").or_else(|| rest.strip_suffix("/tune/")) {
+        Some(p) => (p, true),
+        None => (rest, false),
+    };
+    let path = normalize_mount_path(mount_path).map_err(LogicalError::bad)?;
+    let op = req.operation;
+    if tune {
+        return match op {
+            Operation::Read => {
+                let entry = state.mounts.get(&path).ok_or_else(|| {
+                    LogicalError::bad(format!("cannot fetch sysview for path \"{path}\""))
+                })?;
+                Ok(Response::json(tune_json(entry)))
+            }
+            Operation::Update | Operation::Create => {
+                if path == "sys/" {
+                    return Err(LogicalError::bad("cannot tune the system backend"));
+                }
+                let data = req.data.clone();
+                core.update_mounts(|table| {
+                    let entry = table
+                        .entries
+                        .iter_mut()
+                        .find(|e| e.path == path)
+                        .ok_or_else(|| LogicalError::bad(format!("no mount entry found for path \"{path}\"")))?;
+                    apply_tune(entry, &data)
+                })
+                .await?;
+                Ok(Response::empty())
+            }
+            _ => Err(LogicalError::UnsupportedOperation),
+        };
+    }
+    match op {
+        Operation::Read => {
+            let entry = state.mounts.get(&path).ok_or_else(|| LogicalError::bad(format!("No secret engine mount at {path}")))?;
+            Ok(Response::json(entry.to_json()))
+        }
+        Operation::Update | Operation::Create => {
+            let mount_type = field_str(&req.data, "type").ok_or_else(|| LogicalError::bad("type is required"))?;
+            if is_protected(&path) {
+                return Err(LogicalError::bad(format!("cannot mount at reserved path \"{path}\"")));
+            }
+            let (mount_type, forced_version) = match mount_type {
+                "kv-v2" => ("kv", Some("2")),
+                "kv-v1" => ("kv", Some("1")),
+                "generic" => ("kv", Some("1")),
+                t => (t, None),
+            };
+            let mut entry = MountEntry::new(&path, mount_type, field_str(&req.data, "description").unwrap_or(""));
+            if let Some(opts) = req.data.get("options") {
+                let opts = opts.as_object().ok_or_else(|| LogicalError::bad("options must be an object"))?;
+                for (k, v) in opts {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => return Err(LogicalError::bad(format!("option {k} must be a string"))),
+                    };
+                    entry.options.insert(k.clone(), s);
+                }
+            }
+            if let Some(v) = forced_version {
+                entry.options.insert("version".into(), v.into());
+            }
+            if entry.mount_type == "kv" {
+                let v = entry.options.entry("version".into()).or_insert_with(|| "1".into());
+                if v != "1" && v != "2" {
+                    return Err(LogicalError::bad(format!("invalid kv version {v:?}: must be 1 or 2")));
+                }
+            }
+            if let Some(cfg) = req.data.get("config") {
+                let cfg = cfg.as_object().ok_or_else(|| LogicalError::bad("config must be an object"))?;
+                apply_tune(&mut entry, cfg)?;
+            }
+            entry.local = field_bool(&req.data, "local")?.unwrap_or(false);
+            entry.seal_wrap = field_bool(&req.data, "seal_wrap")?.unwrap_or(false);
+            core.update_mounts(|table| {
+                if let Some(existing) =
+                    table.entries.iter().find(|e| e.path.starts_with(&path) || path.starts_with(&e.path))
+                {
+                    return Err(LogicalError::bad(format!("path is already in use at {}", existing.path)));
+                }
+                table.entries.push(entry);
+                Ok(())
+            })
+            .await?;
+            Ok(Response::empty())
+        }
+        Operation::Delete => {
+            if is_protected(&path) {
+                return Err(LogicalError::bad(format!("cannot unmount \"{path}\"")));
+            }
+            let Some(entry) = state.mounts.get(&path).cloned() else {
+                return Ok(Response::empty()); // Vault: unmounting nothing succeeds
+            };
+            core.update_mounts(|table| {
+                table.entries.retain(|e| e.path != path);
+                Ok(())
+            })
+            .await?;
+            StorageView::new(core.barrier.clone(), entry.view_prefix()).clear().await?;
+            Ok(Response::empty())
+        }
+        _ => Err(LogicalError::UnsupportedOperation),
+    }
+}
+
+fn tune_json(entry: &MountEntry) -> Value {
+    let mut v = json!({
+        "default_lease_ttl": if entry.config.default_lease_ttl == 0 { crate::core::SYSTEM_DEFAULT_TTL } else { entry.config.default_lease_ttl },
+        "max_lease_ttl": if entry.config.max_lease_ttl == 0 { crate::core::SYSTEM_MAX_TTL } else { entry.config.max_lease_ttl },
+        "force_no_cache": false,
+        "description": entry.description,
+    });
+    if !entry.options.is_empty() {
+        v["options"] = json!(entry.options);
+    }
+    v
+}
+
+fn apply_tune(entry: &mut MountEntry, data: &Map<String, Value>) -> Result<(), LogicalError> {
+    let default = ttl_field(data, "default_lease_ttl")?;
+    let max = ttl_field(data, "max_lease_ttl")?;
+    let new_max = max.unwrap_or(entry.config.max_lease_ttl);
+    let new_default = default.unwrap_or(entry.config.default_lease_ttl);
+    let effective_max = if new_max == 0 { crate::core::SYSTEM_MAX_TTL } else { new_max };
+    if new_default > effective_max {
+        return Err(LogicalError::bad("default lease TTL cannot be greater than max lease TTL"));
+    }
+    if new_max > crate::core::SYSTEM_MAX_TTL {
+        return Err(LogicalError::bad("max lease TTL cannot be greater than the system max lease TTL"));
+    }
+    entry.config.default_lease_ttl = new_default;
+    entry.config.max_lease_ttl = new_max;
+    if let Some(d) = field_str(data, "description") {
+        entry.description = d.to_string();
+    }
+    if let Some(opts) = data.get("options").and_then(Value::as_object) {
+        if let Some(v) = opts.get("version").and_then(Value::as_str) {
+            if entry.mount_type == "kv" && entry.options.get("version").map(String::as_str) != Some(v) {
+                return Err(LogicalError::bad("changing the KV version of a mount is not supported"));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! Translates between HTTP and the transport-neutral logical request and
+//! response. The Lambda adapter reuses [`handle`] unchanged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::core::Core;
+use crate::logical::{LogicalError, Operation, Request, Response};
+
+/// Vault's default `max_request_size`: 32 MiB.
+pub(crate) const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
+
+/// A fully buffered HTTP response.
+pub(crate) struct HttpResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Bytes,
+}
+
+impl HttpResponse {
+    fn json(status: u16, value: &Value) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // Serializing a serde_json::Value cannot fail.
+        let body = serde_json::to_vec(value).unwrap_or_default();
+        Self { status, body: Bytes::from(body) }
+    }
+
+    pub(crate) fn error(err: &LogicalError) -> Self {
+        Self::json(err.status(), &serde_json::json!({ "errors": err.messages() }))
+    }
+
+    fn no_content(status: u16) -> Self {
+        Self { status: StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT), body: Bytes::new() }
+    }
+}
+
+/// Headers every response carries, as Vault sends them.
+pub(crate) fn standard_headers(headers: &mut HeaderMap, has_body: bool) {
+    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if has_body {
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Extracts the caller's token: `X-Vault-Token`, else `Authorization: Bearer`.
+fn client_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = header_str(headers, "x-vault-token").filter(|t| !t.is_empty()) {
+        return Some(t.to_string());
+    }
+    header_str(headers, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+fn parse_query(query: Option<&str>) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(q) = query {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            out.insert(k.into_owned(), Value::from(v.into_owned()));
+        }
+    }
+    out
+}
+
+/// Maps method + query to an operation, as Vault does.
+fn operation(method: &Method, query: &Map<String, Value>) -> Result<Operation, LogicalError> {
+    let list_flag = matches!(query.get("list").and_then(Value::as_str), Some("true" | "1" | "t" | "True" | "TRUE"));
+    match method.as_str() {
+        "GET" | "HEAD" if list_flag => Ok(Operation::List),
+        "GET" | "HEAD" => Ok(Operation::Read),
+        "LIST" => Ok(Operation::List),
+        "PUT" | "POST" => Ok(Operation::Update),
+        "PATCH" => Ok(Operation::Patch),
+        "DELETE" => Ok(Operation::Delete),
+        _ => Err(LogicalError::UnsupportedOperation),
+    }
+}
+
+/// Parses a JSON request body into an object. An empty body is `{}`.
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, LogicalError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(_) => Err(LogicalError::bad("failed to decode JSON input: the body must be a JSON object")),
+        Err(e) if e.is_eof() => Err(LogicalError::bad("failed to decode JSON input: unexpected EOF")),
+        Err(e) => Err(LogicalError::bad(format!("failed to decode JSON input: {e}"))),
+    }
+}
+
+/// Builds a logical request from HTTP parts.
+pub(crate) fn to_logical(
+    method: &Method,
+    raw_path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Request, LogicalError> {
+    let Some(rest) = raw_path.strip_prefix("/v1/") else {
+        return Err(LogicalError::NoRoute("no handler for route; Vault API paths start with /v1/".into()));
+    };
+    let decoded = percent_encoding::percent_decode_str(rest)
+        .decode_utf8()
+        .map_err(|_| LogicalError::bad("request path is not valid UTF-8"))?;
+    let query_map = parse_query(query);
+    let op = operation(method, &query_map)?;
+    let data = match op {
+        Operation::Read | Operation::List => query_map,
+        Operation::Delete => {
+            let mut d = query_map;
+            d.extend(parse_body(body)?);
+            d
+        }
+        _ => parse_body(body)?,
+    };
+    let mut req = Request::new(op, decoded.into_owned()).with_data(data);
+    req.client_token = client_token(headers);
+    let mut kept = HashMap::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        if n == "content-type" || (n.starts_with("x-vault-") && n != "x-vault-token") {
+            if let Ok(v) = value.to_str() {
+                kept.insert(n.to_string(), v.to_string());
+            }
+        }
+    }
+    req.headers = kept;
+    Ok(req)
+}
+
+/// Renders a logical response the way Vault does.
+pub(crate) fn render(req_id: &str, resp: Response) -> HttpResponse {
+    if let Some(raw) = resp.raw {
+        return HttpResponse::json(resp.status.unwrap_or(200), &raw);
+    }
+    let empty = resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty();
+    if empty {
+        return HttpResponse::no_content(resp.status.unwrap_or(204));
+    }
+    let envelope = serde_json::json!({
+        "request_id": req_id,
+        "lease_id": resp.lease_id,
+        "renewable": resp.renewable,
+        "lease_duration": resp.lease_duration,
+        "data": resp.data.map(Value::Object).unwrap_or(Value::Null),
+        "wrap_info": Value::Null,
+        "warnings": if resp.warnings.is_empty() { Value::Null } else { Value::from(resp.warnings) },
+        "auth": resp.auth.unwrap_or(Value::Null),
+    });
+    HttpResponse::json(resp.status.unwrap_or(200), &envelope)
+}
+
+/// Runs one HTTP request through core.
+pub(crate) async fn handle(
+    core: &Arc<Core>,
+    method: &Method,
+    raw_path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> HttpResponse {
+    let req = match to_logical(method, raw_path, query, headers, body) {
+        Ok(r) => r,
+        Err(e) => return HttpResponse::error(&e),
+    };
+    let id = req.id.clone();
+    match core.handle(req).await {
+        Ok(resp) => render(&id, resp),
+        Err(e) => HttpResponse::error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_from_either_header() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
+        assert_eq!(client_token(&h).as_deref(), Some("abc"));
+        h.insert("x-vault-token", HeaderValue::from_static("xyz"));
+        assert_eq!(client_token(&h).as_deref(), Some("xyz"));
+    }
+
+    #[test]
+    fn list_via_query_or_method() {
+        let q = parse_query(Some("list=true"));
+        assert_eq!(operation(&Method::GET, &q).unwrap(), Operation::List);
+        let list = Method::from_bytes(b"LIST").unwrap();
+        assert_eq!(operation(&list, &Map::new()).unwrap(), Operation::List);
+        assert!(operation(&Method::OPTIONS, &Map::new()).is_err());
+    }
+
+    #[test]
+    fn bad_json_is_a_clear_400() {
+        let e = parse_body(b"{\"data\":").unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.messages(), vec!["failed to decode JSON input: unexpected EOF"]);
+        assert_eq!(parse_body(b"[1]").unwrap_err().status(), 400);
+        assert!(parse_body(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn paths_are_decoded() {
+        let r = to_logical(&Method::GET, "/v1/secret/data/a%2Fb", None, &HeaderMap::new(), b"").unwrap();
+        assert_eq!(r.path, "secret/data/a/b");
+        assert!(to_logical(&Method::GET, "/v2/x", None, &HeaderMap::new(), b"").is_err());
+    }
+}

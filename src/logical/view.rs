@@ -1,0 +1,84 @@
+//! A storage view: the barrier seen through a key prefix. Each mount gets its
+//! own view (`logical/<mount uuid>/`), so an engine cannot read or write
+//! another mount's data whatever path a request names.
+
+use std::sync::Arc;
+
+use crate::barrier::{Barrier, BarrierError, Versioned};
+use crate::storage::{Batch, BatchItem, Op};
+
+#[derive(Clone)]
+pub(crate) struct StorageView {
+    barrier: Arc<Barrier>,
+    prefix: String,
+}
+
+impl StorageView {
+    pub(crate) fn new(barrier: Arc<Barrier>, prefix: impl Into<String>) -> Self {
+        Self { barrier, prefix: prefix.into() }
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {
+        self.barrier.get(&self.full(key)).await
+    }
+
+    pub(crate) async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, BarrierError> {
+        self.barrier.get_versioned(&self.full(key)).await
+    }
+
+    pub(crate) async fn put(&self, key: &str, value: &[u8]) -> Result<(), BarrierError> {
+        self.barrier.put(&self.full(key), value).await
+    }
+
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), BarrierError> {
+        self.barrier.delete(&self.full(key)).await
+    }
+
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>, BarrierError> {
+        self.barrier.list(&self.full(prefix)).await
+    }
+
+    /// Applies a batch whose keys are relative to this view.
+    pub(crate) async fn batch(&self, batch: Batch) -> Result<(), BarrierError> {
+        let batch = batch
+            .into_iter()
+            .map(|item| {
+                let op = match item.op {
+                    Op::Put { key, value } => Op::Put { key: self.full(&key), value },
+                    Op::Delete { key } => Op::Delete { key: self.full(&key) },
+                    Op::Check { key } => Op::Check { key: self.full(&key) },
+                };
+                BatchItem { op, condition: item.condition }
+            })
+            .collect();
+        self.barrier.batch(batch).await
+    }
+
+    /// Deletes every key under this view (used when a mount is disabled).
+    pub(crate) async fn clear(&self) -> Result<(), BarrierError> {
+        let mut stack = vec![String::new()];
+        while let Some(dir) = stack.pop() {
+            let children = self.list(&dir).await?;
+            let mut batch = Vec::new();
+            for child in children {
+                let key = format!("{dir}{child}");
+                if key.ends_with('/') {
+                    stack.push(key);
+                } else {
+                    batch.push(BatchItem::delete(key));
+                    if batch.len() >= 50 {
+                        self.batch(std::mem::take(&mut batch)).await?;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                self.batch(batch).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,20 @@
+//! Strongroom: a secrets server that speaks the HashiCorp Vault HTTP API.
+//!
+//! See ARCHITECTURE.md for the map of the code and its invariants.
+
+mod barrier;
+mod cli;
+mod config;
+mod core;
+mod http;
+mod logical;
+mod seal;
+mod server;
+mod storage;
+mod util;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

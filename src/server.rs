@@ -1,0 +1,232 @@
+//! `strongroom server`: builds storage, seal and core from the configuration
+//! (or dev defaults), opens the listeners, and runs until SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use tokio::net::TcpListener;
+
+use crate::config::{Listener, ServerConfig, Stanza};
+use crate::core::{Core, CoreOptions};
+use crate::http::{handler::DEFAULT_MAX_REQUEST_SIZE, ListenerOptions};
+use crate::seal::{shamir::ShamirSeal, Seal};
+use crate::storage::{file::FileStorage, memory::MemoryStorage, Storage};
+
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct ServerArgs {
+    /// Configuration file or directory (HCL or JSON); may be repeated.
+    #[arg(long = "config")]
+    pub(crate) config: Vec<PathBuf>,
+    /// Dev mode: in-memory, initialized, unsealed, KV v2 at secret/.
+    #[arg(long = "dev")]
+    pub(crate) dev: bool,
+    /// Dev mode: the root token to create.
+    #[arg(long = "dev-root-token-id", env = "VAULT_DEV_ROOT_TOKEN_ID")]
+    pub(crate) dev_root_token_id: Option<String>,
+    /// Dev mode: the address to listen on.
+    #[arg(long = "dev-listen-address", env = "VAULT_DEV_LISTEN_ADDRESS", default_value = "127.0.0.1:8200")]
+    pub(crate) dev_listen_address: String,
+    /// Log level: trace, debug, info, warn, error.
+    #[arg(long = "log-level", env = "VAULT_LOG_LEVEL")]
+    pub(crate) log_level: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("strongroom={level},warn")));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub(crate) fn run(args: ServerArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run_async(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Builds the physical storage backend a `storage` stanza names.
+pub(crate) fn build_storage(stanza: &Stanza) -> Result<(Arc<dyn Storage>, String), String> {
+    match stanza.kind.as_str() {
+        "inmem" => Ok((Arc::new(MemoryStorage::new()), "inmem".into())),
+        "file" | "raft" => {
+            let path = stanza.get_str("path").ok_or_else(|| format!("storage \"{}\": path is required", stanza.kind))?;
+            let s = FileStorage::open(std::path::Path::new(&path)).map_err(|e| format!("storage \"file\": {e}"))?;
+            Ok((Arc::new(s), "file".into()))
+        }
+        other => Err(format!("unknown storage type {other:?} (supported: file, inmem)")),
+    }
+}
+
+fn build_seal(stanza: Option<&Stanza>) -> Result<Arc<dyn Seal>, String> {
+    let kind = stanza.map(|s| s.kind.clone()).or_else(|| std::env::var("VAULT_SEAL_TYPE").ok());
+    match kind.as_deref() {
+        None | Some("shamir") => Ok(Arc::new(ShamirSeal)),
+        Some(other) => Err(format!("unsupported seal type {other:?} (supported: shamir)")),
+    }
+}
+
+async fn bind(l: &Listener) -> Result<(TcpListener, Option<tokio_rustls::TlsAcceptor>), String> {
+    let tls = if l.tls_disable {
+        None
+    } else {
+        match (&l.tls_cert_file, &l.tls_key_file) {
+            (Some(c), Some(k)) => Some(crate::http::tls_acceptor(c, k)?),
+            _ => return Err("TLS is enabled but tls_cert_file/tls_key_file are missing".into()),
+        }
+    };
+    let listener = TcpListener::bind(&l.address).await.map_err(|e| format!("listening on {}: {e}", l.address))?;
+    Ok((listener, tls))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn run_async(args: ServerArgs) -> Result<(), StartError> {
+    let config = if args.config.is_empty() { ServerConfig::default() } else { ServerConfig::load(&args.config)? };
+    let level = args.log_level.clone().or(config.log_level.clone()).unwrap_or_else(|| "info".into());
+    init_logging(&level);
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    if !args.dev && args.config.is_empty() {
+        return Err(StartError::Other(
+            "a configuration file must be given with -config, or use -dev for a development server".into(),
+        ));
+    }
+
+    let (storage, storage_type, listeners) = if args.dev {
+        let listener = Listener {
+            address: args.dev_listen_address.clone(),
+            tls_disable: true,
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_request_size: None,
+        };
+        (Arc::new(MemoryStorage::new()) as Arc<dyn Storage>, "inmem".to_string(), vec![listener])
+    } else {
+        let stanza = config
+            .storage
+            .as_ref()
+            .ok_or_else(|| StartError::Other("the configuration has no storage stanza".into()))?;
+        let (s, t) = build_storage(stanza).map_err(StartError::Other)?;
+        if config.listeners.is_empty() {
+            return Err(StartError::Other("the configuration has no listener \"tcp\" stanza".into()));
+        }
+        (s, t, config.listeners.clone())
+    };
+    let seal = if args.dev { Arc::new(ShamirSeal) as Arc<dyn Seal> } else { build_seal(config.seal.as_ref()).map_err(StartError::Other)? };
+
+    let mut bound = Vec::new();
+    for l in &listeners {
+        bound.push((bind(l).await.map_err(StartError::Other)?, l.clone()));
+    }
+    let first = &bound[0];
+    let scheme = if first.0 .1.is_some() { "https" } else { "http" };
+    let local = first.0 .0.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+    let api_addr = config
+        .api_addr
+        .clone()
+        .or_else(|| std::env::var("VAULT_API_ADDR").ok())
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
+
+    let core = Core::new(storage, seal, CoreOptions { storage_type, api_addr: Some(api_addr.clone()) });
+
+    if args.dev {
+        let result = core
+            .dev_setup(args.dev_root_token_id.clone())
+            .await
+            .map_err(|e| StartError::Other(format!("dev setup failed: {e}")))?;
+        print_dev_banner(&api_addr, &result);
+    } else {
+        match core.is_initialized().await {
+            Ok(true) => tracing::info!("storage is initialized; the server is sealed until unsealed"),
+            Ok(false) => tracing::info!("storage is not initialized; run `strongroom operator init`"),
+            Err(e) => return Err(StartError::Other(format!("reading storage: {e}"))),
+        }
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for ((listener, tls), l) in bound {
+        let opts = ListenerOptions { max_request_size: l.max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE) };
+        tracing::info!(address = %l.address, tls = tls.is_some(), "listening");
+        tasks.push(tokio::spawn(crate::http::serve(listener, tls, core.clone(), opts, stop_rx.clone())));
+    }
+    eprintln!("==> Strongroom server started! Log data will stream in below:");
+    eprintln!("             Api Address: {api_addr}");
+    eprintln!("                 Storage: {}", core.options.storage_type);
+    eprintln!("                 Version: {}", crate::cli::VERSION_LINE);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    core.seal().await.ok();
+    Ok(())
+}
+
+fn print_dev_banner(api_addr: &str, result: &crate::core::lifecycle::InitResult) {
+    use base64::Engine;
+    let unseal = result
+        .shares
+        .first()
+        .map(|s| base64::engine::general_purpose::STANDARD.encode(s.as_slice()))
+        .unwrap_or_default();
+    println!(
+        "WARNING! dev mode is enabled! In this mode, Strongroom runs entirely in-memory
+and starts unsealed with a single unseal key. The root token is already
+authenticated to the CLI, so you can immediately begin using it.
+
+You may need to set the following environment variables:
+
+    $ export VAULT_ADDR='{api_addr}'
+
+The unseal key and root token are displayed below in case you want to
+seal/unseal the server or re-authenticate.
+
+Unseal Key: {unseal}
+Root Token: {}
+
+Development mode should NOT be used in production installations!
+",
+        result.root_token
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
