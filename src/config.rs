@@ -17,7 +17,10 @@ use serde_json::{Map, Value};
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
     #[error("error reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("error parsing {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration in {path}: {message}")]
@@ -85,28 +88,56 @@ pub(crate) struct ServerConfig {
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "storage", "backend", "ha_storage", "listener", "seal", "api_addr", "cluster_addr", "disable_mlock", "ui",
-    "log_level", "log_format", "cluster_name", "default_lease_ttl", "max_lease_ttl", "telemetry", "pid_file",
-    "disable_cache", "plugin_directory",
+    "storage",
+    "backend",
+    "ha_storage",
+    "listener",
+    "seal",
+    "api_addr",
+    "cluster_addr",
+    "disable_mlock",
+    "ui",
+    "log_level",
+    "log_format",
+    "cluster_name",
+    "default_lease_ttl",
+    "max_lease_ttl",
+    "telemetry",
+    "pid_file",
+    "disable_cache",
+    "plugin_directory",
 ];
 const LISTENER_KEYS: &[&str] = &[
-    "address", "cluster_address", "tls_disable", "tls_cert_file", "tls_key_file", "max_request_size",
-    "tls_min_version", "tls_max_version", "tls_client_ca_file", "tls_require_and_verify_client_cert",
-    "tls_disable_client_certs", "proxy_protocol_behavior", "x_forwarded_for_authorized_addrs",
+    "address",
+    "cluster_address",
+    "tls_disable",
+    "tls_cert_file",
+    "tls_key_file",
+    "max_request_size",
+    "tls_min_version",
+    "tls_max_version",
+    "tls_client_ca_file",
+    "tls_require_and_verify_client_cert",
+    "tls_disable_client_certs",
+    "proxy_protocol_behavior",
+    "x_forwarded_for_authorized_addrs",
 ];
 
 /// Parses HCL text; JSON is valid input too (JSON is a subset of what we accept
 /// by trying it first, so its errors name JSON lines and columns).
 fn parse_text(path: &Path, text: &str) -> Result<Value, ConfigError> {
-    let looks_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    let looks_json =
+        path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
     if looks_json {
         return serde_json::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: format!("at line {}, column {}: {e}", e.line(), e.column()),
         });
     }
-    hcl::from_str::<Value>(text)
-        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    hcl::from_str::<Value>(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 impl ServerConfig {
@@ -116,7 +147,10 @@ impl ServerConfig {
         for p in paths {
             let files: Vec<PathBuf> = if p.is_dir() {
                 let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                    .map_err(|source| ConfigError::Read { path: p.clone(), source })?
+                    .map_err(|source| ConfigError::Read {
+                        path: p.clone(),
+                        source,
+                    })?
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|f| f.extension().is_some_and(|e| e == "hcl" || e == "json"))
                     .collect();
@@ -126,7 +160,10 @@ impl ServerConfig {
                 vec![p.clone()]
             };
             for f in files {
-                let text = std::fs::read_to_string(&f).map_err(|source| ConfigError::Read { path: f.clone(), source })?;
+                let text = std::fs::read_to_string(&f).map_err(|source| ConfigError::Read {
+                    path: f.clone(),
+                    source,
+                })?;
                 merged.merge(Self::parse(&f, &text)?);
             }
         }
@@ -151,7 +188,10 @@ impl ServerConfig {
 
     /// Parses one file's text.
     pub(crate) fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
         let root = parse_text(path, text)?;
         let Value::Object(root) = root else {
             return Err(invalid("the top level must be a set of stanzas".into()));
@@ -159,22 +199,34 @@ impl ServerConfig {
         let mut cfg = ServerConfig::default();
         for (key, value) in &root {
             match key.as_str() {
-                "storage" | "backend" => cfg.storage = Some(one_stanza(key, value).map_err(invalid)?),
+                "storage" | "backend" => {
+                    cfg.storage = Some(one_stanza(key, value).map_err(invalid)?)
+                }
                 "seal" => cfg.seal = Some(one_stanza(key, value).map_err(invalid)?),
                 "listener" => {
                     for st in stanzas(key, value).map_err(invalid)? {
-                        cfg.listeners.push(listener(&st, &mut cfg.warnings).map_err(invalid)?);
+                        cfg.listeners
+                            .push(listener(&st, &mut cfg.warnings).map_err(invalid)?);
                     }
                 }
                 "api_addr" => cfg.api_addr = Some(string(key, value).map_err(invalid)?),
                 "cluster_addr" => cfg.cluster_addr = Some(string(key, value).map_err(invalid)?),
                 "log_level" => cfg.log_level = Some(string(key, value).map_err(invalid)?),
-                "disable_mlock" => cfg.disable_mlock = as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?,
-                "ui" => cfg.ui = as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?,
-                k if TOP_LEVEL_KEYS.contains(&k) => {
-                    cfg.warnings.push(format!("{}: {k:?} is accepted but has no effect in Strongroom", path.display()))
+                "disable_mlock" => {
+                    cfg.disable_mlock =
+                        as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
                 }
-                k => cfg.warnings.push(format!("{}: unknown key {k:?} ignored", path.display())),
+                "ui" => {
+                    cfg.ui =
+                        as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
+                }
+                k if TOP_LEVEL_KEYS.contains(&k) => cfg.warnings.push(format!(
+                    "{}: {k:?} is accepted but has no effect in Strongroom",
+                    path.display()
+                )),
+                k => cfg
+                    .warnings
+                    .push(format!("{}: unknown key {k:?} ignored", path.display())),
             }
         }
         Ok(cfg)
@@ -182,7 +234,9 @@ impl ServerConfig {
 }
 
 fn string(key: &str, v: &Value) -> Result<String, String> {
-    v.as_str().map(str::to_string).ok_or_else(|| format!("{key} must be a string"))
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{key} must be a string"))
 }
 
 /// Flattens the shapes HCL and JSON produce for labeled blocks:
@@ -198,18 +252,34 @@ fn stanzas(key: &str, v: &Value) -> Result<Vec<Stanza>, String> {
         Value::Object(m) => {
             for (kind, body) in m {
                 match body {
-                    Value::Object(opts) => out.push(Stanza { kind: kind.clone(), options: opts.clone() }),
+                    Value::Object(opts) => out.push(Stanza {
+                        kind: kind.clone(),
+                        options: opts.clone(),
+                    }),
                     Value::Array(bodies) => {
                         for b in bodies {
-                            let opts = b.as_object().ok_or_else(|| format!("{key} \"{kind}\" must be a block"))?;
-                            out.push(Stanza { kind: kind.clone(), options: opts.clone() });
+                            let opts = b
+                                .as_object()
+                                .ok_or_else(|| format!("{key} \"{kind}\" must be a block"))?;
+                            out.push(Stanza {
+                                kind: kind.clone(),
+                                options: opts.clone(),
+                            });
                         }
                     }
-                    _ => return Err(format!("{key} \"{kind}\" must be a block, like {key} \"{kind}\" {{ ... }}")),
+                    _ => {
+                        return Err(format!(
+                            "{key} \"{kind}\" must be a block, like {key} \"{kind}\" {{ ... }}"
+                        ))
+                    }
                 }
             }
         }
-        _ => return Err(format!("{key} must be a labeled block, like {key} \"type\" {{ ... }}")),
+        _ => {
+            return Err(format!(
+                "{key} must be a labeled block, like {key} \"type\" {{ ... }}"
+            ))
+        }
     }
     Ok(out)
 }
@@ -217,14 +287,20 @@ fn stanzas(key: &str, v: &Value) -> Result<Vec<Stanza>, String> {
 fn one_stanza(key: &str, v: &Value) -> Result<Stanza, String> {
     let mut all = stanzas(key, v)?;
     if all.len() != 1 {
-        return Err(format!("exactly one {key} stanza is allowed, found {}", all.len()));
+        return Err(format!(
+            "exactly one {key} stanza is allowed, found {}",
+            all.len()
+        ));
     }
     Ok(all.remove(0))
 }
 
 fn listener(st: &Stanza, warnings: &mut Vec<String>) -> Result<Listener, String> {
     if st.kind != "tcp" {
-        return Err(format!("unsupported listener type {:?}: only \"tcp\" is supported", st.kind));
+        return Err(format!(
+            "unsupported listener type {:?}: only \"tcp\" is supported",
+            st.kind
+        ));
     }
     for k in st.options.keys() {
         if !LISTENER_KEYS.contains(&k.as_str()) {
@@ -244,7 +320,9 @@ fn listener(st: &Stanza, warnings: &mut Vec<String>) -> Result<Listener, String>
         ),
     };
     let l = Listener {
-        address: st.get_str("address").unwrap_or_else(|| "127.0.0.1:8200".into()),
+        address: st
+            .get_str("address")
+            .unwrap_or_else(|| "127.0.0.1:8200".into()),
         tls_disable,
         tls_cert_file: st.get_str("tls_cert_file").map(PathBuf::from),
         tls_key_file: st.get_str("tls_key_file").map(PathBuf::from),
@@ -312,10 +390,14 @@ whatever = 3
 
     #[test]
     fn malformed_files_name_the_line() {
-        let err = parse("storage \"file\" {\n  path = \n}\n", "bad.hcl").unwrap_err().to_string();
+        let err = parse("storage \"file\" {\n  path = \n}\n", "bad.hcl")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.hcl"), "{err}");
         assert!(err.contains('2') || err.contains("line"), "{err}");
-        let err = parse("{\n\"storage\": {,}\n}", "bad.json").unwrap_err().to_string();
+        let err = parse("{\n\"storage\": {,}\n}", "bad.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 

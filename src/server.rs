@@ -26,7 +26,11 @@ pub(crate) struct ServerArgs {
     #[arg(long = "dev-root-token-id", env = "VAULT_DEV_ROOT_TOKEN_ID")]
     pub(crate) dev_root_token_id: Option<String>,
     /// Dev mode: the address to listen on.
-    #[arg(long = "dev-listen-address", env = "VAULT_DEV_LISTEN_ADDRESS", default_value = "127.0.0.1:8200")]
+    #[arg(
+        long = "dev-listen-address",
+        env = "VAULT_DEV_LISTEN_ADDRESS",
+        default_value = "127.0.0.1:8200"
+    )]
     pub(crate) dev_listen_address: String,
     /// Log level: trace, debug, info, warn, error.
     #[arg(long = "log-level", env = "VAULT_LOG_LEVEL")]
@@ -44,11 +48,17 @@ enum StartError {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("strongroom={level},warn")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub(crate) fn run(args: ServerArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Error starting the runtime: {e}");
@@ -69,19 +79,28 @@ pub(crate) fn build_storage(stanza: &Stanza) -> Result<(Arc<dyn Storage>, String
     match stanza.kind.as_str() {
         "inmem" => Ok((Arc::new(MemoryStorage::new()), "inmem".into())),
         "file" | "raft" => {
-            let path = stanza.get_str("path").ok_or_else(|| format!("storage \"{}\": path is required", stanza.kind))?;
-            let s = FileStorage::open(std::path::Path::new(&path)).map_err(|e| format!("storage \"file\": {e}"))?;
+            let path = stanza
+                .get_str("path")
+                .ok_or_else(|| format!("storage \"{}\": path is required", stanza.kind))?;
+            let s = FileStorage::open(std::path::Path::new(&path))
+                .map_err(|e| format!("storage \"file\": {e}"))?;
             Ok((Arc::new(s), "file".into()))
         }
-        other => Err(format!("unknown storage type {other:?} (supported: file, inmem)")),
+        other => Err(format!(
+            "unknown storage type {other:?} (supported: file, inmem)"
+        )),
     }
 }
 
 fn build_seal(stanza: Option<&Stanza>) -> Result<Arc<dyn Seal>, String> {
-    let kind = stanza.map(|s| s.kind.clone()).or_else(|| std::env::var("VAULT_SEAL_TYPE").ok());
+    let kind = stanza
+        .map(|s| s.kind.clone())
+        .or_else(|| std::env::var("VAULT_SEAL_TYPE").ok());
     match kind.as_deref() {
         None | Some("shamir") => Ok(Arc::new(ShamirSeal)),
-        Some(other) => Err(format!("unsupported seal type {other:?} (supported: shamir)")),
+        Some(other) => Err(format!(
+            "unsupported seal type {other:?} (supported: shamir)"
+        )),
     }
 }
 
@@ -94,7 +113,9 @@ async fn bind(l: &Listener) -> Result<(TcpListener, Option<tokio_rustls::TlsAcce
             _ => return Err("TLS is enabled but tls_cert_file/tls_key_file are missing".into()),
         }
     };
-    let listener = TcpListener::bind(&l.address).await.map_err(|e| format!("listening on {}: {e}", l.address))?;
+    let listener = TcpListener::bind(&l.address)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", l.address))?;
     Ok((listener, tls))
 }
 
@@ -117,15 +138,24 @@ async fn shutdown_signal() {
 }
 
 async fn run_async(args: ServerArgs) -> Result<(), StartError> {
-    let config = if args.config.is_empty() { ServerConfig::default() } else { ServerConfig::load(&args.config)? };
-    let level = args.log_level.clone().or(config.log_level.clone()).unwrap_or_else(|| "info".into());
+    let config = if args.config.is_empty() {
+        ServerConfig::default()
+    } else {
+        ServerConfig::load(&args.config)?
+    };
+    let level = args
+        .log_level
+        .clone()
+        .or(config.log_level.clone())
+        .unwrap_or_else(|| "info".into());
     init_logging(&level);
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
     if !args.dev && args.config.is_empty() {
         return Err(StartError::Other(
-            "a configuration file must be given with -config, or use -dev for a development server".into(),
+            "a configuration file must be given with -config, or use -dev for a development server"
+                .into(),
         ));
     }
 
@@ -137,7 +167,11 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
             tls_key_file: None,
             max_request_size: None,
         };
-        (Arc::new(MemoryStorage::new()) as Arc<dyn Storage>, "inmem".to_string(), vec![listener])
+        (
+            Arc::new(MemoryStorage::new()) as Arc<dyn Storage>,
+            "inmem".to_string(),
+            vec![listener],
+        )
     } else {
         let stanza = config
             .storage
@@ -145,26 +179,47 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
             .ok_or_else(|| StartError::Other("the configuration has no storage stanza".into()))?;
         let (s, t) = build_storage(stanza).map_err(StartError::Other)?;
         if config.listeners.is_empty() {
-            return Err(StartError::Other("the configuration has no listener \"tcp\" stanza".into()));
+            return Err(StartError::Other(
+                "the configuration has no listener \"tcp\" stanza".into(),
+            ));
         }
         (s, t, config.listeners.clone())
     };
-    let seal = if args.dev { Arc::new(ShamirSeal) as Arc<dyn Seal> } else { build_seal(config.seal.as_ref()).map_err(StartError::Other)? };
+    let seal = if args.dev {
+        Arc::new(ShamirSeal) as Arc<dyn Seal>
+    } else {
+        build_seal(config.seal.as_ref()).map_err(StartError::Other)?
+    };
 
     let mut bound = Vec::new();
     for l in &listeners {
         bound.push((bind(l).await.map_err(StartError::Other)?, l.clone()));
     }
     let first = &bound[0];
-    let scheme = if first.0 .1.is_some() { "https" } else { "http" };
-    let local = first.0 .0.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+    let scheme = if first.0 .1.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let local = first
+        .0
+         .0
+        .local_addr()
+        .map_err(|e| StartError::Other(e.to_string()))?;
     let api_addr = config
         .api_addr
         .clone()
         .or_else(|| std::env::var("VAULT_API_ADDR").ok())
         .unwrap_or_else(|| format!("{scheme}://{local}"));
 
-    let core = Core::new(storage, seal, CoreOptions { storage_type, api_addr: Some(api_addr.clone()) });
+    let core = Core::new(
+        storage,
+        seal,
+        CoreOptions {
+            storage_type,
+            api_addr: Some(api_addr.clone()),
+        },
+    );
 
     if args.dev {
         let result = core
@@ -174,8 +229,12 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         print_dev_banner(&api_addr, &result);
     } else {
         match core.is_initialized().await {
-            Ok(true) => tracing::info!("storage is initialized; the server is sealed until unsealed"),
-            Ok(false) => tracing::info!("storage is not initialized; run `strongroom operator init`"),
+            Ok(true) => {
+                tracing::info!("storage is initialized; the server is sealed until unsealed")
+            }
+            Ok(false) => {
+                tracing::info!("storage is not initialized; run `strongroom operator init`")
+            }
             Err(e) => return Err(StartError::Other(format!("reading storage: {e}"))),
         }
     }
@@ -183,9 +242,17 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for ((listener, tls), l) in bound {
-        let opts = ListenerOptions { max_request_size: l.max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE) };
+        let opts = ListenerOptions {
+            max_request_size: l.max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE),
+        };
         tracing::info!(address = %l.address, tls = tls.is_some(), "listening");
-        tasks.push(tokio::spawn(crate::http::serve(listener, tls, core.clone(), opts, stop_rx.clone())));
+        tasks.push(tokio::spawn(crate::http::serve(
+            listener,
+            tls,
+            core.clone(),
+            opts,
+            stop_rx.clone(),
+        )));
     }
     eprintln!("==> Strongroom server started! Log data will stream in below:");
     eprintln!("             Api Address: {api_addr}");

@@ -61,8 +61,19 @@ impl Keyring {
     /// A fresh keyring with term 1.
     pub(crate) fn new() -> Self {
         let mut terms = BTreeMap::new();
-        terms.insert(1, TermKey { term: 1, key: random_key(), install_time: Utc::now(), reserved: 0 });
-        Self { active_term: 1, terms }
+        terms.insert(
+            1,
+            TermKey {
+                term: 1,
+                key: random_key(),
+                install_time: Utc::now(),
+                reserved: 0,
+            },
+        );
+        Self {
+            active_term: 1,
+            terms,
+        }
     }
 
     pub(crate) fn active(&self) -> &TermKey {
@@ -72,7 +83,15 @@ impl Keyring {
 
     pub(crate) fn rotate(&mut self) -> u32 {
         let term = self.active_term + 1;
-        self.terms.insert(term, TermKey { term, key: random_key(), install_time: Utc::now(), reserved: 0 });
+        self.terms.insert(
+            term,
+            TermKey {
+                term,
+                key: random_key(),
+                install_time: Utc::now(),
+                reserved: 0,
+            },
+        );
         self.active_term = term;
         term
     }
@@ -100,17 +119,34 @@ impl Keyring {
             serde_json::from_slice(bytes).map_err(|e| format!("keyring is corrupt: {e}"))?;
         let mut terms = BTreeMap::new();
         for t in &stored.terms {
-            let raw = Zeroizing::new(B64.decode(&t.key).map_err(|_| "keyring key is not base64")?);
+            let raw = Zeroizing::new(
+                B64.decode(&t.key)
+                    .map_err(|_| "keyring key is not base64")?,
+            );
             if raw.len() != 32 {
-                return Err(format!("keyring term {} has a key of the wrong size", t.term));
+                return Err(format!(
+                    "keyring term {} has a key of the wrong size",
+                    t.term
+                ));
             }
             let mut key = Zeroizing::new([0u8; 32]);
             key.copy_from_slice(&raw);
-            terms.insert(t.term, TermKey { term: t.term, key, install_time: t.install_time, reserved: t.reserved });
+            terms.insert(
+                t.term,
+                TermKey {
+                    term: t.term,
+                    key,
+                    install_time: t.install_time,
+                    reserved: t.reserved,
+                },
+            );
         }
         if !terms.contains_key(&stored.active_term) {
             return Err("keyring has no active term".into());
         }
-        Ok(Self { active_term: stored.active_term, terms })
+        Ok(Self {
+            active_term: stored.active_term,
+            terms,
+        })
     }
 }

@@ -88,7 +88,13 @@ fn seal_value(cipher: &Aes256Gcm, term: u32, path: &str, plaintext: &[u8]) -> Ve
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: path.as_bytes() })
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: path.as_bytes(),
+            },
+        )
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
     let mut out = Vec::with_capacity(HEADER_LEN + ct.len());
     out.extend_from_slice(&term.to_be_bytes());
@@ -100,7 +106,9 @@ fn seal_value(cipher: &Aes256Gcm, term: u32, path: &str, plaintext: &[u8]) -> Ve
 
 fn term_of(path: &str, raw: &[u8]) -> Result<u32, BarrierError> {
     if raw.len() < HEADER_LEN + 16 || raw[4] != VERSION_GCM_AAD {
-        return Err(BarrierError::Corrupt(format!("value at {path:?} is not barrier ciphertext")));
+        return Err(BarrierError::Corrupt(format!(
+            "value at {path:?} is not barrier ciphertext"
+        )));
     }
     Ok(u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]))
 }
@@ -108,7 +116,13 @@ fn term_of(path: &str, raw: &[u8]) -> Result<u32, BarrierError> {
 fn open_value(cipher: &Aes256Gcm, path: &str, raw: &[u8]) -> Result<Vec<u8>, BarrierError> {
     term_of(path, raw)?;
     cipher
-        .decrypt(Nonce::from_slice(&raw[5..HEADER_LEN]), Payload { msg: &raw[HEADER_LEN..], aad: path.as_bytes() })
+        .decrypt(
+            Nonce::from_slice(&raw[5..HEADER_LEN]),
+            Payload {
+                msg: &raw[HEADER_LEN..],
+                aad: path.as_bytes(),
+            },
+        )
         .map_err(|_| BarrierError::Decrypt(path.to_string()))
 }
 
@@ -118,7 +132,11 @@ pub(crate) fn encrypt_with_key(key: &Key, path: &str, plaintext: &[u8]) -> Vec<u
     seal_value(&cipher_for(key), 0, path, plaintext)
 }
 
-pub(crate) fn decrypt_with_key(key: &Key, path: &str, raw: &[u8]) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
+pub(crate) fn decrypt_with_key(
+    key: &Key,
+    path: &str,
+    raw: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
     open_value(&cipher_for(key), path, raw).map(Zeroizing::new)
 }
 
@@ -153,7 +171,11 @@ impl Barrier {
     /// Like [`Barrier::initialize`], writing `extra` physical items (the seal's
     /// records) in the same atomic batch, so a cluster is either fully
     /// initialized or not at all, and two racing inits cannot both win.
-    pub(crate) async fn initialize_with(&self, root_key: &Key, extra: Batch) -> Result<(), BarrierError> {
+    pub(crate) async fn initialize_with(
+        &self,
+        root_key: &Key,
+        extra: Batch,
+    ) -> Result<(), BarrierError> {
         let keyring = Keyring::new();
         let blob = encrypt_with_key(root_key, KEYRING_PATH, &keyring.to_bytes());
         let mut batch = vec![BatchItem::put(KEYRING_PATH, blob).when(Condition::Absent)];
@@ -179,7 +201,11 @@ impl Barrier {
     }
 
     fn install(&self, root_key: &Key, keyring: Keyring) -> Result<(), BarrierError> {
-        let ciphers = keyring.terms.iter().map(|(t, k)| (*t, cipher_for(&k.key))).collect();
+        let ciphers = keyring
+            .terms
+            .iter()
+            .map(|(t, k)| (*t, cipher_for(&k.key)))
+            .collect();
         let start = keyring.active().reserved;
         let unsealed = Unsealed {
             root_key: Zeroizing::new(**root_key),
@@ -187,7 +213,10 @@ impl Barrier {
             ciphers,
             encryptions: AtomicU64::new(start),
         };
-        *self.state.write().map_err(|_| BarrierError::Corrupt("barrier lock poisoned".into()))? = Some(unsealed);
+        *self
+            .state
+            .write()
+            .map_err(|_| BarrierError::Corrupt("barrier lock poisoned".into()))? = Some(unsealed);
         Ok(())
     }
 
@@ -198,8 +227,14 @@ impl Barrier {
         }
     }
 
-    fn with_state<T>(&self, f: impl FnOnce(&Unsealed) -> Result<T, BarrierError>) -> Result<T, BarrierError> {
-        let guard = self.state.read().map_err(|_| BarrierError::Corrupt("barrier lock poisoned".into()))?;
+    fn with_state<T>(
+        &self,
+        f: impl FnOnce(&Unsealed) -> Result<T, BarrierError>,
+    ) -> Result<T, BarrierError> {
+        let guard = self
+            .state
+            .read()
+            .map_err(|_| BarrierError::Corrupt("barrier lock poisoned".into()))?;
         match guard.as_ref() {
             Some(s) => f(s),
             None => Err(BarrierError::Sealed),
@@ -215,7 +250,10 @@ impl Barrier {
             let n = s.encryptions.fetch_add(1, Ordering::Relaxed) + 1;
             let cipher = &s.ciphers[&active.term];
             let needs_attention = n >= active.reserved || n >= threshold;
-            Ok((seal_value(cipher, active.term, path, plaintext), needs_attention))
+            Ok((
+                seal_value(cipher, active.term, path, plaintext),
+                needs_attention,
+            ))
         })
     }
 
@@ -223,7 +261,10 @@ impl Barrier {
         let term = term_of(path, raw)?;
         self.with_state(|s| match s.ciphers.get(&term) {
             Some(c) => open_value(c, path, raw),
-            None => Err(BarrierError::UnknownTerm { path: path.to_string(), term }),
+            None => Err(BarrierError::UnknownTerm {
+                path: path.to_string(),
+                term,
+            }),
         })
     }
 
@@ -237,7 +278,10 @@ impl Barrier {
         }
         match self.storage.get(key).await? {
             None => Ok(None),
-            Some(raw) => Ok(Some(Versioned { plaintext: self.decrypt(key, &raw)?, raw })),
+            Some(raw) => Ok(Some(Versioned {
+                plaintext: self.decrypt(key, &raw)?,
+                raw,
+            })),
         }
     }
 
@@ -271,7 +315,10 @@ impl Barrier {
                 }
                 other => other,
             };
-            encrypted.push(BatchItem { op, condition: item.condition });
+            encrypted.push(BatchItem {
+                op,
+                condition: item.condition,
+            });
         }
         if self.is_sealed() {
             return Err(BarrierError::Sealed);
@@ -289,7 +336,10 @@ impl Barrier {
         let _writer = self.keyring_write.lock().await;
         let threshold = self.rotate_threshold.load(Ordering::Relaxed);
         let (count, reserved) = self.with_state(|s| {
-            Ok((s.encryptions.load(Ordering::Relaxed), s.keyring.active().reserved))
+            Ok((
+                s.encryptions.load(Ordering::Relaxed),
+                s.keyring.active().reserved,
+            ))
         })?;
         if count >= threshold {
             self.rotate_locked().await?;
@@ -347,15 +397,25 @@ impl Barrier {
     /// Copies the keyring, applies `change`, stores it, then swaps it in.
     /// The stored copy is written first: a crash in between leaves the old
     /// in-memory ring, which is still a subset of what storage says.
-    async fn rewrite_keyring(&self, change: impl FnOnce(&mut Keyring, u64)) -> Result<(), BarrierError> {
+    async fn rewrite_keyring(
+        &self,
+        change: impl FnOnce(&mut Keyring, u64),
+    ) -> Result<(), BarrierError> {
         let (mut ring, root, encryptions) = self.with_state(|s| {
             let copy = Keyring::from_bytes(&s.keyring.to_bytes()).map_err(BarrierError::Corrupt)?;
-            Ok((copy, Zeroizing::new(*s.root_key), s.encryptions.load(Ordering::Relaxed)))
+            Ok((
+                copy,
+                Zeroizing::new(*s.root_key),
+                s.encryptions.load(Ordering::Relaxed),
+            ))
         })?;
         change(&mut ring, encryptions);
         let blob = encrypt_with_key(&root, KEYRING_PATH, &ring.to_bytes());
         self.storage.put(KEYRING_PATH, blob).await?;
-        let mut guard = self.state.write().map_err(|_| BarrierError::Corrupt("barrier lock poisoned".into()))?;
+        let mut guard = self
+            .state
+            .write()
+            .map_err(|_| BarrierError::Corrupt("barrier lock poisoned".into()))?;
         if let Some(s) = guard.as_mut() {
             let term_changed = s.keyring.active_term != ring.active_term;
             for (t, k) in &ring.terms {

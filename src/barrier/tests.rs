@@ -12,8 +12,14 @@ async fn unsealed() -> (Arc<MemoryStorage>, Barrier, Key) {
 #[tokio::test]
 async fn round_trip_and_no_plaintext_in_storage() {
     let (storage, barrier, _) = unsealed().await;
-    barrier.put("logical/x", b"super-secret-value").await.unwrap();
-    assert_eq!(barrier.get("logical/x").await.unwrap().unwrap(), b"super-secret-value");
+    barrier
+        .put("logical/x", b"super-secret-value")
+        .await
+        .unwrap();
+    assert_eq!(
+        barrier.get("logical/x").await.unwrap().unwrap(),
+        b"super-secret-value"
+    );
     let raw = storage.get("logical/x").await.unwrap().unwrap();
     assert!(!raw.windows(6).any(|w| w == b"secret"));
     assert_eq!(raw[4], VERSION_GCM_AAD);
@@ -27,7 +33,10 @@ async fn tampered_value_fails() {
     let last = raw.len() - 1;
     raw[last] ^= 1;
     storage.put("a", raw).await.unwrap();
-    assert!(matches!(barrier.get("a").await, Err(BarrierError::Decrypt(_))));
+    assert!(matches!(
+        barrier.get("a").await,
+        Err(BarrierError::Decrypt(_))
+    ));
 }
 
 #[tokio::test]
@@ -36,7 +45,10 @@ async fn value_copied_to_another_path_fails() {
     barrier.put("a", b"value").await.unwrap();
     let raw = storage.get("a").await.unwrap().unwrap();
     storage.put("b", raw).await.unwrap();
-    assert!(matches!(barrier.get("b").await, Err(BarrierError::Decrypt(_))));
+    assert!(matches!(
+        barrier.get("b").await,
+        Err(BarrierError::Decrypt(_))
+    ));
 }
 
 #[tokio::test]
@@ -46,7 +58,10 @@ async fn unknown_term_fails() {
     let mut raw = storage.get("a").await.unwrap().unwrap();
     raw[..4].copy_from_slice(&77u32.to_be_bytes());
     storage.put("a", raw).await.unwrap();
-    assert!(matches!(barrier.get("a").await, Err(BarrierError::UnknownTerm { term: 77, .. })));
+    assert!(matches!(
+        barrier.get("a").await,
+        Err(BarrierError::UnknownTerm { term: 77, .. })
+    ));
 }
 
 #[tokio::test]
@@ -58,7 +73,10 @@ async fn rotation_keeps_old_values_and_survives_unseal() {
     let raw = storage.get("new").await.unwrap().unwrap();
     assert_eq!(u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]), 2);
     barrier.seal();
-    assert!(matches!(barrier.get("old").await, Err(BarrierError::Sealed)));
+    assert!(matches!(
+        barrier.get("old").await,
+        Err(BarrierError::Sealed)
+    ));
     barrier.unseal(&root).await.unwrap();
     assert_eq!(barrier.get("old").await.unwrap().unwrap(), b"1");
     assert_eq!(barrier.get("new").await.unwrap().unwrap(), b"2");
@@ -70,7 +88,10 @@ async fn wrong_root_key_cannot_unseal() {
     let (storage, barrier, _) = unsealed().await;
     barrier.seal();
     let other = Barrier::new(storage);
-    assert!(matches!(other.unseal(&random_key()).await, Err(BarrierError::Decrypt(_))));
+    assert!(matches!(
+        other.unseal(&random_key()).await,
+        Err(BarrierError::Decrypt(_))
+    ));
 }
 
 #[tokio::test]

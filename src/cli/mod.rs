@@ -15,7 +15,11 @@ use crate::server::ServerArgs;
 pub(crate) const VERSION_LINE: &str = concat!("Strongroom v", env!("CARGO_PKG_VERSION"));
 
 #[derive(Parser)]
-#[command(name = "strongroom", about = "A secrets server that speaks the Vault HTTP API", disable_version_flag = true)]
+#[command(
+    name = "strongroom",
+    about = "A secrets server that speaks the Vault HTTP API",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Print the version and exit.
     #[arg(long = "version", global = false)]
@@ -51,7 +55,10 @@ pub(crate) fn vault_style_args(args: impl IntoIterator<Item = String>) -> Vec<St
         }
         let is_long_single = a.starts_with('-') && !a.starts_with("--") && a.len() > 2 && {
             let name = a[1..].split('=').next().unwrap_or("");
-            name.len() > 1 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            name.len() > 1
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
         if is_long_single {
             out.push(format!("-{a}"));
@@ -68,7 +75,11 @@ pub(crate) fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     if cli.version {
@@ -96,9 +107,15 @@ mod tests {
     #[test]
     fn rewrites_single_dash_long_flags() {
         let v = |s: &[&str]| vault_style_args(s.iter().map(|x| x.to_string()));
-        assert_eq!(v(&["sr", "server", "-dev", "-dev-root-token-id=root"]), ["sr", "server", "--dev", "--dev-root-token-id=root"]);
+        assert_eq!(
+            v(&["sr", "server", "-dev", "-dev-root-token-id=root"]),
+            ["sr", "server", "--dev", "--dev-root-token-id=root"]
+        );
         assert_eq!(v(&["sr", "-version"]), ["sr", "--version"]);
-        assert_eq!(v(&["sr", "kv", "put", "secret/x", "a=-b"]), ["sr", "kv", "put", "secret/x", "a=-b"]);
+        assert_eq!(
+            v(&["sr", "kv", "put", "secret/x", "a=-b"]),
+            ["sr", "kv", "put", "secret/x", "a=-b"]
+        );
         assert_eq!(v(&["sr", "-h"]), ["sr", "-h"]);
         assert_eq!(v(&["sr", "--", "-dev"]), ["sr", "--", "-dev"]);
     }

@@ -37,8 +37,16 @@ pub(crate) struct InitResult {
 
 impl InitResult {
     pub(crate) fn to_json(&self) -> Value {
-        let hex: Vec<String> = self.shares.iter().map(|s| hex::encode(s.as_slice())).collect();
-        let b64: Vec<String> = self.shares.iter().map(|s| B64.encode(s.as_slice())).collect();
+        let hex: Vec<String> = self
+            .shares
+            .iter()
+            .map(|s| hex::encode(s.as_slice()))
+            .collect();
+        let b64: Vec<String> = self
+            .shares
+            .iter()
+            .map(|s| B64.encode(s.as_slice()))
+            .collect();
         if self.recovery {
             json!({"keys": [], "keys_base64": [], "recovery_keys": hex, "recovery_keys_base64": b64, "root_token": self.root_token})
         } else {
@@ -49,7 +57,9 @@ impl InitResult {
 
 fn to_key(bytes: &[u8]) -> Result<Key, LogicalError> {
     if bytes.len() != 32 {
-        return Err(LogicalError::Internal("root key has the wrong length".into()));
+        return Err(LogicalError::Internal(
+            "root key has the wrong length".into(),
+        ));
     }
     let mut k = Zeroizing::new([0u8; 32]);
     k.copy_from_slice(bytes);
@@ -101,13 +111,19 @@ impl Core {
         }
         let (n, t) = (params.secret_shares, params.secret_threshold);
         if n < 1 {
-            return Err(LogicalError::bad("invalid seal configuration: shares must be at least one"));
+            return Err(LogicalError::bad(
+                "invalid seal configuration: shares must be at least one",
+            ));
         }
         if t < 1 {
-            return Err(LogicalError::bad("invalid seal configuration: threshold must be at least one"));
+            return Err(LogicalError::bad(
+                "invalid seal configuration: threshold must be at least one",
+            ));
         }
         if t > n {
-            return Err(LogicalError::bad("invalid seal configuration: threshold cannot be larger than shares"));
+            return Err(LogicalError::bad(
+                "invalid seal configuration: threshold cannot be larger than shares",
+            ));
         }
         if n > 1 && t == 1 {
             return Err(LogicalError::bad(
@@ -127,10 +143,19 @@ impl Core {
         let operator_key = random_key();
         let wrapped = self
             .seal
-            .wrap_root_key(&config, root_key.as_ref(), if auto { None } else { Some(operator_key.as_ref()) })
+            .wrap_root_key(
+                &config,
+                root_key.as_ref(),
+                if auto {
+                    None
+                } else {
+                    Some(operator_key.as_ref())
+                },
+            )
             .await
             .map_err(seal_error)?;
-        let config_bytes = serde_json::to_vec(&config).map_err(|e| LogicalError::Internal(e.to_string()))?;
+        let config_bytes =
+            serde_json::to_vec(&config).map_err(|e| LogicalError::Internal(e.to_string()))?;
         self.barrier
             .initialize_with(
                 &root_key,
@@ -150,44 +175,70 @@ impl Core {
         if auto {
             use sha2::Digest;
             let hashed = hex::encode(sha2::Sha256::digest(operator_key.as_ref()));
-            self.barrier.put(RECOVERY_KEY_HASH_PATH, hashed.as_bytes()).await?;
+            self.barrier
+                .put(RECOVERY_KEY_HASH_PATH, hashed.as_bytes())
+                .await?;
         }
         self.post_unseal().await?;
         let state = self.unsealed_state()?;
         let root_token =
-            crate::core::tokens::create_root_token(&self.barrier, &state.hasher, params.root_token).await?;
+            crate::core::tokens::create_root_token(&self.barrier, &state.hasher, params.root_token)
+                .await?;
         if !auto {
             // Vault leaves a Shamir-sealed cluster sealed after init.
             self.barrier.release_reservation().await?;
             self.seal_now()?;
         }
         let shares = shamir::split(operator_key.as_ref(), n, t);
-        tracing::info!(seal = config.seal_type, shares = n, threshold = t, "initialized");
-        Ok(InitResult { shares, root_token, recovery: auto })
+        tracing::info!(
+            seal = config.seal_type,
+            shares = n,
+            threshold = t,
+            "initialized"
+        );
+        Ok(InitResult {
+            shares,
+            root_token,
+            recovery: auto,
+        })
     }
 
     /// Loads everything that lives behind the barrier and marks us unsealed.
     async fn post_unseal(&self) -> Result<(), LogicalError> {
         let hasher = Arc::new(crate::core::tokens::load_hasher(&self.barrier).await?);
         let cluster = match self.barrier.get(CLUSTER_INFO_PATH).await? {
-            Some(b) => serde_json::from_slice(&b).map_err(|e| LogicalError::Internal(format!("cluster info: {e}")))?,
+            Some(b) => serde_json::from_slice(&b)
+                .map_err(|e| LogicalError::Internal(format!("cluster info: {e}")))?,
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
-                let info = ClusterInfo { name: format!("vault-cluster-{}", &id[..8]), id };
-                let b = serde_json::to_vec(&info).map_err(|e| LogicalError::Internal(e.to_string()))?;
+                let info = ClusterInfo {
+                    name: format!("vault-cluster-{}", &id[..8]),
+                    id,
+                };
+                let b =
+                    serde_json::to_vec(&info).map_err(|e| LogicalError::Internal(e.to_string()))?;
                 self.barrier.put(CLUSTER_INFO_PATH, &b).await?;
                 info
             }
         };
         let mounts = self.load_mount_table().await?;
         let router = Arc::new(Self::build_router(&mounts));
-        *self.unsealed.write().map_err(|_| lock_err())? = Some(Arc::new(Unsealed { router, mounts, hasher, cluster }));
+        *self.unsealed.write().map_err(|_| lock_err())? = Some(Arc::new(Unsealed {
+            router,
+            mounts,
+            hasher,
+            cluster,
+        }));
         *self.active_since.write().map_err(|_| lock_err())? = chrono::Utc::now();
         Ok(())
     }
 
     /// Adds one key share (`sys/unseal`). Unseals once the threshold is met.
-    pub(crate) async fn submit_unseal_key(&self, key: Option<&str>, reset: bool) -> Result<(), LogicalError> {
+    pub(crate) async fn submit_unseal_key(
+        &self,
+        key: Option<&str>,
+        reset: bool,
+    ) -> Result<(), LogicalError> {
         let _guard = self.lifecycle_lock.lock().await;
         let Some(config) = self.seal_config().await? else {
             return Err(LogicalError::bad("Vault is not initialized"));
@@ -200,14 +251,19 @@ impl Core {
             return Ok(());
         }
         let Some(key) = key else {
-            return Err(LogicalError::bad("'key' must be specified in request body as JSON, or 'reset' set to true"));
+            return Err(LogicalError::bad(
+                "'key' must be specified in request body as JSON, or 'reset' set to true",
+            ));
         };
-        let part = decode_key(key).ok_or_else(|| LogicalError::bad("'key' must be a valid hex or base64 string"))?;
+        let part = decode_key(key)
+            .ok_or_else(|| LogicalError::bad("'key' must be a valid hex or base64 string"))?;
         if part.len() != 32 && part.len() != 33 {
             return Err(LogicalError::bad("Error unsealing: invalid key length"));
         }
         if self.seal.is_auto() {
-            return Err(LogicalError::bad("Error unsealing: this node uses an auto seal; unseal happens automatically"));
+            return Err(LogicalError::bad(
+                "Error unsealing: this node uses an auto seal; unseal happens automatically",
+            ));
         }
         let parts = {
             let mut progress = self.unseal_progress.lock().map_err(|_| lock_err())?;
@@ -215,7 +271,10 @@ impl Core {
                 progress.nonce = uuid::Uuid::new_v4().to_string();
             }
             // A share typed twice does not count twice.
-            let dup = progress.parts.iter().any(|p| subtle::ConstantTimeEq::ct_eq(p.as_slice(), part.as_slice()).into());
+            let dup = progress
+                .parts
+                .iter()
+                .any(|p| subtle::ConstantTimeEq::ct_eq(p.as_slice(), part.as_slice()).into());
             if !dup {
                 progress.parts.push(part);
             }
@@ -224,23 +283,35 @@ impl Core {
             }
             std::mem::take(&mut *progress).parts
         };
-        let unseal_key =
-            shamir::combine(&parts, config.secret_threshold).map_err(|m| LogicalError::bad(format!("Error unsealing: {m}")))?;
+        let unseal_key = shamir::combine(&parts, config.secret_threshold)
+            .map_err(|m| LogicalError::bad(format!("Error unsealing: {m}")))?;
         self.unseal_with(&config, Some(&unseal_key)).await
     }
 
     /// Unwraps the root key and opens the barrier.
-    async fn unseal_with(&self, config: &SealConfig, operator_key: Option<&[u8]>) -> Result<(), LogicalError> {
+    async fn unseal_with(
+        &self,
+        config: &SealConfig,
+        operator_key: Option<&[u8]>,
+    ) -> Result<(), LogicalError> {
         let blob = self
             .barrier
             .storage()
             .get(ROOT_KEY_PATH)
             .await?
-            .ok_or_else(|| LogicalError::Internal("the wrapped root key is missing from storage".into()))?;
-        let root = self.seal.unwrap_root_key(config, &blob, operator_key).await.map_err(seal_error)?;
+            .ok_or_else(|| {
+                LogicalError::Internal("the wrapped root key is missing from storage".into())
+            })?;
+        let root = self
+            .seal
+            .unwrap_root_key(config, &blob, operator_key)
+            .await
+            .map_err(seal_error)?;
         let root = to_key(&root)?;
         self.barrier.unseal(&root).await.map_err(|e| match e {
-            BarrierError::Decrypt(_) => LogicalError::bad("Error unsealing: the root key does not open the keyring"),
+            BarrierError::Decrypt(_) => {
+                LogicalError::bad("Error unsealing: the root key does not open the keyring")
+            }
             other => other.into(),
         })?;
         self.post_unseal().await?;
@@ -309,14 +380,24 @@ impl Core {
     }
 
     /// Dev mode: initialize with one share, unseal, and mount KV v2 at `secret/`.
-    pub(crate) async fn dev_setup(&self, root_token: Option<String>) -> Result<InitResult, LogicalError> {
-        let result = self.initialize(InitParams { secret_shares: 1, secret_threshold: 1, root_token }).await?;
+    pub(crate) async fn dev_setup(
+        &self,
+        root_token: Option<String>,
+    ) -> Result<InitResult, LogicalError> {
+        let result = self
+            .initialize(InitParams {
+                secret_shares: 1,
+                secret_threshold: 1,
+                root_token,
+            })
+            .await?;
         if self.is_sealed() {
             let key = B64.encode(result.shares[0].as_slice());
             self.submit_unseal_key(Some(&key), false).await?;
         }
         self.update_mounts(|table| {
-            let mut entry = crate::core::mounts::MountEntry::new("secret/", "kv", "key/value secret storage");
+            let mut entry =
+                crate::core::mounts::MountEntry::new("secret/", "kv", "key/value secret storage");
             entry.options.insert("version".into(), "2".into());
             table.entries.push(entry);
             Ok(())

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::barrier::Barrier;
-use crate::logical::{kv::KvV1, kv2::KvV2, Backend, LogicalError, LogicalResult, Request, StorageView};
+use crate::logical::{
+    kv::KvV1, kv2::KvV2, Backend, LogicalError, LogicalResult, Request, StorageView,
+};
 use crate::seal::{Seal, SealConfig};
 use crate::storage::Storage;
 use mounts::{MountEntry, MountTable, MOUNT_TABLE_PATH};
@@ -76,7 +78,11 @@ fn lock_err() -> LogicalError {
 }
 
 impl Core {
-    pub(crate) fn new(storage: Arc<dyn Storage>, seal: Arc<dyn Seal>, options: CoreOptions) -> Arc<Self> {
+    pub(crate) fn new(
+        storage: Arc<dyn Storage>,
+        seal: Arc<dyn Seal>,
+        options: CoreOptions,
+    ) -> Arc<Self> {
         Arc::new(Self {
             barrier: Arc::new(Barrier::new(storage)),
             seal,
@@ -99,7 +105,11 @@ impl Core {
     }
 
     pub(crate) fn unsealed_state(&self) -> Result<Arc<Unsealed>, LogicalError> {
-        self.unsealed.read().map_err(|_| lock_err())?.clone().ok_or(LogicalError::Sealed)
+        self.unsealed
+            .read()
+            .map_err(|_| lock_err())?
+            .clone()
+            .ok_or(LogicalError::Sealed)
     }
 
     /// Handles any request from any transport.
@@ -115,21 +125,34 @@ impl Core {
             return sys::handle(self, &state, &req, &token).await;
         }
         let route = state.router.lookup(&req.path).ok_or_else(|| {
-            LogicalError::NoRoute(format!("no handler for route \"{}\". route entry not found.", req.path))
+            LogicalError::NoRoute(format!(
+                "no handler for route \"{}\". route entry not found.",
+                req.path
+            ))
         })?;
         req.mount_point = route.entry.path.clone();
-        req.relative_path = req.path.strip_prefix(&route.entry.path).unwrap_or("").to_string();
+        req.relative_path = req
+            .path
+            .strip_prefix(&route.entry.path)
+            .unwrap_or("")
+            .to_string();
         let view = StorageView::new(self.barrier.clone(), route.entry.view_prefix());
         route.backend.handle(&req, &view).await
     }
 
     /// Resolves the request's token. Missing or unknown tokens are denied
     /// with the same message so callers cannot probe which tokens exist.
-    async fn authenticate(&self, state: &Unsealed, req: &Request) -> Result<TokenEntry, LogicalError> {
+    async fn authenticate(
+        &self,
+        state: &Unsealed,
+        req: &Request,
+    ) -> Result<TokenEntry, LogicalError> {
         let Some(token) = req.client_token.as_deref() else {
             return Err(LogicalError::PermissionDenied);
         };
-        tokens::lookup(&self.barrier, &state.hasher, token).await?.ok_or(LogicalError::PermissionDenied)
+        tokens::lookup(&self.barrier, &state.hasher, token)
+            .await?
+            .ok_or(LogicalError::PermissionDenied)
     }
 
     /// Decides whether `token` may perform `req`. Until ACL policies exist
@@ -147,7 +170,9 @@ impl Core {
         match entry.mount_type.as_str() {
             "kv" if entry.is_kv_v2() => Ok(Arc::new(KvV2::new())),
             "kv" => Ok(Arc::new(KvV1::new())),
-            other => Err(LogicalError::bad(format!("plugin not found in the catalog: {other}"))),
+            other => Err(LogicalError::bad(format!(
+                "plugin not found in the catalog: {other}"
+            ))),
         }
     }
 
@@ -158,8 +183,13 @@ impl Core {
                 continue; // sys/ is dispatched by core itself
             }
             match Self::backend_for(entry) {
-                Ok(backend) => router.insert(Route { entry: entry.clone(), backend }),
-                Err(e) => tracing::warn!(path = %entry.path, error = %e, "skipping mount of unknown type"),
+                Ok(backend) => router.insert(Route {
+                    entry: entry.clone(),
+                    backend,
+                }),
+                Err(e) => {
+                    tracing::warn!(path = %entry.path, error = %e, "skipping mount of unknown type")
+                }
             }
         }
         router

@@ -74,7 +74,12 @@ impl MountEntry {
         let options: Value = if self.options.is_empty() && self.mount_type != "kv" {
             Value::Null
         } else {
-            Value::Object(self.options.iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect())
+            Value::Object(
+                self.options
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+                    .collect(),
+            )
         };
         json!({
             "accessor": self.accessor,
@@ -106,7 +111,11 @@ pub(crate) struct MountTable {
 impl MountTable {
     /// The table a freshly initialized server starts with.
     pub(crate) fn default_table() -> Self {
-        let mut sys = MountEntry::new("sys/", "system", "system endpoints used for control, policy and debugging");
+        let mut sys = MountEntry::new(
+            "sys/",
+            "system",
+            "system endpoints used for control, policy and debugging",
+        );
         sys.local = false;
         Self { entries: vec![sys] }
     }
@@ -116,7 +125,10 @@ impl MountTable {
     }
 
     pub(crate) fn to_json(&self) -> Map<String, Value> {
-        self.entries.iter().map(|e| (e.path.clone(), e.to_json())).collect()
+        self.entries
+            .iter()
+            .map(|e| (e.path.clone(), e.to_json()))
+            .collect()
     }
 }
 
@@ -126,7 +138,10 @@ pub(crate) fn normalize_mount_path(path: &str) -> Result<String, String> {
     if trimmed.is_empty() {
         return Err("path cannot be empty".into());
     }
-    if trimmed.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if trimmed
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err(format!("invalid mount path {path:?}"));
     }
     Ok(format!("{trimmed}/"))
@@ -134,5 +149,7 @@ pub(crate) fn normalize_mount_path(path: &str) -> Result<String, String> {
 
 /// Paths users may not mount over or unmount.
 pub(crate) fn is_protected(path: &str) -> bool {
-    ["sys/", "auth/", "cubbyhole/", "identity/"].iter().any(|p| path.starts_with(p) || p.starts_with(path))
+    ["sys/", "auth/", "cubbyhole/", "identity/"]
+        .iter()
+        .any(|p| path.starts_with(p) || p.starts_with(path))
 }

@@ -62,7 +62,10 @@ mod tests {
     fn router(paths: &[&str]) -> Router {
         let mut r = Router::default();
         for p in paths {
-            r.insert(Route { entry: MountEntry::new(p, "kv", ""), backend: Arc::new(Nop) });
+            r.insert(Route {
+                entry: MountEntry::new(p, "kv", ""),
+                backend: Arc::new(Nop),
+            });
         }
         r
     }
@@ -71,7 +74,10 @@ mod tests {
     fn longest_prefix_wins() {
         let r = router(&["secret/", "secret/team/", "sys/", "sec/"]);
         assert_eq!(r.lookup("secret/data/x").unwrap().entry.path, "secret/");
-        assert_eq!(r.lookup("secret/team/x").unwrap().entry.path, "secret/team/");
+        assert_eq!(
+            r.lookup("secret/team/x").unwrap().entry.path,
+            "secret/team/"
+        );
         assert_eq!(r.lookup("secret").unwrap().entry.path, "secret/");
         assert_eq!(r.lookup("sec/x").unwrap().entry.path, "sec/");
         assert!(r.lookup("secretive/x").is_none());

@@ -8,13 +8,16 @@ use super::mounts::{is_protected, normalize_mount_path, MountEntry};
 use super::tokens::TokenEntry;
 use super::{Core, Unsealed, API_VERSION};
 use crate::logical::{
-    field_bool, field_str, field_u64, parse_duration, LogicalError, LogicalResult, Operation, Request, Response,
-    StorageView,
+    field_bool, field_str, field_u64, parse_duration, LogicalError, LogicalResult, Operation,
+    Request, Response, StorageView,
 };
 
 /// Endpoints that work without a token (and while sealed). Returns `None`
 /// for every other path.
-pub(crate) async fn handle_unauthenticated(core: &Core, req: &Request) -> Result<Option<Response>, LogicalError> {
+pub(crate) async fn handle_unauthenticated(
+    core: &Core,
+    req: &Request,
+) -> Result<Option<Response>, LogicalError> {
     let op = req.operation;
     let resp = match req.path.as_str() {
         "sys/health" => only(op, &[Operation::Read], || health(core, req))?,
@@ -30,7 +33,8 @@ pub(crate) async fn handle_unauthenticated(core: &Core, req: &Request) -> Result
         "sys/unseal" => {
             ensure(op, &[Operation::Update, Operation::Create])?;
             let reset = field_bool(&req.data, "reset")?.unwrap_or(false);
-            core.submit_unseal_key(field_str(&req.data, "key"), reset).await?;
+            core.submit_unseal_key(field_str(&req.data, "key"), reset)
+                .await?;
             Response::raw(core.seal_status().await?)
         }
         "sys/leader" => {
@@ -53,7 +57,11 @@ fn ensure(op: Operation, allowed: &[Operation]) -> Result<(), LogicalError> {
     }
 }
 
-fn only<T>(op: Operation, allowed: &[Operation], f: impl FnOnce() -> Result<T, LogicalError>) -> Result<T, LogicalError> {
+fn only<T>(
+    op: Operation,
+    allowed: &[Operation],
+    f: impl FnOnce() -> Result<T, LogicalError>,
+) -> Result<T, LogicalError> {
     ensure(op, allowed)?;
     f()
 }
@@ -63,7 +71,9 @@ fn code(req: &Request, key: &str, default: u16) -> Result<u16, LogicalError> {
     match field_u64(&req.data, key)? {
         None => Ok(default),
         Some(c) if (100..=599).contains(&c) => Ok(c as u16),
-        Some(_) => Err(LogicalError::bad(format!("{key} must be a valid HTTP status code"))),
+        Some(_) => Err(LogicalError::bad(format!(
+            "{key} must be a valid HTTP status code"
+        ))),
     }
 }
 
@@ -71,7 +81,12 @@ fn code(req: &Request, key: &str, default: u16) -> Result<u16, LogicalError> {
 fn health(core: &Core, req: &Request) -> Result<Response, LogicalError> {
     // Initialization state is cached after the first look; a sealed, never
     // read node reports "initialized" only once storage said so.
-    let initialized = core.seal_config.read().map(|c| c.is_some()).unwrap_or(false) || !core.is_sealed();
+    let initialized = core
+        .seal_config
+        .read()
+        .map(|c| c.is_some())
+        .unwrap_or(false)
+        || !core.is_sealed();
     let sealed = core.is_sealed();
     let standby = !core.is_active();
     let status = if !initialized {
@@ -104,16 +119,28 @@ fn health(core: &Core, req: &Request) -> Result<Response, LogicalError> {
 }
 
 async fn init(core: &Core, req: &Request) -> LogicalResult {
-    if req.data.get("pgp_keys").is_some_and(|v| !v.is_null()) || req.data.get("root_token_pgp_key").is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
-        return Err(LogicalError::bad("PGP-encrypted key shares are not supported"));
+    if req.data.get("pgp_keys").is_some_and(|v| !v.is_null())
+        || req
+            .data
+            .get("root_token_pgp_key")
+            .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+    {
+        return Err(LogicalError::bad(
+            "PGP-encrypted key shares are not supported",
+        ));
     }
     let auto = core.seal.is_auto();
-    let (shares_key, threshold_key) =
-        if auto { ("recovery_shares", "recovery_threshold") } else { ("secret_shares", "secret_threshold") };
+    let (shares_key, threshold_key) = if auto {
+        ("recovery_shares", "recovery_threshold")
+    } else {
+        ("secret_shares", "secret_threshold")
+    };
     let shares = field_u64(&req.data, shares_key)?.unwrap_or(if auto { 5 } else { 0 });
     let threshold = field_u64(&req.data, threshold_key)?.unwrap_or(if auto { 3 } else { 0 });
     if shares > 255 {
-        return Err(LogicalError::bad("invalid seal configuration: shares cannot be more than 255"));
+        return Err(LogicalError::bad(
+            "invalid seal configuration: shares cannot be more than 255",
+        ));
     }
     let result = core
         .initialize(InitParams {
@@ -126,7 +153,12 @@ async fn init(core: &Core, req: &Request) -> LogicalResult {
 }
 
 /// Authenticated `sys/` endpoints.
-pub(crate) async fn handle(core: &Core, state: &Unsealed, req: &Request, _token: &TokenEntry) -> LogicalResult {
+pub(crate) async fn handle(
+    core: &Core,
+    state: &Unsealed,
+    req: &Request,
+    _token: &TokenEntry,
+) -> LogicalResult {
     let path = req.path.strip_prefix("sys/").unwrap_or("");
     let op = req.operation;
     match path {
@@ -147,7 +179,9 @@ pub(crate) async fn handle(core: &Core, state: &Unsealed, req: &Request, _token:
         "key-status" => {
             ensure(op, &[Operation::Read])?;
             let s = core.barrier.key_status()?;
-            Ok(Response::json(json!({"term": s.term, "install_time": s.install_time, "encryptions": s.encryptions})))
+            Ok(Response::json(
+                json!({"term": s.term, "install_time": s.install_time, "encryptions": s.encryptions}),
+            ))
         }
         "ha-status" => {
             ensure(op, &[Operation::Read])?;
@@ -164,13 +198,19 @@ pub(crate) async fn handle(core: &Core, state: &Unsealed, req: &Request, _token:
             Ok(enveloped(req, data))
         }
         p if p.starts_with("mounts/") => mounts(core, state, req, &p["mounts/".len()..]).await,
-        p if p.starts_with("internal/ui/mounts/") => ui_mount(state, &p["internal/ui/mounts/".len()..]),
-        _ => Err(LogicalError::NoRoute(format!("unsupported path: sys/{path}"))),
+        p if p.starts_with("internal/ui/mounts/") => {
+            ui_mount(state, &p["internal/ui/mounts/".len()..])
+        }
+        _ => Err(LogicalError::NoRoute(format!(
+            "unsupported path: sys/{path}"
+        ))),
     }
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Vault's legacy shape for some sys endpoints: the data both at the top
@@ -191,7 +231,10 @@ fn enveloped(req: &Request, data: Map<String, Value>) -> Response {
 /// `sys/internal/ui/mounts/:path`: tells the CLI which mount (and KV
 /// version) serves a path. The `vault kv` commands depend on it.
 fn ui_mount(state: &Unsealed, path: &str) -> LogicalResult {
-    let route = state.router.lookup(path).ok_or(LogicalError::PermissionDenied)?;
+    let route = state
+        .router
+        .lookup(path)
+        .ok_or(LogicalError::PermissionDenied)?;
     let mut data = route.entry.to_json();
     data["path"] = Value::from(route.entry.path.clone());
     Ok(Response::json(data))
@@ -201,12 +244,17 @@ fn ttl_field(data: &Map<String, Value>, key: &str) -> Result<Option<u64>, Logica
     match data.get(key) {
         None => Ok(None),
         Some(Value::String(s)) if s == "system" => Ok(Some(0)),
-        Some(v) => parse_duration(v).map(Some).map_err(|e| LogicalError::bad(format!("{key}: {e}"))),
+        Some(v) => parse_duration(v)
+            .map(Some)
+            .map_err(|e| LogicalError::bad(format!("{key}: {e}"))),
     }
 }
 
 async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> LogicalResult {
-    let (mount_path, tune) = match rest.strip_suffix("/tune").or_else(|| rest.strip_suffix("/tune/")) {
+    let (mount_path, tune) = match rest
+        .strip_suffix("/tune")
+        .or_else(|| rest.strip_suffix("/tune/"))
+    {
         Some(p) => (p, true),
         None => (rest, false),
     };
@@ -230,7 +278,9 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> Log
                         .entries
                         .iter_mut()
                         .find(|e| e.path == path)
-                        .ok_or_else(|| LogicalError::bad(format!("no mount entry found for path \"{path}\"")))?;
+                        .ok_or_else(|| {
+                            LogicalError::bad(format!("no mount entry found for path \"{path}\""))
+                        })?;
                     apply_tune(entry, &data)
                 })
                 .await?;
@@ -241,13 +291,19 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> Log
     }
     match op {
         Operation::Read => {
-            let entry = state.mounts.get(&path).ok_or_else(|| LogicalError::bad(format!("No secret engine mount at {path}")))?;
+            let entry = state
+                .mounts
+                .get(&path)
+                .ok_or_else(|| LogicalError::bad(format!("No secret engine mount at {path}")))?;
             Ok(Response::json(entry.to_json()))
         }
         Operation::Update | Operation::Create => {
-            let mount_type = field_str(&req.data, "type").ok_or_else(|| LogicalError::bad("type is required"))?;
+            let mount_type = field_str(&req.data, "type")
+                .ok_or_else(|| LogicalError::bad("type is required"))?;
             if is_protected(&path) {
-                return Err(LogicalError::bad(format!("cannot mount at reserved path \"{path}\"")));
+                return Err(LogicalError::bad(format!(
+                    "cannot mount at reserved path \"{path}\""
+                )));
             }
             let (mount_type, forced_version) = match mount_type {
                 "kv-v2" => ("kv", Some("2")),
@@ -255,9 +311,15 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> Log
                 "generic" => ("kv", Some("1")),
                 t => (t, None),
             };
-            let mut entry = MountEntry::new(&path, mount_type, field_str(&req.data, "description").unwrap_or(""));
+            let mut entry = MountEntry::new(
+                &path,
+                mount_type,
+                field_str(&req.data, "description").unwrap_or(""),
+            );
             if let Some(opts) = req.data.get("options") {
-                let opts = opts.as_object().ok_or_else(|| LogicalError::bad("options must be an object"))?;
+                let opts = opts
+                    .as_object()
+                    .ok_or_else(|| LogicalError::bad("options must be an object"))?;
                 for (k, v) in opts {
                     let s = match v {
                         Value::String(s) => s.clone(),
@@ -272,22 +334,34 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> Log
                 entry.options.insert("version".into(), v.into());
             }
             if entry.mount_type == "kv" {
-                let v = entry.options.entry("version".into()).or_insert_with(|| "1".into());
+                let v = entry
+                    .options
+                    .entry("version".into())
+                    .or_insert_with(|| "1".into());
                 if v != "1" && v != "2" {
-                    return Err(LogicalError::bad(format!("invalid kv version {v:?}: must be 1 or 2")));
+                    return Err(LogicalError::bad(format!(
+                        "invalid kv version {v:?}: must be 1 or 2"
+                    )));
                 }
             }
             if let Some(cfg) = req.data.get("config") {
-                let cfg = cfg.as_object().ok_or_else(|| LogicalError::bad("config must be an object"))?;
+                let cfg = cfg
+                    .as_object()
+                    .ok_or_else(|| LogicalError::bad("config must be an object"))?;
                 apply_tune(&mut entry, cfg)?;
             }
             entry.local = field_bool(&req.data, "local")?.unwrap_or(false);
             entry.seal_wrap = field_bool(&req.data, "seal_wrap")?.unwrap_or(false);
             core.update_mounts(|table| {
-                if let Some(existing) =
-                    table.entries.iter().find(|e| e.path.starts_with(&path) || path.starts_with(&e.path))
+                if let Some(existing) = table
+                    .entries
+                    .iter()
+                    .find(|e| e.path.starts_with(&path) || path.starts_with(&e.path))
                 {
-                    return Err(LogicalError::bad(format!("path is already in use at {}", existing.path)));
+                    return Err(LogicalError::bad(format!(
+                        "path is already in use at {}",
+                        existing.path
+                    )));
                 }
                 table.entries.push(entry);
                 Ok(())
@@ -307,7 +381,9 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> Log
                 Ok(())
             })
             .await?;
-            StorageView::new(core.barrier.clone(), entry.view_prefix()).clear().await?;
+            StorageView::new(core.barrier.clone(), entry.view_prefix())
+                .clear()
+                .await?;
             Ok(Response::empty())
         }
         _ => Err(LogicalError::UnsupportedOperation),
@@ -332,12 +408,20 @@ fn apply_tune(entry: &mut MountEntry, data: &Map<String, Value>) -> Result<(), L
     let max = ttl_field(data, "max_lease_ttl")?;
     let new_max = max.unwrap_or(entry.config.max_lease_ttl);
     let new_default = default.unwrap_or(entry.config.default_lease_ttl);
-    let effective_max = if new_max == 0 { crate::core::SYSTEM_MAX_TTL } else { new_max };
+    let effective_max = if new_max == 0 {
+        crate::core::SYSTEM_MAX_TTL
+    } else {
+        new_max
+    };
     if new_default > effective_max {
-        return Err(LogicalError::bad("default lease TTL cannot be greater than max lease TTL"));
+        return Err(LogicalError::bad(
+            "default lease TTL cannot be greater than max lease TTL",
+        ));
     }
     if new_max > crate::core::SYSTEM_MAX_TTL {
-        return Err(LogicalError::bad("max lease TTL cannot be greater than the system max lease TTL"));
+        return Err(LogicalError::bad(
+            "max lease TTL cannot be greater than the system max lease TTL",
+        ));
     }
     entry.config.default_lease_ttl = new_default;
     entry.config.max_lease_ttl = new_max;
@@ -346,8 +430,12 @@ fn apply_tune(entry: &mut MountEntry, data: &Map<String, Value>) -> Result<(), L
     }
     if let Some(opts) = data.get("options").and_then(Value::as_object) {
         if let Some(v) = opts.get("version").and_then(Value::as_str) {
-            if entry.mount_type == "kv" && entry.options.get("version").map(String::as_str) != Some(v) {
-                return Err(LogicalError::bad("changing the KV version of a mount is not supported"));
+            if entry.mount_type == "kv"
+                && entry.options.get("version").map(String::as_str) != Some(v)
+            {
+                return Err(LogicalError::bad(
+                    "changing the KV version of a mount is not supported",
+                ));
             }
         }
     }

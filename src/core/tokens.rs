@@ -49,7 +49,8 @@ pub(crate) struct TokenHasher {
 
 impl TokenHasher {
     pub(crate) fn hash(&self, token: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length");
         mac.update(token.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
@@ -71,7 +72,9 @@ fn generate_accessor() -> String {
 /// Loads the HMAC key, creating it on first use (at init).
 pub(crate) async fn load_hasher(barrier: &Barrier) -> Result<TokenHasher, BarrierError> {
     if let Some(k) = barrier.get(TOKEN_HMAC_KEY_PATH).await? {
-        return Ok(TokenHasher { key: Zeroizing::new(k) });
+        return Ok(TokenHasher {
+            key: Zeroizing::new(k),
+        });
     }
     let mut k = Zeroizing::new(vec![0u8; 32]);
     rand::rngs::OsRng.fill_bytes(&mut k);
@@ -98,7 +101,9 @@ pub(crate) async fn create_root_token(
         orphan: true,
     };
     let bytes = serde_json::to_vec(&entry).map_err(|e| BarrierError::Corrupt(e.to_string()))?;
-    barrier.put(&format!("{TOKEN_PREFIX}{}", hasher.hash(&token)), &bytes).await?;
+    barrier
+        .put(&format!("{TOKEN_PREFIX}{}", hasher.hash(&token)), &bytes)
+        .await?;
     Ok(token)
 }
 
@@ -111,8 +116,13 @@ pub(crate) async fn lookup(
     if token.is_empty() || token.len() > 512 {
         return Ok(None);
     }
-    let Some(bytes) = barrier.get(&format!("{TOKEN_PREFIX}{}", hasher.hash(token))).await? else {
+    let Some(bytes) = barrier
+        .get(&format!("{TOKEN_PREFIX}{}", hasher.hash(token)))
+        .await?
+    else {
         return Ok(None);
     };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| BarrierError::Corrupt(format!("token entry: {e}")))
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| BarrierError::Corrupt(format!("token entry: {e}")))
 }

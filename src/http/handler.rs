@@ -25,23 +25,38 @@ impl HttpResponse {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // Serializing a serde_json::Value cannot fail.
         let body = serde_json::to_vec(value).unwrap_or_default();
-        Self { status, body: Bytes::from(body) }
+        Self {
+            status,
+            body: Bytes::from(body),
+        }
     }
 
     pub(crate) fn error(err: &LogicalError) -> Self {
-        Self::json(err.status(), &serde_json::json!({ "errors": err.messages() }))
+        Self::json(
+            err.status(),
+            &serde_json::json!({ "errors": err.messages() }),
+        )
     }
 
     fn no_content(status: u16) -> Self {
-        Self { status: StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT), body: Bytes::new() }
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT),
+            body: Bytes::new(),
+        }
     }
 }
 
 /// Headers every response carries, as Vault sends them.
 pub(crate) fn standard_headers(headers: &mut HeaderMap, has_body: bool) {
-    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     if has_body {
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
 }
 
@@ -55,7 +70,10 @@ fn client_token(headers: &HeaderMap) -> Option<String> {
         return Some(t.to_string());
     }
     header_str(headers, "authorization")
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
 }
@@ -72,7 +90,10 @@ fn parse_query(query: Option<&str>) -> Map<String, Value> {
 
 /// Maps method + query to an operation, as Vault does.
 fn operation(method: &Method, query: &Map<String, Value>) -> Result<Operation, LogicalError> {
-    let list_flag = matches!(query.get("list").and_then(Value::as_str), Some("true" | "1" | "t" | "True" | "TRUE"));
+    let list_flag = matches!(
+        query.get("list").and_then(Value::as_str),
+        Some("true" | "1" | "t" | "True" | "TRUE")
+    );
     match method.as_str() {
         "GET" | "HEAD" if list_flag => Ok(Operation::List),
         "GET" | "HEAD" => Ok(Operation::Read),
@@ -92,22 +113,36 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, LogicalError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(Value::Null) => Ok(Map::new()),
-        Ok(_) => Err(LogicalError::bad("failed to decode JSON input: the body must be a JSON object")),
-        Err(e) if e.is_eof() => Err(LogicalError::bad("failed to decode JSON input: unexpected EOF")),
-        Err(e) => Err(LogicalError::bad(format!("failed to decode JSON input: {e}"))),
+        Ok(_) => Err(LogicalError::bad(
+            "failed to decode JSON input: the body must be a JSON object",
+        )),
+        Err(e) if e.is_eof() => Err(LogicalError::bad(
+            "failed to decode JSON input: unexpected EOF",
+        )),
+        Err(e) => Err(LogicalError::bad(format!(
+            "failed to decode JSON input: {e}"
+        ))),
     }
 }
 
+/// The parts of an HTTP request core needs, from any transport (hyper or Lambda).
+pub(crate) struct HttpRequest<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a [u8],
+    pub(crate) remote_addr: Option<std::net::IpAddr>,
+}
+
 /// Builds a logical request from HTTP parts.
-pub(crate) fn to_logical(
-    method: &Method,
-    raw_path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Request, LogicalError> {
+pub(crate) fn to_logical(http: &HttpRequest<'_>) -> Result<Request, LogicalError> {
+    let (method, raw_path, query, headers, body) =
+        (http.method, http.path, http.query, http.headers, http.body);
     let Some(rest) = raw_path.strip_prefix("/v1/") else {
-        return Err(LogicalError::NoRoute("no handler for route; Vault API paths start with /v1/".into()));
+        return Err(LogicalError::NoRoute(
+            "no handler for route; Vault API paths start with /v1/".into(),
+        ));
     };
     let decoded = percent_encoding::percent_decode_str(rest)
         .decode_utf8()
@@ -125,6 +160,7 @@ pub(crate) fn to_logical(
     };
     let mut req = Request::new(op, decoded.into_owned()).with_data(data);
     req.client_token = client_token(headers);
+    req.remote_addr = http.remote_addr;
     let mut kept = HashMap::new();
     for (name, value) in headers {
         let n = name.as_str();
@@ -155,21 +191,14 @@ pub(crate) fn render(req_id: &str, resp: Response) -> HttpResponse {
         "data": resp.data.map(Value::Object).unwrap_or(Value::Null),
         "wrap_info": Value::Null,
         "warnings": if resp.warnings.is_empty() { Value::Null } else { Value::from(resp.warnings) },
-        "auth": resp.auth.unwrap_or(Value::Null),
+        "auth": resp.auth.map(|a| a.to_json()).unwrap_or(Value::Null),
     });
     HttpResponse::json(resp.status.unwrap_or(200), &envelope)
 }
 
 /// Runs one HTTP request through core.
-pub(crate) async fn handle(
-    core: &Arc<Core>,
-    method: &Method,
-    raw_path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> HttpResponse {
-    let req = match to_logical(method, raw_path, query, headers, body) {
+pub(crate) async fn handle(core: &Arc<Core>, http: HttpRequest<'_>) -> HttpResponse {
+    let req = match to_logical(&http) {
         Ok(r) => r,
         Err(e) => return HttpResponse::error(&e),
     };
@@ -206,15 +235,27 @@ mod tests {
     fn bad_json_is_a_clear_400() {
         let e = parse_body(b"{\"data\":").unwrap_err();
         assert_eq!(e.status(), 400);
-        assert_eq!(e.messages(), vec!["failed to decode JSON input: unexpected EOF"]);
+        assert_eq!(
+            e.messages(),
+            vec!["failed to decode JSON input: unexpected EOF"]
+        );
         assert_eq!(parse_body(b"[1]").unwrap_err().status(), 400);
         assert!(parse_body(b"").unwrap().is_empty());
     }
 
     #[test]
     fn paths_are_decoded() {
-        let r = to_logical(&Method::GET, "/v1/secret/data/a%2Fb", None, &HeaderMap::new(), b"").unwrap();
+        let h = HeaderMap::new();
+        let get = |path| HttpRequest {
+            method: &Method::GET,
+            path,
+            query: None,
+            headers: &h,
+            body: b"",
+            remote_addr: None,
+        };
+        let r = to_logical(&get("/v1/secret/data/a%2Fb")).unwrap();
         assert_eq!(r.path, "secret/data/a/b");
-        assert!(to_logical(&Method::GET, "/v2/x", None, &HeaderMap::new(), b"").is_err());
+        assert!(to_logical(&get("/v2/x")).is_err());
     }
 }

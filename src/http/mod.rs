@@ -40,7 +40,10 @@ pub(crate) fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAccep
         .collect::<Result<_, _>>()
         .map_err(|e| format!("parsing tls_cert_file {}: {e}", cert_file.display()))?;
     if certs.is_empty() {
-        return Err(format!("tls_cert_file {} holds no certificate", cert_file.display()));
+        return Err(format!(
+            "tls_cert_file {} holds no certificate",
+            cert_file.display()
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| format!("reading tls_key_file {}: {e}", key_file.display()))?;
@@ -59,6 +62,7 @@ pub(crate) fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAccep
 async fn serve_one(
     core: Arc<Core>,
     opts: ListenerOptions,
+    peer: SocketAddr,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
@@ -67,11 +71,25 @@ async fn serve_one(
     let answer = match Limited::new(body, opts.max_request_size).collect().await {
         Ok(collected) => {
             let body = collected.to_bytes();
-            handler::handle(&core, &parts.method, parts.uri.path(), parts.uri.query(), &parts.headers, &body).await
+            let http_req = handler::HttpRequest {
+                method: &parts.method,
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                headers: &parts.headers,
+                body: &body,
+                remote_addr: Some(peer.ip()),
+            };
+            handler::handle(&core, http_req).await
         }
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => HttpResponse::error(
-            &LogicalError::TooLarge(format!("http: request body too large (limit {} bytes)", opts.max_request_size)),
-        ),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            HttpResponse::error(&LogicalError::TooLarge(format!(
+                "http: request body too large (limit {} bytes)",
+                opts.max_request_size
+            )))
+        }
         Err(_) => HttpResponse::error(&LogicalError::bad("failed to read the request body")),
     };
     tracing::info!(
@@ -114,7 +132,7 @@ pub(crate) async fn serve(
         let opts = opts.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| serve_one(core.clone(), opts.clone(), req));
+            let service = service_fn(move |req| serve_one(core.clone(), opts.clone(), peer, req));
             let builder = auto::Builder::new(TokioExecutor::new());
             let result = match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
@@ -124,7 +142,11 @@ pub(crate) async fn serve(
                         return;
                     }
                 },
-                None => builder.serve_connection(TokioIo::new(stream), service).await,
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -5,6 +5,7 @@
 //! adapter both translate their wire format into a [`Request`] and render a
 //! [`Response`] or [`LogicalError`] back; engines never see either transport.
 
+pub(crate) mod auth;
 pub(crate) mod kv;
 pub(crate) mod kv2;
 pub(crate) mod view;
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+pub(crate) use auth::Auth;
 pub(crate) use view::StorageView;
 
 use crate::barrier::BarrierError;
@@ -56,6 +58,8 @@ pub(crate) struct Request {
     pub(crate) headers: HashMap<String, String>,
     /// The caller's token. Never logged, never stored in plaintext.
     pub(crate) client_token: Option<String>,
+    /// The caller's IP address, for CIDR-bound credentials.
+    pub(crate) remote_addr: Option<std::net::IpAddr>,
 }
 
 impl Request {
@@ -69,6 +73,7 @@ impl Request {
             data: Map::new(),
             headers: HashMap::new(),
             client_token: None,
+            remote_addr: None,
         }
     }
 
@@ -91,7 +96,8 @@ pub(crate) struct Response {
     pub(crate) status: Option<u16>,
     pub(crate) data: Option<Map<String, Value>>,
     pub(crate) warnings: Vec<String>,
-    pub(crate) auth: Option<Value>,
+    /// A login's grant; core issues the token and renders the `auth` block.
+    pub(crate) auth: Option<Auth>,
     pub(crate) lease_id: String,
     pub(crate) renewable: bool,
     pub(crate) lease_duration: u64,
@@ -102,23 +108,36 @@ pub(crate) struct Response {
 
 impl Response {
     pub(crate) fn data(data: Map<String, Value>) -> Self {
-        Self { data: Some(data), ..Default::default() }
+        Self {
+            data: Some(data),
+            ..Default::default()
+        }
     }
 
     /// A response from a `serde_json::json!({...})` object.
     pub(crate) fn json(value: Value) -> Self {
         match value {
             Value::Object(m) => Self::data(m),
-            other => Self { raw: Some(other), ..Default::default() },
+            other => Self {
+                raw: Some(other),
+                ..Default::default()
+            },
         }
     }
 
     pub(crate) fn raw(value: Value) -> Self {
-        Self { raw: Some(value), ..Default::default() }
+        Self {
+            raw: Some(value),
+            ..Default::default()
+        }
     }
 
     pub(crate) fn raw_with_status(status: u16, value: Value) -> Self {
-        Self { status: Some(status), raw: Some(value), ..Default::default() }
+        Self {
+            status: Some(status),
+            raw: Some(value),
+            ..Default::default()
+        }
     }
 
     /// No content: rendered as 204.
@@ -212,10 +231,12 @@ impl From<StorageError> for LogicalError {
     fn from(e: StorageError) -> Self {
         tracing::error!(error = %e, "storage error");
         match e {
-            StorageError::ConditionFailed(_) => {
-                LogicalError::Unavailable("a concurrent write changed this value; retry the request".into())
+            StorageError::ConditionFailed(_) => LogicalError::Unavailable(
+                "a concurrent write changed this value; retry the request".into(),
+            ),
+            StorageError::Backend(m) => {
+                LogicalError::Unavailable(format!("storage unavailable: {m}"))
             }
-            StorageError::Backend(m) => LogicalError::Unavailable(format!("storage unavailable: {m}")),
             StorageError::Invalid(m) => LogicalError::BadRequest(m),
         }
     }
@@ -235,6 +256,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn exists(&self, _req: &Request, _view: &StorageView) -> Result<bool, LogicalError> {
         Ok(true)
     }
+
+    /// Paths (relative to the mount) that need no token, such as `login`.
+    /// A trailing `*` matches any suffix. Only auth methods have any.
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Reads a field as a string, accepting JSON strings only.
@@ -249,19 +276,29 @@ pub(crate) fn field_u64(data: &Map<String, Value>, key: &str) -> Result<Option<u
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                    .map(|f| f as u64)
+            })
             .map(Some)
             .ok_or_else(|| LogicalError::bad(format!("{key} must be a non-negative integer"))),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => {
-            s.parse().map(Some).map_err(|_| LogicalError::bad(format!("{key} must be a non-negative integer")))
-        }
-        Some(_) => Err(LogicalError::bad(format!("{key} must be a non-negative integer"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| LogicalError::bad(format!("{key} must be a non-negative integer"))),
+        Some(_) => Err(LogicalError::bad(format!(
+            "{key} must be a non-negative integer"
+        ))),
     }
 }
 
 /// Reads a boolean, accepting JSON booleans and "true"/"false" strings.
-pub(crate) fn field_bool(data: &Map<String, Value>, key: &str) -> Result<Option<bool>, LogicalError> {
+pub(crate) fn field_bool(
+    data: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<bool>, LogicalError> {
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -279,7 +316,9 @@ pub(crate) fn field_bool(data: &Map<String, Value>, key: &str) -> Result<Option<
 /// string such as `30s`, `5m`, `1h30m`, `768h`, `7d` (Vault accepts `d`).
 pub(crate) fn parse_duration(value: &Value) -> Result<u64, String> {
     match value {
-        Value::Number(n) => n.as_u64().ok_or_else(|| "duration must be a non-negative integer".to_string()),
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| "duration must be a non-negative integer".to_string()),
         Value::String(s) => parse_duration_str(s),
         Value::Null => Ok(0),
         _ => Err("duration must be a string or a number of seconds".into()),

@@ -15,7 +15,10 @@ pub(crate) struct StorageView {
 
 impl StorageView {
     pub(crate) fn new(barrier: Arc<Barrier>, prefix: impl Into<String>) -> Self {
-        Self { barrier, prefix: prefix.into() }
+        Self {
+            barrier,
+            prefix: prefix.into(),
+        }
     }
 
     fn full(&self, key: &str) -> String {
@@ -48,11 +51,21 @@ impl StorageView {
             .into_iter()
             .map(|item| {
                 let op = match item.op {
-                    Op::Put { key, value } => Op::Put { key: self.full(&key), value },
-                    Op::Delete { key } => Op::Delete { key: self.full(&key) },
-                    Op::Check { key } => Op::Check { key: self.full(&key) },
+                    Op::Put { key, value } => Op::Put {
+                        key: self.full(&key),
+                        value,
+                    },
+                    Op::Delete { key } => Op::Delete {
+                        key: self.full(&key),
+                    },
+                    Op::Check { key } => Op::Check {
+                        key: self.full(&key),
+                    },
                 };
-                BatchItem { op, condition: item.condition }
+                BatchItem {
+                    op,
+                    condition: item.condition,
+                }
             })
             .collect();
         self.barrier.batch(batch).await

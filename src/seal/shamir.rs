@@ -12,7 +12,9 @@ pub(crate) struct ShamirSeal;
 
 fn as_key(bytes: &[u8]) -> Result<Key, SealError> {
     if bytes.len() != 32 {
-        return Err(SealError::WrongKey("unseal key has the wrong length".into()));
+        return Err(SealError::WrongKey(
+            "unseal key has the wrong length".into(),
+        ));
     }
     let mut k = Zeroizing::new([0u8; 32]);
     k.copy_from_slice(bytes);
@@ -35,7 +37,10 @@ impl Seal for ShamirSeal {
         root_key: &[u8],
         operator_key: Option<&[u8]>,
     ) -> Result<Vec<u8>, SealError> {
-        let key = as_key(operator_key.ok_or_else(|| SealError::Config("shamir seal needs an unseal key".into()))?)?;
+        let key = as_key(
+            operator_key
+                .ok_or_else(|| SealError::Config("shamir seal needs an unseal key".into()))?,
+        )?;
         Ok(encrypt_with_key(&key, ROOT_KEY_PATH, root_key))
     }
 
@@ -45,9 +50,14 @@ impl Seal for ShamirSeal {
         blob: &[u8],
         operator_key: Option<&[u8]>,
     ) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        let key = as_key(operator_key.ok_or_else(|| SealError::Config("shamir seal needs an unseal key".into()))?)?;
+        let key = as_key(
+            operator_key
+                .ok_or_else(|| SealError::Config("shamir seal needs an unseal key".into()))?,
+        )?;
         decrypt_with_key(&key, ROOT_KEY_PATH, blob).map_err(|_| {
-            SealError::WrongKey("cipher: message authentication failed (the unseal keys are wrong)".into())
+            SealError::WrongKey(
+                "cipher: message authentication failed (the unseal keys are wrong)".into(),
+            )
         })
     }
 }
@@ -58,14 +68,24 @@ pub(crate) fn split(secret: &[u8], shares: u8, threshold: u8) -> Vec<Zeroizing<V
     if shares == 1 {
         return vec![Zeroizing::new(secret.to_vec())];
     }
-    Sharks(threshold).dealer(secret).take(shares as usize).map(|s| Zeroizing::new(Vec::from(&s))).collect()
+    Sharks(threshold)
+        .dealer(secret)
+        .take(shares as usize)
+        .map(|s| Zeroizing::new(Vec::from(&s)))
+        .collect()
 }
 
 /// Recombines shares. Wrong shares yield a wrong secret (detected by the
 /// caller when unwrapping fails), malformed or repeated shares an error.
-pub(crate) fn combine(parts: &[Zeroizing<Vec<u8>>], threshold: u8) -> Result<Zeroizing<Vec<u8>>, String> {
+pub(crate) fn combine(
+    parts: &[Zeroizing<Vec<u8>>],
+    threshold: u8,
+) -> Result<Zeroizing<Vec<u8>>, String> {
     if threshold == 1 {
-        return parts.first().map(|p| Zeroizing::new(p.to_vec())).ok_or_else(|| "no key".to_string());
+        return parts
+            .first()
+            .map(|p| Zeroizing::new(p.to_vec()))
+            .ok_or_else(|| "no key".to_string());
     }
     let mut shares = Vec::with_capacity(parts.len());
     let mut seen = std::collections::HashSet::new();
@@ -76,7 +96,10 @@ pub(crate) fn combine(parts: &[Zeroizing<Vec<u8>>], threshold: u8) -> Result<Zer
         }
         shares.push(share);
     }
-    Sharks(threshold).recover(&shares).map(Zeroizing::new).map_err(|e| format!("failed to combine keys: {e}"))
+    Sharks(threshold)
+        .recover(&shares)
+        .map(Zeroizing::new)
+        .map_err(|e| format!("failed to combine keys: {e}"))
 }
 
 #[cfg(test)]
@@ -95,7 +118,9 @@ mod tests {
                     assert_eq!(combine(&subset, 3).unwrap().as_slice(), &secret);
                 }
                 let two = vec![shares[a].clone(), shares[b].clone()];
-                assert!(combine(&two, 3).map(|s| s.as_slice() != secret).unwrap_or(true));
+                assert!(combine(&two, 3)
+                    .map(|s| s.as_slice() != secret)
+                    .unwrap_or(true));
             }
         }
     }
@@ -108,11 +133,25 @@ mod tests {
 
     #[tokio::test]
     async fn wrap_and_unwrap() {
-        let cfg = SealConfig { seal_type: "shamir".into(), secret_shares: 1, secret_threshold: 1, cluster_id: String::new() };
+        let cfg = SealConfig {
+            seal_type: "shamir".into(),
+            secret_shares: 1,
+            secret_threshold: 1,
+            cluster_id: String::new(),
+        };
         let unseal = [3u8; 32];
-        let blob = ShamirSeal.wrap_root_key(&cfg, &[9u8; 32], Some(&unseal)).await.unwrap();
-        let root = ShamirSeal.unwrap_root_key(&cfg, &blob, Some(&unseal)).await.unwrap();
+        let blob = ShamirSeal
+            .wrap_root_key(&cfg, &[9u8; 32], Some(&unseal))
+            .await
+            .unwrap();
+        let root = ShamirSeal
+            .unwrap_root_key(&cfg, &blob, Some(&unseal))
+            .await
+            .unwrap();
         assert_eq!(root.as_slice(), &[9u8; 32]);
-        assert!(ShamirSeal.unwrap_root_key(&cfg, &blob, Some(&[4u8; 32])).await.is_err());
+        assert!(ShamirSeal
+            .unwrap_root_key(&cfg, &blob, Some(&[4u8; 32]))
+            .await
+            .is_err());
     }
 }

@@ -57,24 +57,37 @@ async fn list_pagination(s: &dyn Storage) {
 }
 
 async fn conditions(s: &dyn Storage) {
-    s.batch(vec![BatchItem::put("cd/a", b"1".to_vec()).when(Condition::Absent)]).await.unwrap();
+    s.batch(vec![
+        BatchItem::put("cd/a", b"1".to_vec()).when(Condition::Absent)
+    ])
+    .await
+    .unwrap();
     let err = s
-        .batch(vec![BatchItem::put("cd/a", b"2".to_vec()).when(Condition::Absent)])
+        .batch(vec![
+            BatchItem::put("cd/a", b"2".to_vec()).when(Condition::Absent)
+        ])
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::ConditionFailed(_)));
-    s.batch(vec![BatchItem::put("cd/a", b"3".to_vec()).when(Condition::Equals(b"1".to_vec()))])
-        .await
-        .unwrap();
+    s.batch(vec![
+        BatchItem::put("cd/a", b"3".to_vec()).when(Condition::Equals(b"1".to_vec()))
+    ])
+    .await
+    .unwrap();
     let err = s
-        .batch(vec![BatchItem::put("cd/a", b"4".to_vec()).when(Condition::Equals(b"1".to_vec()))])
+        .batch(vec![
+            BatchItem::put("cd/a", b"4".to_vec()).when(Condition::Equals(b"1".to_vec()))
+        ])
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::ConditionFailed(_)));
     assert_eq!(s.get("cd/a").await.unwrap(), Some(b"3".to_vec()));
-    s.batch(vec![BatchItem::check("cd/a", Condition::Present), BatchItem::put("cd/b", vec![9])])
-        .await
-        .unwrap();
+    s.batch(vec![
+        BatchItem::check("cd/a", Condition::Present),
+        BatchItem::put("cd/b", vec![9]),
+    ])
+    .await
+    .unwrap();
     assert_eq!(s.get("cd/b").await.unwrap(), Some(vec![9]));
 }
 

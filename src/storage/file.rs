@@ -56,7 +56,10 @@ impl Storage for FileStorage {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(TABLE).map_err(backend)?;
-            Ok(table.get(key.as_str()).map_err(backend)?.map(|v| v.value().to_vec()))
+            Ok(table
+                .get(key.as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_vec()))
         })
         .await
     }
@@ -74,7 +77,9 @@ impl Storage for FileStorage {
             let table = txn.open_table(TABLE).map_err(backend)?;
             let mut out: Vec<String> = Vec::new();
             let mut cursor: Bound<String> = match &after {
-                Some(a) if a.ends_with('/') => Bound::Included(format!("{prefix}{}", after_folder(a))),
+                Some(a) if a.ends_with('/') => {
+                    Bound::Included(format!("{prefix}{}", after_folder(a)))
+                }
                 Some(a) => Bound::Excluded(format!("{prefix}{a}")),
                 None => Bound::Included(prefix.clone()),
             };
@@ -91,7 +96,9 @@ impl Storage for FileStorage {
                 if !key.starts_with(&prefix) {
                     break;
                 }
-                let Some(child) = child_of(&prefix, &key) else { break };
+                let Some(child) = child_of(&prefix, &key) else {
+                    break;
+                };
                 cursor = if child.ends_with('/') {
                     Bound::Included(format!("{prefix}{}", after_folder(&child)))
                 } else {
@@ -122,7 +129,9 @@ impl Storage for FileStorage {
                 for item in &batch {
                     match &item.op {
                         Op::Put { key, value } => {
-                            table.insert(key.as_str(), value.as_slice()).map_err(backend)?;
+                            table
+                                .insert(key.as_str(), value.as_slice())
+                                .map_err(backend)?;
                         }
                         Op::Delete { key } => {
                             table.remove(key.as_str()).map_err(backend)?;

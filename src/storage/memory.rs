@@ -44,12 +44,16 @@ impl Storage for MemoryStorage {
             None => Bound::Included(prefix.to_string()),
         };
         while out.len() < limit {
-            let next = data.range::<String, _>((cursor.clone(), Bound::Unbounded)).next();
+            let next = data
+                .range::<String, _>((cursor.clone(), Bound::Unbounded))
+                .next();
             let Some((key, _)) = next else { break };
             if !key.starts_with(prefix) {
                 break;
             }
-            let Some(child) = child_of(prefix, key) else { break };
+            let Some(child) = child_of(prefix, key) else {
+                break;
+            };
             cursor = if child.ends_with('/') {
                 Bound::Included(format!("{prefix}{}", after_folder(&child)))
             } else {

@@ -25,10 +25,17 @@ pub(crate) enum Condition {
 /// One operation inside an atomic batch.
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
-    Put { key: String, value: Vec<u8> },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: String,
+    },
     /// Apply no change, only check the condition (used for fencing).
-    Check { key: String },
+    Check {
+        key: String,
+    },
 }
 
 impl Op {
@@ -48,13 +55,25 @@ pub(crate) struct BatchItem {
 
 impl BatchItem {
     pub(crate) fn put(key: impl Into<String>, value: Vec<u8>) -> Self {
-        Self { op: Op::Put { key: key.into(), value }, condition: None }
+        Self {
+            op: Op::Put {
+                key: key.into(),
+                value,
+            },
+            condition: None,
+        }
     }
     pub(crate) fn delete(key: impl Into<String>) -> Self {
-        Self { op: Op::Delete { key: key.into() }, condition: None }
+        Self {
+            op: Op::Delete { key: key.into() },
+            condition: None,
+        }
     }
     pub(crate) fn check(key: impl Into<String>, condition: Condition) -> Self {
-        Self { op: Op::Check { key: key.into() }, condition: Some(condition) }
+        Self {
+            op: Op::Check { key: key.into() },
+            condition: Some(condition),
+        }
     }
     pub(crate) fn when(mut self, condition: Condition) -> Self {
         self.condition = Some(condition);
@@ -109,7 +128,9 @@ pub(crate) trait Storage: Send + Sync + 'static {
         const PAGE: usize = 1000;
         let mut out = Vec::new();
         loop {
-            let page = self.list_page(prefix, out.last().map(String::as_str), PAGE).await?;
+            let page = self
+                .list_page(prefix, out.last().map(String::as_str), PAGE)
+                .await?;
             let done = page.len() < PAGE;
             out.extend(page);
             if done {
