@@ -218,6 +218,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         CoreOptions {
             storage_type,
             api_addr: Some(api_addr.clone()),
+            clock: Arc::new(crate::util::SystemClock),
         },
     );
 

@@ -10,3 +10,41 @@ pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
 pub(crate) fn now_rfc3339() -> String {
     rfc3339(Utc::now())
 }
+
+/// The source of "now" for everything with a TTL, so tests can move time.
+pub(crate) trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+pub(crate) struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock tests advance by hand.
+#[cfg(test)]
+pub(crate) struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+#[cfg(test)]
+impl ManualClock {
+    pub(crate) fn new() -> Self {
+        Self(std::sync::Mutex::new(Utc::now()))
+    }
+
+    pub(crate) fn advance(&self, seconds: i64) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += chrono::Duration::seconds(seconds);
+        }
+    }
+}
+
+#[cfg(test)]
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|t| *t).unwrap_or_else(|_| Utc::now())
+    }
+}

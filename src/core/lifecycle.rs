@@ -181,9 +181,16 @@ impl Core {
         }
         self.post_unseal().await?;
         let state = self.unsealed_state()?;
-        let root_token =
-            crate::core::tokens::create_root_token(&self.barrier, &state.hasher, params.root_token)
-                .await?;
+        let (root_token, _) = state
+            .tokens
+            .create(crate::core::tokens::NewToken {
+                id: params.root_token,
+                policies: vec!["root".into()],
+                display_name: "root".into(),
+                path: "auth/token/root".into(),
+                ..Default::default()
+            })
+            .await?;
         if !auto {
             // Vault leaves a Shamir-sealed cluster sealed after init.
             self.barrier.release_reservation().await?;
@@ -223,10 +230,15 @@ impl Core {
         };
         let mounts = self.load_mount_table().await?;
         let router = Arc::new(Self::build_router(&mounts));
+        let tokens = crate::core::tokens::TokenStore::new(
+            self.barrier.clone(),
+            hasher,
+            self.options.clock.clone(),
+        );
         *self.unsealed.write().map_err(|_| lock_err())? = Some(Arc::new(Unsealed {
             router,
             mounts,
-            hasher,
+            tokens,
             cluster,
         }));
         *self.active_since.write().map_err(|_| lock_err())? = chrono::Utc::now();

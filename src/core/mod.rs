@@ -26,7 +26,7 @@ use crate::seal::{Seal, SealConfig};
 use crate::storage::Storage;
 use mounts::{MountEntry, MountTable, MOUNT_TABLE_PATH};
 use router::{Route, Router};
-use tokens::{TokenEntry, TokenHasher};
+use tokens::{FoundToken, TokenStore};
 
 /// The Vault API level we implement; reported as the server `version` so that
 /// clients that gate features on it (Terraform, SDKs) enable them. Build
@@ -46,13 +46,14 @@ pub(crate) struct CoreOptions {
     /// Shown as `storage_type` in `sys/seal-status`.
     pub(crate) storage_type: String,
     pub(crate) api_addr: Option<String>,
+    pub(crate) clock: Arc<dyn crate::util::Clock>,
 }
 
 /// State that exists only while unsealed.
 pub(crate) struct Unsealed {
     pub(crate) router: Arc<Router>,
     pub(crate) mounts: MountTable,
-    pub(crate) hasher: Arc<TokenHasher>,
+    pub(crate) tokens: TokenStore,
     pub(crate) cluster: ClusterInfo,
 }
 
@@ -146,19 +147,21 @@ impl Core {
         &self,
         state: &Unsealed,
         req: &Request,
-    ) -> Result<TokenEntry, LogicalError> {
+    ) -> Result<FoundToken, LogicalError> {
         let Some(token) = req.client_token.as_deref() else {
             return Err(LogicalError::PermissionDenied);
         };
-        tokens::lookup(&self.barrier, &state.hasher, token)
+        state
+            .tokens
+            .lookup(token)
             .await?
             .ok_or(LogicalError::PermissionDenied)
     }
 
     /// Decides whether `token` may perform `req`. Until ACL policies exist
     /// only root tokens are issued, and policies deny by default.
-    fn authorize(&self, token: &TokenEntry, _req: &Request) -> Result<(), LogicalError> {
-        if token.is_root() {
+    fn authorize(&self, token: &FoundToken, _req: &Request) -> Result<(), LogicalError> {
+        if token.entry.is_root() {
             Ok(())
         } else {
             Err(LogicalError::PermissionDenied)
@@ -232,7 +235,7 @@ impl Core {
         let next = Unsealed {
             router,
             mounts: table.clone(),
-            hasher: state.hasher.clone(),
+            tokens: state.tokens.clone(),
             cluster: state.cluster.clone(),
         };
         *self.unsealed.write().map_err(|_| lock_err())? = Some(Arc::new(next));

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::lifecycle::InitParams;
 use super::mounts::{is_protected, normalize_mount_path, MountEntry};
-use super::tokens::TokenEntry;
+use super::tokens::FoundToken;
 use super::{Core, Unsealed, API_VERSION};
 use crate::logical::{
     field_bool, field_str, field_u64, parse_duration, LogicalError, LogicalResult, Operation,
@@ -157,7 +157,7 @@ pub(crate) async fn handle(
     core: &Core,
     state: &Unsealed,
     req: &Request,
-    _token: &TokenEntry,
+    _token: &FoundToken,
 ) -> LogicalResult {
     let path = req.path.strip_prefix("sys/").unwrap_or("");
     let op = req.operation;
