@@ -8,6 +8,7 @@ mod config;
 mod core;
 mod http;
 mod logical;
+mod policy;
 mod seal;
 mod server;
 mod storage;

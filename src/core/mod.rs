@@ -6,11 +6,14 @@
 //! the seal configuration and the wrapped root key). Transports hand core a
 //! [`Request`] and get a [`Response`] back.
 
+pub(crate) mod dispatch;
 pub(crate) mod lifecycle;
 pub(crate) mod mounts;
 pub(crate) mod path;
+pub(crate) mod policies;
 pub(crate) mod router;
 pub(crate) mod sys;
+pub(crate) mod token_store;
 pub(crate) mod tokens;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,6 +75,8 @@ pub(crate) struct Core {
     /// it. Single-node backends are always active; HA flips it.
     active: AtomicBool,
     pub(crate) active_since: RwLock<chrono::DateTime<chrono::Utc>>,
+    /// Parsed ACL policies by name.
+    pub(crate) policies: policies::PolicyCache,
 }
 
 fn lock_err() -> LogicalError {
@@ -94,6 +99,7 @@ impl Core {
             unsealed: RwLock::new(None),
             active: AtomicBool::new(true),
             active_since: RwLock::new(chrono::Utc::now()),
+            policies: policies::PolicyCache::default(),
         })
     }
 
@@ -113,66 +119,12 @@ impl Core {
             .ok_or(LogicalError::Sealed)
     }
 
-    /// Handles any request from any transport.
-    pub(crate) async fn handle(&self, mut req: Request) -> LogicalResult {
-        req.path = path::normalize(&req.path)?;
-        if let Some(resp) = sys::handle_unauthenticated(self, &req).await? {
-            return Ok(resp);
-        }
-        let state = self.unsealed_state()?;
-        let token = self.authenticate(&state, &req).await?;
-        self.authorize(&token, &req)?;
-        if req.path == "sys" || req.path.starts_with("sys/") {
-            return sys::handle(self, &state, &req, &token).await;
-        }
-        let route = state.router.lookup(&req.path).ok_or_else(|| {
-            LogicalError::NoRoute(format!(
-                "no handler for route \"{}\". route entry not found.",
-                req.path
-            ))
-        })?;
-        req.mount_point = route.entry.path.clone();
-        req.relative_path = req
-            .path
-            .strip_prefix(&route.entry.path)
-            .unwrap_or("")
-            .to_string();
-        let view = StorageView::new(self.barrier.clone(), route.entry.view_prefix());
-        route.backend.handle(&req, &view).await
-    }
-
-    /// Resolves the request's token. Missing or unknown tokens are denied
-    /// with the same message so callers cannot probe which tokens exist.
-    async fn authenticate(
-        &self,
-        state: &Unsealed,
-        req: &Request,
-    ) -> Result<FoundToken, LogicalError> {
-        let Some(token) = req.client_token.as_deref() else {
-            return Err(LogicalError::PermissionDenied);
-        };
-        state
-            .tokens
-            .lookup(token)
-            .await?
-            .ok_or(LogicalError::PermissionDenied)
-    }
-
-    /// Decides whether `token` may perform `req`. Until ACL policies exist
-    /// only root tokens are issued, and policies deny by default.
-    fn authorize(&self, token: &FoundToken, _req: &Request) -> Result<(), LogicalError> {
-        if token.entry.is_root() {
-            Ok(())
-        } else {
-            Err(LogicalError::PermissionDenied)
-        }
-    }
-
     /// Builds the engine for a mount entry.
     fn backend_for(entry: &MountEntry) -> Result<Arc<dyn Backend>, LogicalError> {
         match entry.mount_type.as_str() {
             "kv" if entry.is_kv_v2() => Ok(Arc::new(KvV2::new())),
             "kv" => Ok(Arc::new(KvV1::new())),
+            "cubbyhole" => Ok(Arc::new(KvV1::new())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),
@@ -182,8 +134,8 @@ impl Core {
     fn build_router(table: &MountTable) -> Router {
         let mut router = Router::default();
         for entry in &table.entries {
-            if entry.mount_type == "system" {
-                continue; // sys/ is dispatched by core itself
+            if entry.mount_type == "system" || entry.mount_type == "token" {
+                continue; // sys/ and auth/token/ are dispatched by core itself
             }
             match Self::backend_for(entry) {
                 Ok(backend) => router.insert(Route {
@@ -226,7 +178,7 @@ impl Core {
         let mut table = state.mounts.clone();
         change(&mut table)?;
         for entry in &table.entries {
-            if entry.mount_type != "system" {
+            if entry.mount_type != "system" && entry.mount_type != "token" {
                 Self::backend_for(entry)?;
             }
         }

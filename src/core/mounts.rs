@@ -117,17 +117,30 @@ impl MountTable {
             "system endpoints used for control, policy and debugging",
         );
         sys.local = false;
-        Self { entries: vec![sys] }
+        let mut cubbyhole = MountEntry::new("cubbyhole/", "cubbyhole", "per-token private secret storage");
+        cubbyhole.local = true;
+        let token = MountEntry::new("auth/token/", "token", "token based credentials");
+        Self { entries: vec![sys, cubbyhole, token] }
     }
 
     pub(crate) fn get(&self, path: &str) -> Option<&MountEntry> {
         self.entries.iter().find(|e| e.path == path)
     }
 
+    /// Secrets engine mounts for `sys/mounts` (auth methods excluded).
     pub(crate) fn to_json(&self) -> Map<String, Value> {
         self.entries
             .iter()
+            .filter(|e| !e.path.starts_with("auth/"))
             .map(|e| (e.path.clone(), e.to_json()))
+            .collect()
+    }
+
+    /// Auth method mounts for `sys/auth`, keyed without the `auth/` prefix.
+    pub(crate) fn auth_json(&self) -> Map<String, Value> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.path.strip_prefix("auth/").map(|p| (p.to_string(), e.to_json())))
             .collect()
     }
 }
@@ -147,9 +160,19 @@ pub(crate) fn normalize_mount_path(path: &str) -> Result<String, String> {
     Ok(format!("{trimmed}/"))
 }
 
-/// Paths users may not mount over or unmount.
-pub(crate) fn is_protected(path: &str) -> bool {
+/// Paths users may not mount over or unmount. Auth methods (`auth=true`)
+/// live under `auth/` and may not replace the token store; secrets engines
+/// may not go under `auth/` or over the built-in mounts.
+pub(crate) fn is_protected(path: &str, auth: bool) -> bool {
+    if auth {
+        return !path.starts_with("auth/") || path == "auth/" || path.starts_with("auth/token/");
+    }
     ["sys/", "auth/", "cubbyhole/", "identity/"]
         .iter()
         .any(|p| path.starts_with(p) || p.starts_with(path))
+}
+
+/// Engine types that are auth methods (mounted through `sys/auth`).
+pub(crate) fn is_auth_type(t: &str) -> bool {
+    matches!(t, "userpass" | "approle" | "aws" | "token")
 }

@@ -157,7 +157,7 @@ pub(crate) async fn handle(
     core: &Core,
     state: &Unsealed,
     req: &Request,
-    _token: &FoundToken,
+    token: &FoundToken,
 ) -> LogicalResult {
     let path = req.path.strip_prefix("sys/").unwrap_or("");
     let op = req.operation;
@@ -197,7 +197,20 @@ pub(crate) async fn handle(
             data.insert("nodes".into(), json!([node]));
             Ok(enveloped(req, data))
         }
-        p if p.starts_with("mounts/") => mounts(core, state, req, &p["mounts/".len()..]).await,
+        p if p.starts_with("mounts/") => mounts(core, state, req, &p["mounts/".len()..], false).await,
+        "auth" => {
+            ensure(op, &[Operation::Read])?;
+            Ok(enveloped(req, state.mounts.auth_json()))
+        }
+        p if p.starts_with("auth/") => {
+            // sys/auth/<path>[/tune] manages mounts under auth/<path>/.
+            let rest = &p["auth/".len()..];
+            mounts(core, state, req, &format!("auth/{rest}"), true).await
+        }
+        "policy" | "policies/acl" | "policies/acl/" => core.policy_endpoint(req, "", path == "policy").await,
+        p if p.starts_with("policy/") => core.policy_endpoint(req, &p["policy/".len()..], true).await,
+        p if p.starts_with("policies/acl/") => core.policy_endpoint(req, &p["policies/acl/".len()..], false).await,
+        "capabilities" | "capabilities-self" | "capabilities-accessor" => capabilities(core, state, req, token, path).await,
         p if p.starts_with("internal/ui/mounts/") => {
             ui_mount(state, &p["internal/ui/mounts/".len()..])
         }
@@ -250,7 +263,7 @@ fn ttl_field(data: &Map<String, Value>, key: &str) -> Result<Option<u64>, Logica
     }
 }
 
-async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> LogicalResult {
+async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str, auth: bool) -> LogicalResult {
     let (mount_path, tune) = match rest
         .strip_suffix("/tune")
         .or_else(|| rest.strip_suffix("/tune/"))
@@ -300,10 +313,14 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> Log
         Operation::Update | Operation::Create => {
             let mount_type = field_str(&req.data, "type")
                 .ok_or_else(|| LogicalError::bad("type is required"))?;
-            if is_protected(&path) {
+            if is_protected(&path, auth) {
                 return Err(LogicalError::bad(format!(
                     "cannot mount at reserved path \"{path}\""
                 )));
+            }
+            if crate::core::mounts::is_auth_type(mount_type) != auth {
+                let what = if auth { "auth method" } else { "secrets engine" };
+                return Err(LogicalError::bad(format!("plugin not found in the catalog: {mount_type} is not a {what}")));
             }
             let (mount_type, forced_version) = match mount_type {
                 "kv-v2" => ("kv", Some("2")),
@@ -370,7 +387,7 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str) -> Log
             Ok(Response::empty())
         }
         Operation::Delete => {
-            if is_protected(&path) {
+            if is_protected(&path, auth) {
                 return Err(LogicalError::bad(format!("cannot unmount \"{path}\"")));
             }
             let Some(entry) = state.mounts.get(&path).cloned() else {
@@ -440,4 +457,40 @@ fn apply_tune(entry: &mut MountEntry, data: &Map<String, Value>) -> Result<(), L
         }
     }
     Ok(())
+}
+
+/// `sys/capabilities`, `-self` and `-accessor`: what a token may do on paths.
+async fn capabilities(
+    core: &Core,
+    state: &Unsealed,
+    req: &Request,
+    caller: &FoundToken,
+    which: &str,
+) -> LogicalResult {
+    ensure(req.operation, &[Operation::Update, Operation::Create])?;
+    let paths = crate::core::token_store::string_list(&req.data, "paths")?
+        .or(crate::core::token_store::string_list(&req.data, "path")?)
+        .unwrap_or_default();
+    if paths.is_empty() {
+        return Err(LogicalError::bad("missing paths"));
+    }
+    let policies = match which {
+        "capabilities-self" => caller.entry.policies.clone(),
+        "capabilities" => {
+            let token = field_str(&req.data, "token").unwrap_or_default();
+            match state.tokens.lookup(token).await? {
+                Some(t) => t.entry.policies,
+                None => return Err(LogicalError::bad("invalid token")),
+            }
+        }
+        _ => {
+            let accessor = field_str(&req.data, "accessor").unwrap_or_default();
+            match state.tokens.lookup_accessor(accessor).await? {
+                Some(t) => t.entry.policies,
+                None => return Err(LogicalError::bad("invalid accessor")),
+            }
+        }
+    };
+    let acl = core.acl_for(&policies).await?;
+    Ok(Response::json(crate::core::policies::capabilities_json(&acl, &paths)))
 }

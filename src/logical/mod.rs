@@ -158,9 +158,12 @@ pub(crate) enum LogicalError {
     /// 400 with a message.
     #[error("{0}")]
     BadRequest(String),
-    /// 403 `permission denied`.
+    /// 403 `permission denied`: no token, or an unknown one.
     #[error("permission denied")]
     PermissionDenied,
+    /// 403 from a policy check; Vault words it as a multierror.
+    #[error("1 error occurred:\n\t* permission denied\n\n")]
+    PermissionDeniedPolicy,
     /// 404 with `{"errors":[]}`: the key does not exist.
     #[error("not found")]
     NotFound,
@@ -196,7 +199,7 @@ impl LogicalError {
     pub(crate) fn status(&self) -> u16 {
         match self {
             LogicalError::BadRequest(_) | LogicalError::Uninitialized => 400,
-            LogicalError::PermissionDenied => 403,
+            LogicalError::PermissionDenied | LogicalError::PermissionDeniedPolicy => 403,
             LogicalError::NotFound | LogicalError::NoRoute(_) => 404,
             LogicalError::UnsupportedOperation => 405,
             LogicalError::TooLarge(_) => 413,

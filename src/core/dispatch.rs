@@ -1,0 +1,220 @@
+//! Request dispatch: normalize, authenticate, authorize, route, and finish
+//! the response (issue login tokens, wrap responses).
+//!
+//! The order is the security argument: the path is normalized exactly once,
+//! before anything looks at it; every path that is not explicitly
+//! unauthenticated needs a live token; and the ACL is checked against the
+//! same normalized path and operation the engine will execute.
+
+use std::sync::Arc;
+
+use super::tokens::FoundToken;
+use super::{path, sys, token_store, Core, Unsealed};
+use crate::logical::{LogicalError, LogicalResult, Operation, Request, StorageView};
+
+/// Paths that need `sudo` in addition to the operation's capability.
+const SUDO_PATHS: &[&str] = &[
+    "sys/seal",
+    "sys/step-down",
+    "sys/rotate",
+    "sys/auth/*",
+    "sys/audit",
+    "sys/audit/*",
+    "sys/raw/*",
+    "sys/remount",
+    "sys/leases/revoke-prefix/*",
+    "sys/leases/revoke-force/*",
+    "sys/leases/lookup/*",
+    "auth/token/revoke-orphan",
+    "auth/token/accessors",
+    "auth/token/accessors/*",
+];
+
+fn needs_sudo(path: &str, op: Operation) -> bool {
+    // Listing and reading sys/auth is allowed without sudo; changing it is not.
+    if path.starts_with("sys/auth") && !op.is_write() {
+        return false;
+    }
+    SUDO_PATHS.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => path == *p,
+    })
+}
+
+/// How a request will be served once routed.
+enum Target {
+    Sys,
+    TokenStore,
+    Mount(crate::core::router::Route),
+}
+
+fn is_unauthenticated(patterns: &[&str], rel: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => rel.starts_with(prefix),
+        None => rel == *p,
+    })
+}
+
+impl Core {
+    /// Handles any request from any transport.
+    pub(crate) async fn handle(&self, mut req: Request) -> LogicalResult {
+        req.path = path::normalize(&req.path)?;
+        if let Some(resp) = sys::handle_unauthenticated(self, &req).await? {
+            return Ok(resp);
+        }
+        let state = self.unsealed_state()?;
+        let target = self.route(&state, &mut req)?;
+        let unauthenticated = match &target {
+            Target::Mount(r) => is_unauthenticated(r.backend.unauthenticated_paths(), &req.relative_path),
+            _ => false,
+        };
+        let caller = if unauthenticated {
+            None
+        } else {
+            let caller = self.authenticate(&state, &req).await?;
+            self.authorize(&state, &caller, &target, &mut req).await?;
+            if !state.tokens.consume_use(&caller).await? {
+                return Err(LogicalError::PermissionDenied);
+            }
+            Some(caller)
+        };
+        let mut resp = match (&target, &caller) {
+            (Target::Sys, Some(c)) => sys::handle(self, &state, &req, c).await?,
+            (Target::TokenStore, Some(c)) => {
+                let rest = req.path.strip_prefix("auth/token").unwrap_or("").trim_start_matches('/').to_string();
+                token_store::handle(self, &state, &req, c, &rest).await?
+            }
+            (Target::Mount(route), _) => {
+                let view = self.view_for(route, caller.as_ref());
+                route.backend.handle(&req, &view).await?
+            }
+            _ => return Err(LogicalError::PermissionDenied),
+        };
+        // A login grant: issue the token it describes.
+        if let (Target::Mount(route), Some(auth)) = (&target, resp.auth.as_mut()) {
+            if auth.client_token.is_empty() {
+                let mut warnings = Vec::new();
+                token_store::issue_for_login(&state, &route.entry.path, &req.path, auth, &mut warnings).await?;
+                resp.warnings.extend(warnings);
+            }
+        }
+        Ok(resp)
+    }
+
+    fn route(&self, state: &Unsealed, req: &mut Request) -> Result<Target, LogicalError> {
+        if req.path == "sys" || req.path.starts_with("sys/") {
+            return Ok(Target::Sys);
+        }
+        if req.path == "auth/token" || req.path.starts_with("auth/token/") {
+            req.mount_point = "auth/token/".into();
+            req.relative_path = req.path.strip_prefix("auth/token").unwrap_or("").trim_start_matches('/').to_string();
+            return Ok(Target::TokenStore);
+        }
+        let route = state.router.lookup(&req.path).ok_or_else(|| {
+            LogicalError::NoRoute(format!("no handler for route \"{}\". route entry not found.", req.path))
+        })?;
+        req.mount_point = route.entry.path.clone();
+        req.relative_path = req.path.strip_prefix(&route.entry.path).unwrap_or("").to_string();
+        Ok(Target::Mount(route.clone()))
+    }
+
+    /// The storage view an engine gets: its mount's, or for cubbyhole the
+    /// calling token's private one.
+    fn view_for(&self, route: &crate::core::router::Route, caller: Option<&FoundToken>) -> StorageView {
+        if route.entry.mount_type == "cubbyhole" {
+            let hash = caller.map(|c| c.hash.as_str()).unwrap_or("anonymous");
+            return StorageView::new(self.barrier.clone(), super::tokens::cubbyhole_prefix(hash));
+        }
+        StorageView::new(self.barrier.clone(), route.entry.view_prefix())
+    }
+
+    /// Resolves the request's token. Missing, unknown, expired and
+    /// out-of-CIDR tokens are all denied with the same message so callers
+    /// cannot probe which tokens exist.
+    pub(crate) async fn authenticate(&self, state: &Unsealed, req: &Request) -> Result<FoundToken, LogicalError> {
+        let Some(token) = req.client_token.as_deref() else {
+            return Err(LogicalError::PermissionDenied);
+        };
+        let found = state.tokens.lookup(token).await?.ok_or(LogicalError::PermissionDenied)?;
+        if !found.entry.bound_cidrs.is_empty() {
+            let allowed = req.remote_addr.is_some_and(|ip| {
+                found.entry.bound_cidrs.iter().any(|c| cidr_contains(c, ip))
+            });
+            if !allowed {
+                return Err(LogicalError::PermissionDenied);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Checks the caller's ACL for the request. Refines Update into Create
+    /// when the target does not exist yet, as Vault's ACLs distinguish them.
+    async fn authorize(
+        &self,
+        state: &Unsealed,
+        caller: &FoundToken,
+        target: &Target,
+        req: &mut Request,
+    ) -> Result<(), LogicalError> {
+        let _ = state;
+        if caller.entry.is_root() {
+            return Ok(());
+        }
+        if req.operation == Operation::Update {
+            if let Target::Mount(route) = target {
+                let view = self.view_for(route, Some(caller));
+                if !route.backend.exists(req, &view).await? {
+                    req.operation = Operation::Create;
+                }
+            }
+        }
+        let acl = self.acl_for(&caller.entry.policies).await?;
+        let wrap_ttl = req.header("x-vault-wrap-ttl").and_then(|v| crate::logical::parse_duration_str(v).ok());
+        let decision = acl.check(req.operation, &req.path, &req.data, wrap_ttl);
+        if !decision.allowed || (needs_sudo(&req.path, req.operation) && !decision.root_privs) {
+            return Err(LogicalError::PermissionDeniedPolicy);
+        }
+        Ok(())
+    }
+}
+
+/// Whether `cidr` (or a bare IP) contains `ip`.
+pub(crate) fn cidr_contains(cidr: &str, ip: std::net::IpAddr) -> bool {
+    if let Ok(net) = cidr.parse::<ipnet::IpNet>() {
+        return net.contains(&ip);
+    }
+    cidr.parse::<std::net::IpAddr>().is_ok_and(|a| a == ip)
+}
+
+/// Ensures an `Arc<Core>` can be cloned into background tasks.
+pub(crate) type SharedCore = Arc<Core>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sudo_paths() {
+        assert!(needs_sudo("sys/seal", Operation::Update));
+        assert!(needs_sudo("sys/auth/userpass", Operation::Update));
+        assert!(!needs_sudo("sys/auth", Operation::Read));
+        assert!(!needs_sudo("secret/data/x", Operation::Update));
+        assert!(needs_sudo("auth/token/accessors", Operation::List));
+    }
+
+    #[test]
+    fn cidrs() {
+        let ip = "10.1.2.3".parse().unwrap();
+        assert!(cidr_contains("10.0.0.0/8", ip));
+        assert!(cidr_contains("10.1.2.3", ip));
+        assert!(!cidr_contains("192.168.0.0/16", ip));
+        assert!(!cidr_contains("garbage", ip));
+    }
+
+    #[test]
+    fn unauthenticated_patterns() {
+        assert!(is_unauthenticated(&["login/*"], "login/alice"));
+        assert!(is_unauthenticated(&["login"], "login"));
+        assert!(!is_unauthenticated(&["login"], "role/x"));
+    }
+}

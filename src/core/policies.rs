@@ -1,0 +1,182 @@
+//! ACL policy storage (`sys/policies/acl/*`, legacy `sys/policy/*`) and the
+//! per-request ACL built from a token's policies.
+//!
+//! Parsed policies are cached by name; every write through this node clears
+//! the entry. (Standbys will need a generation check; see the HA issue.)
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{json, Value};
+
+use super::Core;
+use crate::logical::{field_str, LogicalError, LogicalResult, Operation, Request, Response};
+use crate::policy::{self, Acl, Policy};
+
+const POLICY_PREFIX: &str = "sys/policy/";
+
+/// Parsed-policy cache.
+#[derive(Default)]
+pub(crate) struct PolicyCache {
+    // std RwLock: never held across an await.
+    parsed: RwLock<HashMap<String, Arc<Policy>>>,
+}
+
+impl PolicyCache {
+    fn get(&self, name: &str) -> Option<Arc<Policy>> {
+        self.parsed.read().ok()?.get(name).cloned()
+    }
+
+    fn put(&self, p: Arc<Policy>) {
+        if let Ok(mut m) = self.parsed.write() {
+            m.insert(p.name.clone(), p);
+        }
+    }
+
+    pub(crate) fn forget(&self, name: &str) {
+        if let Ok(mut m) = self.parsed.write() {
+            m.remove(name);
+        }
+    }
+}
+
+fn valid_name(name: &str) -> Result<String, LogicalError> {
+    let n = name.trim().to_lowercase();
+    if n.is_empty() || n.contains('/') || n.len() > 128 {
+        return Err(LogicalError::bad(format!("invalid policy name {name:?}")));
+    }
+    Ok(n)
+}
+
+impl Core {
+    /// The policy's text, if it exists (`default` exists until overwritten).
+    async fn policy_text(&self, name: &str) -> Result<Option<String>, LogicalError> {
+        if let Some(b) = self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
+            return Ok(Some(String::from_utf8_lossy(&b).into_owned()));
+        }
+        if name == policy::DEFAULT_POLICY_NAME {
+            return Ok(Some(policy::default_policy_text().to_string()));
+        }
+        Ok(None)
+    }
+
+    async fn load_policy(&self, name: &str) -> Result<Option<Arc<Policy>>, LogicalError> {
+        if name == policy::ROOT_POLICY_NAME {
+            return Ok(Some(Arc::new(Policy::root())));
+        }
+        if let Some(p) = self.policies.get(name) {
+            return Ok(Some(p));
+        }
+        let Some(text) = self.policy_text(name).await? else {
+            return Ok(None);
+        };
+        let parsed = policy::parse(name, &text)
+            .map_err(|e| LogicalError::Internal(format!("stored policy {name} does not parse: {e}")))?;
+        let parsed = Arc::new(parsed);
+        self.policies.put(parsed.clone());
+        Ok(Some(parsed))
+    }
+
+    /// Builds the ACL for a set of policy names. Unknown names grant nothing.
+    pub(crate) async fn acl_for(&self, names: &[String]) -> Result<Acl, LogicalError> {
+        let mut loaded = Vec::with_capacity(names.len());
+        for n in names {
+            if let Some(p) = self.load_policy(n).await? {
+                loaded.push((*p).clone());
+            }
+        }
+        Ok(Acl::new(&loaded))
+    }
+
+    /// `sys/policies/acl[/name]` and legacy `sys/policy[/name]`.
+    pub(crate) async fn policy_endpoint(&self, req: &Request, name: &str, legacy: bool) -> LogicalResult {
+        let op = req.operation;
+        if name.is_empty() {
+            let mut names: Vec<String> = self
+                .barrier
+                .list(POLICY_PREFIX)
+                .await?
+                .into_iter()
+                .filter(|n| !n.ends_with('/'))
+                .collect();
+            if !names.iter().any(|n| n == "default") {
+                names.push("default".into());
+            }
+            names.push("root".into());
+            names.sort();
+            return match (op, legacy) {
+                (Operation::List, _) => Ok(Response::list(names)),
+                (Operation::Read, true) => {
+                    Ok(Response::json(json!({"policies": names.clone(), "keys": names})))
+                }
+                _ => Err(LogicalError::UnsupportedOperation),
+            };
+        }
+        let name = valid_name(name)?;
+        match op {
+            Operation::Read => {
+                let text = if name == "root" { Some(String::new()) } else { self.policy_text(&name).await? };
+                let Some(text) = text else {
+                    return Err(LogicalError::NotFound);
+                };
+                if legacy {
+                    Ok(Response::json(json!({"name": name, "rules": text})))
+                } else {
+                    Ok(Response::json(json!({"name": name, "policy": text})))
+                }
+            }
+            Operation::Update | Operation::Create => {
+                if name == "root" {
+                    return Err(LogicalError::bad("cannot update \"root\" policy"));
+                }
+                let text = field_str(&req.data, "policy")
+                    .or_else(|| field_str(&req.data, "rules"))
+                    .ok_or_else(|| LogicalError::bad("'policy' parameter not supplied or empty"))?;
+                // Policies may be sent base64-encoded, as the CLI sometimes does.
+                let text = decode_policy_text(text);
+                policy::parse(&name, &text).map_err(|e| LogicalError::bad(format!("failed to parse policy: {e}")))?;
+                self.barrier.put(&format!("{POLICY_PREFIX}{name}"), text.as_bytes()).await?;
+                self.policies.forget(&name);
+                Ok(Response::empty())
+            }
+            Operation::Delete => {
+                if name == "root" || name == "default" {
+                    return Err(LogicalError::bad(format!("cannot delete \"{name}\" policy")));
+                }
+                self.barrier.delete(&format!("{POLICY_PREFIX}{name}")).await?;
+                self.policies.forget(&name);
+                Ok(Response::empty())
+            }
+            _ => Err(LogicalError::UnsupportedOperation),
+        }
+    }
+}
+
+/// Accepts a policy given as base64 of the HCL text (Vault allows it).
+fn decode_policy_text(text: &str) -> String {
+    use base64::Engine;
+    let t = text.trim();
+    if !t.contains(['{', '"', ' ', '\n']) {
+        if let Ok(b) = base64::engine::general_purpose::STANDARD.decode(t) {
+            if let Ok(s) = String::from_utf8(b) {
+                return s;
+            }
+        }
+    }
+    text.to_string()
+}
+
+/// Capabilities JSON for `sys/capabilities*`: per path, plus `capabilities`
+/// for the first path (Vault's shape).
+pub(crate) fn capabilities_json(acl: &Acl, paths: &[String]) -> Value {
+    let mut out = serde_json::Map::new();
+    for (i, p) in paths.iter().enumerate() {
+        let normalized = super::path::normalize(p).unwrap_or_else(|_| p.clone());
+        let caps = acl.capabilities(&normalized);
+        if i == 0 {
+            out.insert("capabilities".into(), json!(caps));
+        }
+        out.insert(p.clone(), json!(caps));
+    }
+    Value::Object(out)
+}
