@@ -240,6 +240,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         }
     }
 
+    let expiration = tokio::spawn(core.clone().run_expiration(std::time::Duration::from_secs(1)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for ((listener, tls), l) in bound {
@@ -265,6 +266,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
     for t in tasks {
         let _ = t.await;
     }
+    expiration.abort();
     core.seal().await.ok();
     Ok(())
 }

@@ -90,12 +90,25 @@ impl Core {
             }
             _ => return Err(LogicalError::PermissionDenied),
         };
+        let wrap_ttl = crate::core::wrapping::requested_wrap_ttl(&req)?;
         // A login grant: issue the token it describes.
         if let (Target::Mount(route), Some(auth)) = (&target, resp.auth.as_mut()) {
             if auth.client_token.is_empty() {
                 let mut warnings = Vec::new();
                 token_store::issue_for_login(&state, &route.entry.path, &req.path, auth, &mut warnings).await?;
                 resp.warnings.extend(warnings);
+            }
+        }
+        // Wrap on request, except what is already a wrapping operation.
+        let already_wrapped = resp.wrap_info.is_some() || req.path.starts_with("sys/wrapping/");
+        if let (Some(ttl), false) = (wrap_ttl, already_wrapped) {
+            let has_content = resp.data.is_some() || resp.auth.is_some() || resp.raw.is_some();
+            if has_content {
+                let body = match resp.raw.take() {
+                    Some(raw) => raw,
+                    None => crate::core::wrapping::envelope(&req.id, &resp),
+                };
+                return crate::core::wrapping::wrap(self, &state, body, ttl, &req.path).await;
             }
         }
         Ok(resp)

@@ -7,6 +7,7 @@
 //! [`Request`] and get a [`Response`] back.
 
 pub(crate) mod dispatch;
+pub(crate) mod leases;
 pub(crate) mod lifecycle;
 pub(crate) mod mounts;
 pub(crate) mod path;
@@ -15,6 +16,7 @@ pub(crate) mod router;
 pub(crate) mod sys;
 pub(crate) mod token_store;
 pub(crate) mod tokens;
+pub(crate) mod wrapping;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -199,3 +201,26 @@ impl Core {
 pub(crate) const SYSTEM_DEFAULT_TTL: u64 = 32 * 24 * 3600;
 /// Vault's system maximum lease TTL (32 days).
 pub(crate) const SYSTEM_MAX_TTL: u64 = 32 * 24 * 3600;
+
+impl Core {
+    /// The expiration manager: revokes expired tokens (and their children)
+    /// every `every`. Only the active node does it; expired tokens are
+    /// already refused on every node by the lookup, so a slow sweep never
+    /// lets an expired token work.
+    pub(crate) async fn run_expiration(self: Arc<Self>, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !self.is_active() {
+                continue;
+            }
+            let Ok(state) = self.unsealed_state() else { continue };
+            match state.tokens.sweep_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(revoked = n, "expired tokens revoked"),
+                Err(e) => tracing::warn!(error = %e, "expiration sweep failed; will retry"),
+            }
+        }
+    }
+}

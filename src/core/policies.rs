@@ -54,6 +54,9 @@ impl Core {
         if let Some(b) = self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
             return Ok(Some(String::from_utf8_lossy(&b).into_owned()));
         }
+        if name == super::wrapping::RESPONSE_WRAPPING_POLICY {
+            return Ok(Some(super::wrapping::RESPONSE_WRAPPING_POLICY_TEXT.to_string()));
+        }
         if name == policy::DEFAULT_POLICY_NAME {
             return Ok(Some(policy::default_policy_text().to_string()));
         }

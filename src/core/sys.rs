@@ -210,6 +210,16 @@ pub(crate) async fn handle(
         "policy" | "policies/acl" | "policies/acl/" => core.policy_endpoint(req, "", path == "policy").await,
         p if p.starts_with("policy/") => core.policy_endpoint(req, &p["policy/".len()..], true).await,
         p if p.starts_with("policies/acl/") => core.policy_endpoint(req, &p["policies/acl/".len()..], false).await,
+        p if p.starts_with("wrapping/") => {
+            crate::core::wrapping::handle(core, state, req, token, &p["wrapping/".len()..]).await
+        }
+        p if p.starts_with("leases/") => crate::core::leases::handle(state, req, &p["leases/".len()..]).await,
+        p if p == "renew" || p.starts_with("renew/") => {
+            crate::core::leases::handle(state, req, &format!("renew/{}", p.trim_start_matches("renew").trim_start_matches('/'))).await
+        }
+        p if p == "revoke" || p.starts_with("revoke/") => {
+            crate::core::leases::handle(state, req, &format!("revoke/{}", p.trim_start_matches("revoke").trim_start_matches('/'))).await
+        }
         "capabilities" | "capabilities-self" | "capabilities-accessor" => capabilities(core, state, req, token, path).await,
         p if p.starts_with("internal/ui/mounts/") => {
             ui_mount(state, &p["internal/ui/mounts/".len()..])

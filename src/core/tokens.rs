@@ -389,6 +389,28 @@ impl TokenStore {
         self.delete_token(&found.hash, Some(found.raw.clone())).await
     }
 
+    /// Revokes a token only if it is unchanged since it was read: of several
+    /// concurrent callers exactly one gets `true`. Response unwrapping uses
+    /// this so a wrapping token unwraps once.
+    pub(crate) async fn revoke_once(&self, found: &FoundToken) -> Result<bool, BarrierError> {
+        match self.revoke_tree_if(found).await {
+            Ok(()) => Ok(true),
+            Err(BarrierError::Storage(StorageError::ConditionFailed(_))) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every live token's hash and entry (for lease listing and prefix revocation).
+    pub(crate) async fn all(&self) -> Result<Vec<FoundToken>, BarrierError> {
+        let mut out = Vec::new();
+        for hash in self.barrier.list(ID_PREFIX).await? {
+            if let Some(f) = self.lookup_hash(&hash).await? {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
     /// Revokes only this token; its children become orphans.
     pub(crate) async fn revoke_orphan(&self, hash: &str) -> Result<(), BarrierError> {
         for child in self.barrier.list(&format!("{PARENT_PREFIX}{hash}/")).await? {
@@ -414,7 +436,11 @@ impl TokenStore {
     async fn delete_token(&self, hash: &str, expect: Option<Vec<u8>>) -> Result<(), BarrierError> {
         let key = format!("{ID_PREFIX}{hash}");
         let Some(v) = self.barrier.get_versioned(&key).await? else {
-            return Ok(());
+            return match expect {
+                // Someone else deleted it first: the caller lost the race.
+                Some(_) => Err(BarrierError::Storage(StorageError::ConditionFailed(key))),
+                None => Ok(()),
+            };
         };
         let entry: TokenEntry = serde_json::from_slice(&v.plaintext).map_err(corrupt)?;
         let mut del = BatchItem::delete(key);

@@ -179,7 +179,10 @@ pub(crate) fn render(req_id: &str, resp: Response) -> HttpResponse {
     if let Some(raw) = resp.raw {
         return HttpResponse::json(resp.status.unwrap_or(200), &raw);
     }
-    let empty = resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty();
+    let empty = resp.data.is_none()
+        && resp.auth.is_none()
+        && resp.warnings.is_empty()
+        && resp.wrap_info.is_none();
     if empty {
         return HttpResponse::no_content(resp.status.unwrap_or(204));
     }
@@ -189,7 +192,7 @@ pub(crate) fn render(req_id: &str, resp: Response) -> HttpResponse {
         "renewable": resp.renewable,
         "lease_duration": resp.lease_duration,
         "data": resp.data.map(Value::Object).unwrap_or(Value::Null),
-        "wrap_info": Value::Null,
+        "wrap_info": resp.wrap_info.unwrap_or(Value::Null),
         "warnings": if resp.warnings.is_empty() { Value::Null } else { Value::from(resp.warnings) },
         "auth": resp.auth.map(|a| a.to_json()).unwrap_or(Value::Null),
     });

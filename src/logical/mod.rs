@@ -104,6 +104,8 @@ pub(crate) struct Response {
     /// A body rendered as-is, without the standard envelope. Vault's
     /// `sys/health`, `sys/seal-status`, `sys/init` and friends answer this way.
     pub(crate) raw: Option<Value>,
+    /// Set when the response was wrapped: the body is only this.
+    pub(crate) wrap_info: Option<Value>,
 }
 
 impl Response {

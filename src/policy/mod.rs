@@ -32,6 +32,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+// `AclDecision` is part of the interface even where callers only infer it.
+#[allow(unused_imports)]
 pub(crate) use acl::{Acl, AclDecision, DenialReason};
 pub(crate) use capability::{Capability, CapabilitySet};
 pub(crate) use default::default_policy_text;

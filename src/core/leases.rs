@@ -1,0 +1,115 @@
+//! `sys/leases/*`: leases by id. Every lease Strongroom hands out today is a
+//! token lease (KV issues none), with id `<creation path>/<token hash>` —
+//! the same shape as Vault's `auth/token/create/<id>`, and the hash is not
+//! a credential.
+
+use serde_json::json;
+
+use super::tokens::{FoundToken, RenewError};
+use super::Unsealed;
+use crate::core::token_store::duration_field;
+use crate::logical::{field_str, LogicalError, LogicalResult, Operation, Request, Response};
+
+pub(crate) fn lease_id(found: &FoundToken) -> String {
+    format!("{}/{}", found.entry.path.trim_end_matches('/'), found.hash)
+}
+
+async fn by_lease_id(state: &Unsealed, wanted: &str) -> Result<FoundToken, LogicalError> {
+    let invalid = || LogicalError::bad("invalid lease");
+    let hash = wanted.rsplit('/').next().filter(|h| !h.is_empty()).ok_or_else(invalid)?;
+    let found = state.tokens.lookup_hash(hash).await?.ok_or_else(invalid)?;
+    if lease_id(&found) != wanted {
+        return Err(invalid());
+    }
+    Ok(found)
+}
+
+fn lease_from(req: &Request, suffix: &str) -> Result<String, LogicalError> {
+    match field_str(&req.data, "lease_id").filter(|s| !s.is_empty()) {
+        Some(l) => Ok(l.to_string()),
+        None if !suffix.is_empty() => Ok(suffix.to_string()),
+        None => Err(LogicalError::bad("lease_id must be specified")),
+    }
+}
+
+/// Handles `sys/leases/<rest>` and the legacy `sys/renew`, `sys/revoke`.
+pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> LogicalResult {
+    let op = req.operation;
+    let ts = &state.tokens;
+    let (action, suffix) = rest.split_once('/').unwrap_or((rest, ""));
+    match action {
+        "lookup" if op == Operation::List => {
+            let prefix = suffix;
+            let mut keys: Vec<String> = Vec::new();
+            for f in ts.all().await? {
+                let id = lease_id(&f);
+                if let Some(rel) = id.strip_prefix(prefix) {
+                    let child = match rel.find('/') {
+                        Some(i) => rel[..=i].to_string(),
+                        None => rel.to_string(),
+                    };
+                    if !keys.contains(&child) {
+                        keys.push(child);
+                    }
+                }
+            }
+            if keys.is_empty() {
+                return Err(LogicalError::NotFound);
+            }
+            keys.sort();
+            Ok(Response::list(keys))
+        }
+        "lookup" => {
+            let found = by_lease_id(state, &lease_from(req, "")?).await?;
+            let e = &found.entry;
+            let expire = chrono::DateTime::from_timestamp(e.expire_time, 0)
+                .filter(|_| e.expire_time != 0)
+                .map(crate::util::rfc3339);
+            Ok(Response::json(json!({
+                "id": lease_id(&found),
+                "issue_time": e.issue_time,
+                "expire_time": expire,
+                "last_renewal": null,
+                "renewable": e.renewable,
+                "ttl": e.remaining_ttl(ts.now()),
+            })))
+        }
+        "renew" => {
+            let found = by_lease_id(state, &lease_from(req, suffix)?).await?;
+            let increment = duration_field(&req.data, "increment")?.unwrap_or(0);
+            let (entry, warning) = ts.renew(&found, increment).await.map_err(|e| match e {
+                RenewError::NotRenewable => LogicalError::bad("lease is not renewable"),
+                RenewError::Storage(b) => b.into(),
+            })?;
+            let mut resp = Response::empty();
+            resp.lease_id = lease_id(&found);
+            resp.renewable = entry.renewable;
+            resp.lease_duration = entry.ttl;
+            resp.warnings.extend(warning);
+            resp.data = Some(serde_json::Map::new());
+            Ok(resp)
+        }
+        "revoke" => {
+            if let Ok(found) = by_lease_id(state, &lease_from(req, suffix)?).await {
+                ts.revoke_tree(&found.hash).await?;
+            }
+            Ok(Response::empty())
+        }
+        "revoke-prefix" | "revoke-force" => {
+            if suffix.is_empty() {
+                return Err(LogicalError::bad("prefix must be specified"));
+            }
+            for f in ts.all().await? {
+                if lease_id(&f).starts_with(suffix) {
+                    ts.revoke_tree(&f.hash).await?;
+                }
+            }
+            Ok(Response::empty())
+        }
+        "tidy" => {
+            ts.sweep_expired().await?;
+            Ok(Response::empty())
+        }
+        _ => Err(LogicalError::NoRoute(format!("unsupported path: sys/leases/{rest}"))),
+    }
+}
