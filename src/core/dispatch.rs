@@ -59,6 +59,14 @@ impl Core {
     /// Handles any request from any transport.
     pub(crate) async fn handle(&self, mut req: Request) -> LogicalResult {
         req.path = path::normalize(&req.path)?;
+        // A trailing slash only means something to LIST. Dropping it for
+        // everything else keeps `secret/x/` from slipping past a policy on
+        // `secret/x` while reaching the same key.
+        if req.operation != Operation::List {
+            while req.path.ends_with('/') {
+                req.path.pop();
+            }
+        }
         if let Some(resp) = sys::handle_unauthenticated(self, &req).await? {
             return Ok(resp);
         }

@@ -181,7 +181,7 @@ fn priority_and_merging() {
         // Deny across policies.
         case("deny on same path in another policy", &[GLOB_SECRET, r#"path "secret/*" { capabilities = ["deny"] }"#], Read, "secret/x", false),
         case("deny on more specific path in another policy", &[GLOB_SECRET, DENY_SECRET_A], Read, "secret/a/x", false),
-        case("deny in same policy, more specific", &[r#"path "secret/*" { capabilities = ["read"] } path "secret/a/*" { capabilities = ["deny"] }"#], Read, "secret/a/b", false),
+        case("deny in same policy, more specific", &["path \"secret/*\" { capabilities = [\"read\"] }\npath \"secret/a/*\" { capabilities = [\"deny\"] }"], Read, "secret/a/b", false),
         case("deny does not leak to siblings", &[GLOB_SECRET, DENY_SECRET_A], Read, "secret/b", true),
         // Only the highest-priority pattern counts, even across policies: a
         // less specific deny does not override a more specific grant.
@@ -191,22 +191,38 @@ fn priority_and_merging() {
         case("union across policies: update", &[GLOB_SECRET, r#"path "secret/*" { capabilities = ["update"] }"#], Update, "secret/x", true),
         case("union across policies: not delete", &[GLOB_SECRET, r#"path "secret/*" { capabilities = ["update"] }"#], Delete, "secret/x", false),
         case("union of exact rules", &[r#"path "a" { capabilities = ["read"] }"#, r#"path "a" { capabilities = ["patch"] }"#], Patch, "a", true),
-        case("union within one policy", &[r#"path "a" { capabilities = ["read"] } path "a" { capabilities = ["delete"] }"#], Delete, "a", true),
+        case("union within one policy", &["path \"a\" { capabilities = [\"read\"] }\npath \"a\" { capabilities = [\"delete\"] }"], Delete, "a", true),
         case("deny first then grant stays deny", &[r#"path "a" { capabilities = ["deny"] }"#, r#"path "a" { capabilities = ["read"] }"#], Read, "a", false),
     ]);
 }
 
 #[test]
 fn parameter_constraints() {
-    const REQUIRED: &str = r#"path "secret/p" { capabilities = ["create", "update", "read"]
-        required_parameters = ["bar", "Baz"] }"#;
-    const ALLOWED: &str = r#"path "secret/p" { capabilities = ["create", "update", "patch"]
-        allowed_parameters = { "foo" = [] "bar" = ["zip", "zap"] "glob" = ["pre-*", "*-suf", "*mid*"] "n" = [1, true] } }"#;
-    const ALLOWED_STAR: &str = r#"path "secret/p" { capabilities = ["update"]
-        allowed_parameters = { "*" = [] "bar" = ["zip"] } }"#;
-    const DENIED: &str = r#"path "secret/p" { capabilities = ["create", "update"]
-        denied_parameters = { "foo" = [] "bar" = ["zip", "z*"] } }"#;
-    const DENIED_ALL: &str = r#"path "secret/p" { capabilities = ["update"] denied_parameters = { "*" = [] } }"#;
+    const REQUIRED: &str = r#"path "secret/p" {
+        capabilities = ["create", "update", "read"]
+        required_parameters = ["bar", "Baz"]
+    }"#;
+    const ALLOWED: &str = r#"path "secret/p" {
+        capabilities = ["create", "update", "patch"]
+        allowed_parameters = {
+            "foo" = []
+            "bar" = ["zip", "zap"]
+            "glob" = ["pre-*", "*-suf", "*mid*"]
+            "n" = [1, true]
+        }
+    }"#;
+    const ALLOWED_STAR: &str = r#"path "secret/p" {
+        capabilities = ["update"]
+        allowed_parameters = { "*" = [], "bar" = ["zip"] }
+    }"#;
+    const DENIED: &str = r#"path "secret/p" {
+        capabilities = ["create", "update"]
+        denied_parameters = { "foo" = [], "bar" = ["zip", "z*"] }
+    }"#;
+    const DENIED_ALL: &str = r#"path "secret/p" {
+        capabilities = ["update"]
+        denied_parameters = { "*" = [] }
+    }"#;
     let u = |name, policy: &'static [&'static str], body: Value, allowed| with_data(case(name, policy, Update, "secret/p", allowed), body);
     run(vec![
         u("required present", &[REQUIRED], json!({"bar": 1, "baz": 2}), true),
@@ -245,7 +261,7 @@ fn parameter_constraints() {
         // Merging across policies: an empty list (any value) wins, lists concatenate.
         u(
             "merged allowed lists concatenate",
-            &[ALLOWED_STAR, r#"path "secret/p" { capabilities = ["update"] allowed_parameters = { "bar" = ["zap"] } }"#],
+            &[ALLOWED_STAR, "path \"secret/p\" {\n capabilities = [\"update\"]\n allowed_parameters = { \"bar\" = [\"zap\"] }\n}"],
             json!({"bar": "zap"}),
             true,
         ),
@@ -254,8 +270,8 @@ fn parameter_constraints() {
 
 #[test]
 fn wrapping_ttl_bounds() {
-    const BOUNDS: &str = r#"path "secret/w" { capabilities = ["read"] min_wrapping_ttl = "1m" max_wrapping_ttl = 3600 }"#;
-    const MAX_ONLY: &str = r#"path "secret/w" { capabilities = ["read"] max_wrapping_ttl = "90s" }"#;
+    const BOUNDS: &str = "path \"secret/w\" {\n capabilities = [\"read\"]\n min_wrapping_ttl = \"1m\"\n max_wrapping_ttl = 3600\n}";
+    const MAX_ONLY: &str = "path \"secret/w\" {\n capabilities = [\"read\"]\n max_wrapping_ttl = \"90s\"\n}";
     run(vec![
         case("unwrapped refused", &[BOUNDS], Read, "secret/w", false),
         wrapped(case("inside", &[BOUNDS], Read, "secret/w", true), 300),
@@ -336,14 +352,23 @@ fn parsing_forms() {
 
     let read = policy("r", r#"path "a" { policy = "read" }"#);
     assert!(read.rules[0].permissions.capabilities.contains(Capability::List));
-    let deny = policy("d", r#"path "a" { capabilities = ["read", "deny"] allowed_parameters = { "x" = [] } }"#);
+    let deny = policy("d", r#"path "a" {
+capabilities = ["read", "deny"]
+allowed_parameters = { "x" = [] }
+}"#);
     assert_eq!(deny.rules[0].permissions, Permissions { capabilities: CapabilitySet::deny_only(), ..Default::default() });
 
-    let seg = policy("s", r#"path "secret/+/x*" { capabilities = ["read"] } path "a+b" { capabilities = ["read"] }"#);
+    let seg = policy("s", r#"path "secret/+/x*" { capabilities = ["read"] }
+path "a+b" { capabilities = ["read"]
+}"#);
     assert_eq!((seg.rules[0].kind, seg.rules[0].path.as_str()), (PathKind::Segment, "secret/+/x*"));
     assert_eq!(seg.rules[1].kind, PathKind::Exact);
 
-    let durations = policy("t", r#"path "a" { capabilities = ["read"] min_wrapping_ttl = "1h30m" max_wrapping_ttl = "2d" }"#);
+    let durations = policy("t", r#"path "a" {
+capabilities = ["read"]
+min_wrapping_ttl = "1h30m"
+max_wrapping_ttl = "2d"
+}"#);
     assert_eq!(durations.rules[0].permissions.min_wrapping_ttl.as_secs(), 5400);
     assert_eq!(durations.rules[0].permissions.max_wrapping_ttl.as_secs(), 172_800);
 
@@ -361,18 +386,39 @@ fn parse_errors() {
     let cases: &[(&str, &str, &str)] = &[
         ("bad capability", r#"path "a" { capabilities = ["read", "raed"] }"#, r#"path "a": invalid capability "raed""#),
         ("bad shorthand", r#"path "a" { policy = "admin" }"#, r#"path "a": invalid policy "admin""#),
-        ("unknown key", r#"path "a" { capabilities = ["read"] capabilites = ["x"] }"#, r#"path "a": invalid key "capabilites""#),
+        ("unknown key", r#"path "a" {
+capabilities = ["read"]
+capabilites = ["x"]
+}"#, r#"path "a": invalid key "capabilites""#),
         ("unknown top-level", r#"paths "a" { capabilities = ["read"] }"#, r#"invalid key "paths""#),
-        ("enterprise key", r#"path "a" { capabilities = ["read"] mfa_methods = ["m"] }"#, "Enterprise"),
+        ("enterprise key", r#"path "a" {
+capabilities = ["read"]
+mfa_methods = ["m"]
+}"#, "Enterprise"),
         ("empty path", r#"path "" { capabilities = ["read"] }"#, "empty path"),
         ("slash-only path", r#"path "/" { capabilities = ["read"] }"#, "empty path"),
         ("+*", r#"path "a/+*" { capabilities = ["read"] }"#, "'+*' is forbidden"),
         ("capabilities not a list", r#"path "a" { capabilities = "read" }"#, "must be a list of strings"),
-        ("bad duration", r#"path "a" { capabilities = ["read"] max_wrapping_ttl = "soon" }"#, "max_wrapping_ttl: invalid duration"),
-        ("inverted ttl", r#"path "a" { capabilities = ["read"] min_wrapping_ttl = 60 max_wrapping_ttl = 30 }"#, "cannot be less than"),
-        ("non-tail wildcard key", r#"path "a" { capabilities = ["update"] allowed_parameters = { "f*o" = [] } }"#, "non-tail wildcards"),
-        ("wildcard required", r#"path "a" { capabilities = ["update"] required_parameters = ["*"] }"#, "wildcard is not permitted"),
-        ("values not a list", r#"path "a" { capabilities = ["update"] denied_parameters = { "x" = "y" } }"#, "values must be a list"),
+        ("bad duration", r#"path "a" {
+capabilities = ["read"]
+max_wrapping_ttl = "soon"
+}"#, "max_wrapping_ttl: invalid duration"),
+        ("inverted ttl", r#"path "a" {
+capabilities = ["read"]
+min_wrapping_ttl = 60 max_wrapping_ttl = 30
+}"#, "cannot be less than"),
+        ("non-tail wildcard key", r#"path "a" {
+capabilities = ["update"]
+allowed_parameters = { "f*o" = [] }
+}"#, "non-tail wildcards"),
+        ("wildcard required", r#"path "a" {
+capabilities = ["update"]
+required_parameters = ["*"]
+}"#, "wildcard is not permitted"),
+        ("values not a list", r#"path "a" {
+capabilities = ["update"]
+denied_parameters = { "x" = "y" }
+}"#, "values must be a list"),
         ("expression", r#"path "a" { capabilities = [var.x] }"#, "only literal values"),
         ("bad JSON", "{\"path\": {\"a\": }", "invalid JSON"),
         ("JSON unknown key", r#"{"path": {"a": {"capabilities": ["read"], "nope": 1}}}"#, r#"invalid key "nope""#),
