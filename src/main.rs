@@ -8,6 +8,7 @@ mod config;
 mod core;
 mod http;
 mod logical;
+mod metrics;
 mod policy;
 mod seal;
 mod server;

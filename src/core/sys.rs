@@ -198,6 +198,19 @@ pub(crate) async fn handle(
             Ok(enveloped(req, data))
         }
         p if p.starts_with("mounts/") => mounts(core, state, req, &p["mounts/".len()..], false).await,
+        "metrics" => {
+            ensure(op, &[Operation::Read])?;
+            match field_str(&req.data, "format") {
+                Some("prometheus") => Ok(Response {
+                    text: Some(("text/plain; version=0.0.4", crate::metrics::render())),
+                    ..Default::default()
+                }),
+                Some(other) if !other.is_empty() => {
+                    Err(LogicalError::bad(format!("unknown metrics format {other:?}; use prometheus")))
+                }
+                _ => Ok(Response::json(json!({"prometheus": crate::metrics::render()}))),
+            }
+        }
         "auth" => {
             ensure(op, &[Operation::Read])?;
             Ok(enveloped(req, state.mounts.auth_json()))

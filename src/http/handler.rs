@@ -18,6 +18,8 @@ pub(crate) const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
 pub(crate) struct HttpResponse {
     pub(crate) status: StatusCode,
     pub(crate) body: Bytes,
+    /// `None` means `application/json`.
+    pub(crate) content_type: Option<&'static str>,
 }
 
 impl HttpResponse {
@@ -28,6 +30,7 @@ impl HttpResponse {
         Self {
             status,
             body: Bytes::from(body),
+            content_type: None,
         }
     }
 
@@ -42,21 +45,19 @@ impl HttpResponse {
         Self {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT),
             body: Bytes::new(),
+            content_type: None,
         }
     }
 }
 
 /// Headers every response carries, as Vault sends them.
-pub(crate) fn standard_headers(headers: &mut HeaderMap, has_body: bool) {
+pub(crate) fn standard_headers(headers: &mut HeaderMap, content_type: Option<&'static str>) {
     headers.insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
-    if has_body {
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+    if let Some(ct) = content_type {
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
 }
 
@@ -176,6 +177,13 @@ pub(crate) fn to_logical(http: &HttpRequest<'_>) -> Result<Request, LogicalError
 
 /// Renders a logical response the way Vault does.
 pub(crate) fn render(req_id: &str, resp: Response) -> HttpResponse {
+    if let Some((content_type, text)) = resp.text {
+        return HttpResponse {
+            status: StatusCode::from_u16(resp.status.unwrap_or(200)).unwrap_or(StatusCode::OK),
+            body: Bytes::from(text),
+            content_type: Some(content_type),
+        };
+    }
     if let Some(raw) = resp.raw {
         return HttpResponse::json(resp.status.unwrap_or(200), &raw);
     }

@@ -99,11 +99,16 @@ async fn serve_one(
         micros = started.elapsed().as_micros() as u64,
         "request"
     );
-    let has_body = !answer.body.is_empty();
+    crate::metrics::http_request(parts.method.as_str(), answer.status.as_u16(), started.elapsed());
+    let content_type = if answer.body.is_empty() && !is_head {
+        None
+    } else {
+        Some(answer.content_type.unwrap_or("application/json"))
+    };
     let body = if is_head { Bytes::new() } else { answer.body };
     let mut resp = hyper::Response::new(Full::new(body));
     *resp.status_mut() = answer.status;
-    standard_headers(resp.headers_mut(), has_body || is_head);
+    standard_headers(resp.headers_mut(), content_type);
     Ok(resp)
 }
 

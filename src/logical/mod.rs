@@ -5,9 +5,11 @@
 //! adapter both translate their wire format into a [`Request`] and render a
 //! [`Response`] or [`LogicalError`] back; engines never see either transport.
 
+pub(crate) mod approle;
 pub(crate) mod auth;
 pub(crate) mod kv;
 pub(crate) mod kv2;
+pub(crate) mod userpass;
 pub(crate) mod view;
 
 use std::collections::HashMap;
@@ -106,6 +108,8 @@ pub(crate) struct Response {
     pub(crate) raw: Option<Value>,
     /// Set when the response was wrapped: the body is only this.
     pub(crate) wrap_info: Option<Value>,
+    /// A non-JSON body (content type, text), e.g. Prometheus metrics.
+    pub(crate) text: Option<(&'static str, String)>,
 }
 
 impl Response {

@@ -60,11 +60,21 @@ pub(crate) struct AclDecision {
 
 impl AclDecision {
     fn root() -> AclDecision {
-        AclDecision { allowed: true, root_privs: true, is_root: true, denial: None }
+        AclDecision {
+            allowed: true,
+            root_privs: true,
+            is_root: true,
+            denial: None,
+        }
     }
 
     fn denied(reason: DenialReason, root_privs: bool) -> AclDecision {
-        AclDecision { allowed: false, root_privs, is_root: false, denial: Some(reason) }
+        AclDecision {
+            allowed: false,
+            root_privs,
+            is_root: false,
+            denial: Some(reason),
+        }
     }
 
     /// Whether the request may proceed on an endpoint that does
@@ -140,7 +150,10 @@ impl Acl {
             return vec!["root".to_string()];
         }
         // Vault looks up as a list operation so the trailing-slash fallbacks apply.
-        let caps = self.lookup(Operation::List, path).map(|p| p.capabilities).unwrap_or_default();
+        let caps = self
+            .lookup(Operation::List, path)
+            .map(|p| p.capabilities)
+            .unwrap_or_default();
         if caps.is_deny() || caps.is_empty() {
             return vec![Capability::Deny.as_str().to_string()];
         }
@@ -175,17 +188,33 @@ impl Acl {
     fn best_wildcard_match(&self, path: &str) -> Option<&Permissions> {
         let prefix = self.longest_prefix(path);
         let parts: Vec<&str> = path.split('/').collect();
-        let segment = self.segment.iter().filter_map(|(full, perms)| match_segment_rule(full, perms, &parts));
-        prefix.into_iter().chain(segment).max_by(|a, b| a.priority().cmp(&b.priority())).map(|c| c.permissions)
+        let segment = self
+            .segment
+            .iter()
+            .filter_map(|(full, perms)| match_segment_rule(full, perms, &parts));
+        prefix
+            .into_iter()
+            .chain(segment)
+            .max_by(|a, b| a.priority().cmp(&b.priority()))
+            .map(|c| c.permissions)
     }
 
     /// Only the longest matching glob can win: a longer prefix has its `*`
     /// later, which is the first priority criterion.
     fn longest_prefix(&self, path: &str) -> Option<Candidate<'_>> {
-        (0..=path.len()).rev().filter(|&end| path.is_char_boundary(end)).find_map(|end| {
-            let (key, permissions) = self.prefix.get_key_value(&path[..end])?;
-            Some(Candidate { first_wildcard: key.len(), is_prefix: true, wildcards: 0, path: key, permissions })
-        })
+        (0..=path.len())
+            .rev()
+            .filter(|&end| path.is_char_boundary(end))
+            .find_map(|end| {
+                let (key, permissions) = self.prefix.get_key_value(&path[..end])?;
+                Some(Candidate {
+                    first_wildcard: key.len(),
+                    is_prefix: true,
+                    wildcards: 0,
+                    path: key,
+                    permissions,
+                })
+            })
     }
 }
 
@@ -205,7 +234,13 @@ struct Candidate<'a> {
 impl Candidate<'_> {
     /// A key whose maximum is the winner (see the module docs).
     fn priority(&self) -> (usize, bool, Reverse<usize>, usize, &str) {
-        (self.first_wildcard, !self.is_prefix, Reverse(self.wildcards), self.path.len(), self.path)
+        (
+            self.first_wildcard,
+            !self.is_prefix,
+            Reverse(self.wildcards),
+            self.path.len(),
+            self.path,
+        )
     }
 }
 
@@ -213,7 +248,11 @@ impl Candidate<'_> {
 /// one segment, other segments must be equal, and with a trailing `*` the
 /// last rule segment is a prefix of the corresponding path segment and any
 /// further path segments are accepted.
-fn match_segment_rule<'a>(full: &'a str, permissions: &'a Permissions, parts: &[&str]) -> Option<Candidate<'a>> {
+fn match_segment_rule<'a>(
+    full: &'a str,
+    permissions: &'a Permissions,
+    parts: &[&str],
+) -> Option<Candidate<'a>> {
     let first_wildcard = full.find('+')?;
     let (path, is_prefix) = match full.strip_suffix('*') {
         Some(stripped) => (stripped, true),
@@ -232,11 +271,22 @@ fn match_segment_rule<'a>(full: &'a str, permissions: &'a Permissions, parts: &[
             return None;
         }
     }
-    Some(Candidate { first_wildcard, is_prefix, wildcards, path, permissions })
+    Some(Candidate {
+        first_wildcard,
+        is_prefix,
+        wildcards,
+        path,
+        permissions,
+    })
 }
 
 /// Checks the governing rule's capability, wrapping and parameter conditions.
-fn authorize(permissions: &Permissions, op: Operation, data: &Map<String, Value>, wrap_ttl: Option<u64>) -> AclDecision {
+fn authorize(
+    permissions: &Permissions,
+    op: Operation,
+    data: &Map<String, Value>,
+    wrap_ttl: Option<u64>,
+) -> AclDecision {
     let caps = permissions.capabilities;
     let root_privs = caps.contains(Capability::Sudo);
     if caps.is_deny() {
@@ -254,7 +304,12 @@ fn authorize(permissions: &Permissions, op: Operation, data: &Map<String, Value>
             return AclDecision::denied(reason, root_privs);
         }
     }
-    AclDecision { allowed: true, root_privs, is_root: false, denial: None }
+    AclDecision {
+        allowed: true,
+        root_privs,
+        is_root: false,
+        denial: None,
+    }
 }
 
 fn required_capability(op: Operation) -> Capability {
@@ -282,7 +337,9 @@ fn check_wrapping(permissions: &Permissions, wrap_ttl: Option<u64>) -> Result<()
     if min.is_zero() && max.is_zero() {
         return Ok(());
     }
-    let ttl = wrap_ttl.map(Duration::from_secs).ok_or(DenialReason::WrappingRequired)?;
+    let ttl = wrap_ttl
+        .map(Duration::from_secs)
+        .ok_or(DenialReason::WrappingRequired)?;
     let too_long = !max.is_zero() && ttl > max;
     let too_short = !min.is_zero() && ttl < min;
     let inverted = !min.is_zero() && !max.is_zero() && max < min;
@@ -306,8 +363,10 @@ fn merge(existing: &mut Permissions, new: &Permissions) {
         return;
     }
     existing.capabilities = existing.capabilities.union(new.capabilities);
-    existing.max_wrapping_ttl = smaller_set_duration(existing.max_wrapping_ttl, new.max_wrapping_ttl);
-    existing.min_wrapping_ttl = smaller_set_duration(existing.min_wrapping_ttl, new.min_wrapping_ttl);
+    existing.max_wrapping_ttl =
+        smaller_set_duration(existing.max_wrapping_ttl, new.max_wrapping_ttl);
+    existing.min_wrapping_ttl =
+        smaller_set_duration(existing.min_wrapping_ttl, new.min_wrapping_ttl);
     merge_parameter_map(&mut existing.allowed_parameters, &new.allowed_parameters);
     merge_parameter_map(&mut existing.denied_parameters, &new.denied_parameters);
     for name in &new.required_parameters {
@@ -340,7 +399,11 @@ fn merge_parameter_map(existing: &mut Option<ParameterMap>, new: &Option<Paramet
         let merged = match existing.get(name) {
             Some(current) if current.is_empty() => Vec::new(),
             _ if values.is_empty() => Vec::new(),
-            current => values.iter().chain(current.into_iter().flatten()).cloned().collect(),
+            current => values
+                .iter()
+                .chain(current.into_iter().flatten())
+                .cloned()
+                .collect(),
         };
         existing.insert(name.clone(), merged);
     }

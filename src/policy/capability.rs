@@ -99,12 +99,15 @@ impl CapabilitySet {
 
     /// The capabilities in the set, in declaration order.
     pub(crate) fn iter(self) -> impl Iterator<Item = Capability> {
-        Capability::ALL.into_iter().filter(move |c| self.contains(*c))
+        Capability::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
     }
 }
 
 impl FromIterator<Capability> for CapabilitySet {
     fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
-        iter.into_iter().fold(CapabilitySet::EMPTY, CapabilitySet::with)
+        iter.into_iter()
+            .fold(CapabilitySet::EMPTY, CapabilitySet::with)
     }
 }

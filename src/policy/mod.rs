@@ -32,12 +32,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-// `AclDecision` is part of the interface even where callers only infer it.
+// The module's interface. Not every item is named by callers yet (some only
+// infer `AclDecision`), so unused re-exports are not an error.
 #[allow(unused_imports)]
-pub(crate) use acl::{Acl, AclDecision, DenialReason};
-pub(crate) use capability::{Capability, CapabilitySet};
-pub(crate) use default::default_policy_text;
-pub(crate) use parse::parse;
+pub(crate) use self::{
+    acl::{Acl, AclDecision, DenialReason},
+    capability::{Capability, CapabilitySet},
+    default::default_policy_text,
+    parse::parse,
+};
 
 /// The name of the built-in policy that grants everything.
 pub(crate) const ROOT_POLICY_NAME: &str = "root";
@@ -61,7 +64,9 @@ pub(crate) enum PolicyError {
     EmptyPath,
     #[error("path {path:?}: invalid key {key:?}")]
     UnknownKey { path: String, key: String },
-    #[error("path {path:?}: {key:?} is a Vault Enterprise feature that Strongroom does not support")]
+    #[error(
+        "path {path:?}: {key:?} is a Vault Enterprise feature that Strongroom does not support"
+    )]
     Unsupported { path: String, key: String },
     #[error("path {path:?}: invalid capability {capability:?}")]
     InvalidCapability { path: String, capability: String },
@@ -70,7 +75,11 @@ pub(crate) enum PolicyError {
     #[error("path {path:?}: invalid use of wildcards ('+*' is forbidden)")]
     InvalidWildcard { path: String },
     #[error("path {path:?}: {key}: {message}")]
-    InvalidValue { path: String, key: String, message: String },
+    InvalidValue {
+        path: String,
+        key: String,
+        message: String,
+    },
     #[error("path {path:?}: max_wrapping_ttl cannot be less than min_wrapping_ttl")]
     WrappingTtlRange { path: String },
 }
@@ -89,7 +98,11 @@ impl Policy {
     /// The built-in `root` policy: no rules, but [`Acl::new`] treats its name
     /// as "grants everything".
     pub(crate) fn root() -> Policy {
-        Policy { name: ROOT_POLICY_NAME.to_string(), raw: String::new(), rules: Vec::new() }
+        Policy {
+            name: ROOT_POLICY_NAME.to_string(),
+            raw: String::new(),
+            rules: Vec::new(),
+        }
     }
 }
 

@@ -7,7 +7,10 @@ use serde_json::{Map, Value};
 use super::{DenialReason, ParameterMap, Permissions};
 
 /// Checks the request body against a rule's parameter constraints.
-pub(super) fn check(permissions: &Permissions, data: &Map<String, Value>) -> Result<(), DenialReason> {
+pub(super) fn check(
+    permissions: &Permissions,
+    data: &Map<String, Value>,
+) -> Result<(), DenialReason> {
     check_required(&permissions.required_parameters, data)?;
     // As in Vault, a request without parameters passes the denied/allowed
     // lists (only `required_parameters` can demand a body).
@@ -26,7 +29,10 @@ pub(super) fn check(permissions: &Permissions, data: &Map<String, Value>) -> Res
 /// Policy names are lower-cased at parse time and looked up verbatim in the
 /// request, as Vault does.
 fn check_required(required: &[String], data: &Map<String, Value>) -> Result<(), DenialReason> {
-    match required.iter().find(|name| !data.contains_key(&name.to_lowercase())) {
+    match required
+        .iter()
+        .find(|name| !data.contains_key(&name.to_lowercase()))
+    {
         Some(name) => Err(DenialReason::MissingRequiredParameter(name.clone())),
         None => Ok(()),
     }
@@ -94,12 +100,17 @@ fn value_in_denied_list(value: &Value, list: &[Value]) -> bool {
 /// Vault's `ParseCommaStringSlice`: split on `,`, trim each item; the empty
 /// string is the empty list.
 fn comma_items(s: &str) -> impl Iterator<Item = &str> {
-    let items = if s.is_empty() { None } else { Some(s.split(',').map(str::trim)) };
+    let items = if s.is_empty() {
+        None
+    } else {
+        Some(s.split(',').map(str::trim))
+    };
     items.into_iter().flatten()
 }
 
 fn string_in_list(item: &str, list: &[Value]) -> bool {
-    list.iter().any(|el| matches!(el, Value::String(pattern) if globbed_match(pattern, item)))
+    list.iter()
+        .any(|el| matches!(el, Value::String(pattern) if globbed_match(pattern, item)))
 }
 
 /// String list entries match with globs; other values must be equal.

@@ -43,26 +43,39 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<Policy, PolicyError> {
         .iter()
         .map(|(path, body)| parse_rule(path, body))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Policy { name: name.to_string(), raw: text.to_string(), rules })
+    Ok(Policy {
+        name: name.to_string(),
+        raw: text.to_string(),
+        rules,
+    })
 }
 
 // ---------------------------------------------------------------------------
 // HCL
 
 fn hcl_blocks(text: &str) -> Result<Vec<RawBlock>, PolicyError> {
-    let body = hcl::parse(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+    let body = hcl::parse(text).map_err(|e| {
+        // The parser's message opens with " --> "; the rest (line, column,
+        // snippet, expectation) is what the operator needs.
+        let message = e.to_string();
+        PolicyError::Syntax(message.trim_start().trim_start_matches("--> ").to_string())
+    })?;
     let mut blocks = Vec::new();
     for structure in body.0 {
         match structure {
             hcl::Structure::Attribute(attr) if attr.key.as_str() == "name" => {}
             hcl::Structure::Attribute(attr) => {
-                return Err(PolicyError::UnknownTopLevelKey { key: attr.key.to_string() })
+                return Err(PolicyError::UnknownTopLevelKey {
+                    key: attr.key.to_string(),
+                })
             }
             hcl::Structure::Block(block) if block.identifier.as_str() == "path" => {
                 blocks.push(hcl_path_block(block)?);
             }
             hcl::Structure::Block(block) => {
-                return Err(PolicyError::UnknownTopLevelKey { key: block.identifier.to_string() })
+                return Err(PolicyError::UnknownTopLevelKey {
+                    key: block.identifier.to_string(),
+                })
             }
         }
     }
@@ -91,7 +104,11 @@ fn hcl_path_block(block: hcl::Block) -> Result<RawBlock, PolicyError> {
             hcl::Structure::Block(inner) => {
                 let key = inner.identifier.to_string();
                 check_key(&path, &key)?;
-                return Err(invalid(&path, &key, "must be written as `key = value`, not as a block"));
+                return Err(invalid(
+                    &path,
+                    &key,
+                    "must be written as `key = value`, not as a block",
+                ));
             }
         }
     }
@@ -110,9 +127,12 @@ fn hcl_expr_to_json(expr: &hcl::Expression) -> Result<Value, String> {
         // Vault's HCL1 never interpolated `${...}`; keep the raw text.
         E::TemplateExpr(t) => Value::String(t.to_string()),
         E::Parenthesis(inner) => hcl_expr_to_json(inner)?,
-        E::Array(items) => {
-            Value::Array(items.iter().map(hcl_expr_to_json).collect::<Result<_, _>>()?)
-        }
+        E::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(hcl_expr_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
         E::Object(object) => {
             let mut map = Map::new();
             for (key, value) in object {
@@ -155,7 +175,9 @@ fn json_blocks(text: &str) -> Result<Vec<RawBlock>, PolicyError> {
     let root: Value = serde_json::from_str(text)
         .map_err(|e| PolicyError::Syntax(format!("invalid JSON: {e}")))?;
     let Value::Object(root) = root else {
-        return Err(PolicyError::Malformed("the policy must be a JSON object".to_string()));
+        return Err(PolicyError::Malformed(
+            "the policy must be a JSON object".to_string(),
+        ));
     };
     let mut blocks = Vec::new();
     for (key, value) in root {
@@ -183,7 +205,9 @@ fn json_path_value(value: Value, blocks: &mut Vec<RawBlock>) -> Result<(), Polic
             }
             Ok(())
         }
-        Value::Array(items) => items.into_iter().try_for_each(|item| json_path_value(item, blocks)),
+        Value::Array(items) => items
+            .into_iter()
+            .try_for_each(|item| json_path_value(item, blocks)),
         _ => Err(PolicyError::Malformed(
             "\"path\" must map paths to rule objects".to_string(),
         )),
@@ -194,16 +218,26 @@ fn json_path_value(value: Value, blocks: &mut Vec<RawBlock>) -> Result<(), Polic
 // Validation
 
 fn invalid(path: &str, key: &str, message: impl Into<String>) -> PolicyError {
-    PolicyError::InvalidValue { path: path.to_string(), key: key.to_string(), message: message.into() }
+    PolicyError::InvalidValue {
+        path: path.to_string(),
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 fn check_key(path: &str, key: &str) -> Result<(), PolicyError> {
     if VALID_KEYS.contains(&key) {
         Ok(())
     } else if UNSUPPORTED_KEYS.contains(&key) {
-        Err(PolicyError::Unsupported { path: path.to_string(), key: key.to_string() })
+        Err(PolicyError::Unsupported {
+            path: path.to_string(),
+            key: key.to_string(),
+        })
     } else {
-        Err(PolicyError::UnknownKey { path: path.to_string(), key: key.to_string() })
+        Err(PolicyError::UnknownKey {
+            path: path.to_string(),
+            key: key.to_string(),
+        })
     }
 }
 
@@ -214,12 +248,20 @@ fn parse_rule(raw_path: &str, body: &Map<String, Value>) -> Result<PathRule, Pol
     let capabilities = parse_capabilities(raw_path, body)?;
     let permissions = if capabilities.is_deny() {
         // Vault keeps nothing but the deny: conditions on a denied path are moot.
-        Permissions { capabilities, ..Permissions::default() }
+        Permissions {
+            capabilities,
+            ..Permissions::default()
+        }
     } else {
         parse_conditions(raw_path, body, capabilities)?
     };
     let templated = path.contains("{{");
-    Ok(PathRule { path, kind, templated, permissions })
+    Ok(PathRule {
+        path,
+        kind,
+        templated,
+        permissions,
+    })
 }
 
 /// Strips one leading `/` (API paths start after it), rejects forbidden
@@ -230,7 +272,9 @@ fn classify_path(raw_path: &str) -> Result<(String, PathKind), PolicyError> {
         return Err(PolicyError::EmptyPath);
     }
     if path.contains("+*") {
-        return Err(PolicyError::InvalidWildcard { path: path.to_string() });
+        return Err(PolicyError::InvalidWildcard {
+            path: path.to_string(),
+        });
     }
     // Vault's exact test: a `+` counts as a segment wildcard only at the
     // start of a segment.
@@ -250,10 +294,11 @@ fn parse_capabilities(path: &str, body: &Map<String, Value>) -> Result<Capabilit
     let mut set = CapabilitySet::EMPTY;
     if let Some(value) = body.get("capabilities") {
         for name in string_list(path, "capabilities", value)? {
-            let cap = Capability::from_name(&name).ok_or_else(|| PolicyError::InvalidCapability {
-                path: path.to_string(),
-                capability: name.clone(),
-            })?;
+            let cap =
+                Capability::from_name(&name).ok_or_else(|| PolicyError::InvalidCapability {
+                    path: path.to_string(),
+                    capability: name.clone(),
+                })?;
             set = set.with(cap);
         }
     }
@@ -263,7 +308,11 @@ fn parse_capabilities(path: &str, body: &Map<String, Value>) -> Result<Capabilit
         };
         set = set.union(shorthand_capabilities(path, shorthand)?);
     }
-    Ok(if set.is_deny() { CapabilitySet::deny_only() } else { set })
+    Ok(if set.is_deny() {
+        CapabilitySet::deny_only()
+    } else {
+        set
+    })
 }
 
 /// The pre-0.5 `policy = "..."` values, mapped as Vault maps them (note that
@@ -301,7 +350,9 @@ fn parse_conditions(
     };
     let (min, max) = (permissions.min_wrapping_ttl, permissions.max_wrapping_ttl);
     if !min.is_zero() && !max.is_zero() && max < min {
-        return Err(PolicyError::WrappingTtlRange { path: path.to_string() });
+        return Err(PolicyError::WrappingTtlRange {
+            path: path.to_string(),
+        });
     }
     Ok(permissions)
 }
@@ -314,7 +365,11 @@ fn string_list(path: &str, key: &str, value: &Value) -> Result<Vec<String>, Poli
         .iter()
         .map(|item| match item {
             Value::String(s) => Ok(s.clone()),
-            other => Err(invalid(path, key, format!("must be a list of strings, found {other}"))),
+            other => Err(invalid(
+                path,
+                key,
+                format!("must be a list of strings, found {other}"),
+            )),
         })
         .collect()
 }
@@ -342,13 +397,21 @@ fn optional_parameter_map(
         return Ok(None);
     };
     let Value::Object(entries) = value else {
-        return Err(invalid(path, key, "must be a map of parameter names to lists of values"));
+        return Err(invalid(
+            path,
+            key,
+            "must be a map of parameter names to lists of values",
+        ));
     };
     let mut map = ParameterMap::new();
     for (name, values) in entries {
         validate_parameter_key(path, key, name, true)?;
         let Value::Array(values) = values else {
-            return Err(invalid(path, key, format!("parameter {name:?}: values must be a list")));
+            return Err(invalid(
+                path,
+                key,
+                format!("parameter {name:?}: values must be a list"),
+            ));
         };
         map.insert(name.to_lowercase(), values.clone());
     }
@@ -367,19 +430,30 @@ fn validate_parameter_key(
         return Ok(());
     }
     if !wildcard_permitted {
-        return Err(invalid(path, key, format!("parameter key {name:?}: wildcard is not permitted here")));
+        return Err(invalid(
+            path,
+            key,
+            format!("parameter key {name:?}: wildcard is not permitted here"),
+        ));
     }
-    let pointer_glob = name.starts_with('/')
-        && name.ends_with("/*")
-        && !name[..name.len() - 2].contains('*');
+    let pointer_glob =
+        name.starts_with('/') && name.ends_with("/*") && !name[..name.len() - 2].contains('*');
     if name == "*" || pointer_glob {
         Ok(())
     } else {
-        Err(invalid(path, key, format!("parameter key {name:?} cannot contain non-tail wildcards")))
+        Err(invalid(
+            path,
+            key,
+            format!("parameter key {name:?} cannot contain non-tail wildcards"),
+        ))
     }
 }
 
-fn optional_duration(path: &str, body: &Map<String, Value>, key: &str) -> Result<Duration, PolicyError> {
+fn optional_duration(
+    path: &str,
+    body: &Map<String, Value>,
+    key: &str,
+) -> Result<Duration, PolicyError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(Duration::ZERO),
         Some(value) => parse_duration_value(value)
@@ -395,7 +469,9 @@ fn parse_duration_value(value: &Value) -> Option<Duration> {
             if let Some(secs) = n.as_u64() {
                 Some(Duration::from_secs(secs))
             } else {
-                n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(Duration::from_secs_f64)
+                n.as_f64()
+                    .filter(|f| *f >= 0.0 && f.is_finite())
+                    .map(Duration::from_secs_f64)
             }
         }
         Value::String(s) => parse_duration_str(s.trim()),
@@ -428,7 +504,9 @@ fn parse_go_duration(s: &str) -> Option<Duration> {
         let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let (number, tail) = rest.split_at(number_len);
         let value: f64 = number.parse().ok()?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         total += value * unit_seconds(unit)?;
         rest = tail;

@@ -13,8 +13,11 @@ fn policy(name: &str, text: &str) -> Policy {
 }
 
 fn acl(texts: &[&str]) -> Acl {
-    let policies: Vec<Policy> =
-        texts.iter().enumerate().map(|(i, t)| policy(&format!("p{i}"), t)).collect();
+    let policies: Vec<Policy> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| policy(&format!("p{i}"), t))
+        .collect();
     Acl::new(&policies)
 }
 
@@ -44,7 +47,15 @@ const fn case(
     path: &'static str,
     allowed: bool,
 ) -> Case {
-    Case { name, policies, op, path, data: Value::Null, wrap_ttl: None, allowed }
+    Case {
+        name,
+        policies,
+        op,
+        path,
+        data: Value::Null,
+        wrap_ttl: None,
+        allowed,
+    }
 }
 
 fn with_data(mut c: Case, value: Value) -> Case {
@@ -67,9 +78,18 @@ fn run(cases: Vec<Case>) {
                 c.name, c.op, c.path, c.allowed, decision
             ));
         }
-        assert_eq!(decision.allowed, decision.denial.is_none(), "{}: denial iff not allowed", c.name);
+        assert_eq!(
+            decision.allowed,
+            decision.denial.is_none(),
+            "{}: denial iff not allowed",
+            c.name
+        );
     }
-    assert!(failures.is_empty(), "failing rows:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing rows:\n{}",
+        failures.join("\n")
+    );
 }
 
 const APP_READ: &str = r#"path "secret/data/app/*" { capabilities = ["read"] }"#;
@@ -89,49 +109,235 @@ fn path_matching() {
     run(vec![
         // Exact paths.
         case("exact hit", &[EXACT_FOO], Read, "secret/foo", true),
-        case("exact needs the capability", &[EXACT_FOO], Delete, "secret/foo", false),
-        case("exact is not a prefix", &[EXACT_FOO], Read, "secret/foo/bar", false),
-        case("exact is not a glob", &[EXACT_FOO], Read, "secret/food", false),
+        case(
+            "exact needs the capability",
+            &[EXACT_FOO],
+            Delete,
+            "secret/foo",
+            false,
+        ),
+        case(
+            "exact is not a prefix",
+            &[EXACT_FOO],
+            Read,
+            "secret/foo/bar",
+            false,
+        ),
+        case(
+            "exact is not a glob",
+            &[EXACT_FOO],
+            Read,
+            "secret/food",
+            false,
+        ),
         // Globs are plain string prefixes.
         case("glob child", &[APP_READ], Read, "secret/data/app/db", true),
-        case("glob grandchild", &[APP_READ], Read, "secret/data/app/db/x/y", true),
-        case("glob: sibling with same prefix", &[APP_READ], Read, "secret/data/application", false),
-        case("glob: the folder itself", &[APP_READ], Read, "secret/data/app", false),
+        case(
+            "glob grandchild",
+            &[APP_READ],
+            Read,
+            "secret/data/app/db/x/y",
+            true,
+        ),
+        case(
+            "glob: sibling with same prefix",
+            &[APP_READ],
+            Read,
+            "secret/data/application",
+            false,
+        ),
+        case(
+            "glob: the folder itself",
+            &[APP_READ],
+            Read,
+            "secret/data/app",
+            false,
+        ),
         case("glob: elsewhere", &[APP_READ], Read, "sys/seal", false),
-        case("glob: other capability", &[APP_READ], Update, "secret/data/app/db", false),
-        case("glob matches the empty remainder", &[APP_READ], Read, "secret/data/app/", true),
-        case("mid-word glob", &[r#"path "secret/zip-*" { capabilities = ["read"] }"#], Read, "secret/zip-zap/zong", true),
-        case("mid-word glob miss", &[r#"path "secret/zip-*" { capabilities = ["read"] }"#], Read, "secret/zip/zap", false),
-        case("bare * matches everything", &[r#"path "*" { capabilities = ["read"] }"#], Read, "sys/seal", true),
-        case("leading slash in policy stripped", &[r#"path "/secret/foo" { capabilities = ["read"] }"#], Read, "secret/foo", true),
+        case(
+            "glob: other capability",
+            &[APP_READ],
+            Update,
+            "secret/data/app/db",
+            false,
+        ),
+        case(
+            "glob matches the empty remainder",
+            &[APP_READ],
+            Read,
+            "secret/data/app/",
+            true,
+        ),
+        case(
+            "mid-word glob",
+            &[r#"path "secret/zip-*" { capabilities = ["read"] }"#],
+            Read,
+            "secret/zip-zap/zong",
+            true,
+        ),
+        case(
+            "mid-word glob miss",
+            &[r#"path "secret/zip-*" { capabilities = ["read"] }"#],
+            Read,
+            "secret/zip/zap",
+            false,
+        ),
+        case(
+            "bare * matches everything",
+            &[r#"path "*" { capabilities = ["read"] }"#],
+            Read,
+            "sys/seal",
+            true,
+        ),
+        case(
+            "leading slash in policy stripped",
+            &[r#"path "/secret/foo" { capabilities = ["read"] }"#],
+            Read,
+            "secret/foo",
+            true,
+        ),
         // `+` segments.
         case("+ middle", &[PLUS_MIDDLE], Read, "secret/foo/teamb", true),
-        case("+ middle, too deep", &[PLUS_MIDDLE], Read, "secret/foo/bar/teamb", false),
-        case("+ middle, wrong tail", &[PLUS_MIDDLE], Read, "secret/foo/teamc", false),
-        case("+ middle, not a prefix", &[PLUS_MIDDLE], Read, "secret/foo/teamb/x", false),
+        case(
+            "+ middle, too deep",
+            &[PLUS_MIDDLE],
+            Read,
+            "secret/foo/bar/teamb",
+            false,
+        ),
+        case(
+            "+ middle, wrong tail",
+            &[PLUS_MIDDLE],
+            Read,
+            "secret/foo/teamc",
+            false,
+        ),
+        case(
+            "+ middle, not a prefix",
+            &[PLUS_MIDDLE],
+            Read,
+            "secret/foo/teamb/x",
+            false,
+        ),
         case("two +", &[PLUS_TWO], Read, "secret/foo/bar/teamb", true),
-        case("two +, too shallow", &[PLUS_TWO], Read, "secret/foo/teamb", false),
+        case(
+            "two +, too shallow",
+            &[PLUS_TWO],
+            Read,
+            "secret/foo/teamb",
+            false,
+        ),
         case("+ end", &[PLUS_END], Read, "secret/data/x", true),
-        case("+ end, one segment only", &[PLUS_END], Read, "secret/data/x/y", false),
-        case("+ end, the folder itself", &[PLUS_END], Read, "secret/data", false),
-        case("+ with glob", &[PLUS_GLOB], Read, "secret/app/config/db", true),
-        case("+ with glob, deep", &[PLUS_GLOB], Read, "secret/app/config/db/x", true),
-        case("+ with glob, bare folder", &[PLUS_GLOB], Read, "secret/app/config", false),
-        case("+ with glob, wrong segment", &[PLUS_GLOB], Read, "secret/app/other/db", false),
-        case("+ first", &[r#"path "+/sys/policies/acl" { capabilities = ["list"] }"#], List, "ns1/sys/policies/acl", true),
+        case(
+            "+ end, one segment only",
+            &[PLUS_END],
+            Read,
+            "secret/data/x/y",
+            false,
+        ),
+        case(
+            "+ end, the folder itself",
+            &[PLUS_END],
+            Read,
+            "secret/data",
+            false,
+        ),
+        case(
+            "+ with glob",
+            &[PLUS_GLOB],
+            Read,
+            "secret/app/config/db",
+            true,
+        ),
+        case(
+            "+ with glob, deep",
+            &[PLUS_GLOB],
+            Read,
+            "secret/app/config/db/x",
+            true,
+        ),
+        case(
+            "+ with glob, bare folder",
+            &[PLUS_GLOB],
+            Read,
+            "secret/app/config",
+            false,
+        ),
+        case(
+            "+ with glob, wrong segment",
+            &[PLUS_GLOB],
+            Read,
+            "secret/app/other/db",
+            false,
+        ),
+        case(
+            "+ first",
+            &[r#"path "+/sys/policies/acl" { capabilities = ["list"] }"#],
+            List,
+            "ns1/sys/policies/acl",
+            true,
+        ),
         // List on folders with a trailing slash.
-        case("list folder via glob", &[METADATA_LIST], List, "secret/metadata/", true),
-        case("list subfolder via glob", &[METADATA_LIST], List, "secret/metadata/app/", true),
-        case("list via exact without slash", &[r#"path "secret/metadata" { capabilities = ["list"] }"#], List, "secret/metadata/", true),
-        case("list via exact with slash", &[r#"path "secret/metadata/" { capabilities = ["list"] }"#], List, "secret/metadata/", true),
-        case("read gets no trailing-slash fallback", &[r#"path "secret/metadata" { capabilities = ["read"] }"#], Read, "secret/metadata/", false),
-        case("list via + without slash", &[r#"path "+/sys/policies/acl" { capabilities = ["list"] }"#], List, "ns1/sys/policies/acl/", true),
+        case(
+            "list folder via glob",
+            &[METADATA_LIST],
+            List,
+            "secret/metadata/",
+            true,
+        ),
+        case(
+            "list subfolder via glob",
+            &[METADATA_LIST],
+            List,
+            "secret/metadata/app/",
+            true,
+        ),
+        case(
+            "list via exact without slash",
+            &[r#"path "secret/metadata" { capabilities = ["list"] }"#],
+            List,
+            "secret/metadata/",
+            true,
+        ),
+        case(
+            "list via exact with slash",
+            &[r#"path "secret/metadata/" { capabilities = ["list"] }"#],
+            List,
+            "secret/metadata/",
+            true,
+        ),
+        case(
+            "read gets no trailing-slash fallback",
+            &[r#"path "secret/metadata" { capabilities = ["read"] }"#],
+            Read,
+            "secret/metadata/",
+            false,
+        ),
+        case(
+            "list via + without slash",
+            &[r#"path "+/sys/policies/acl" { capabilities = ["list"] }"#],
+            List,
+            "ns1/sys/policies/acl/",
+            true,
+        ),
         // Vault quirk: a list first matches globs against the path without its
         // trailing slash, so `secret/*` governs `secret/metadata/` here.
-        case("list trims slash before globbing", &[GLOB_SECRET, METADATA_LIST], List, "secret/metadata/", false),
+        case(
+            "list trims slash before globbing",
+            &[GLOB_SECRET, METADATA_LIST],
+            List,
+            "secret/metadata/",
+            false,
+        ),
         // Deny by default.
         case("no policies", &[], Read, "secret/foo", false),
-        case("empty capabilities grant nothing", &[r#"path "secret/*" { capabilities = [] }"#], Read, "secret/x", false),
+        case(
+            "empty capabilities grant nothing",
+            &[r#"path "secret/*" { capabilities = [] }"#],
+            Read,
+            "secret/x",
+            false,
+        ),
     ]);
 }
 
@@ -223,7 +429,9 @@ fn parameter_constraints() {
         capabilities = ["update"]
         denied_parameters = { "*" = [] }
     }"#;
-    let u = |name, policy: &'static [&'static str], body: Value, allowed| with_data(case(name, policy, Update, "secret/p", allowed), body);
+    let u = |name, policy: &'static [&'static str], body: Value, allowed| {
+        with_data(case(name, policy, Update, "secret/p", allowed), body)
+    };
     run(vec![
         u("required present", &[REQUIRED], json!({"bar": 1, "baz": 2}), true),
         u("required missing", &[REQUIRED], json!({"bar": 1}), false),
@@ -271,7 +479,8 @@ fn parameter_constraints() {
 #[test]
 fn wrapping_ttl_bounds() {
     const BOUNDS: &str = "path \"secret/w\" {\n capabilities = [\"read\"]\n min_wrapping_ttl = \"1m\"\n max_wrapping_ttl = 3600\n}";
-    const MAX_ONLY: &str = "path \"secret/w\" {\n capabilities = [\"read\"]\n max_wrapping_ttl = \"90s\"\n}";
+    const MAX_ONLY: &str =
+        "path \"secret/w\" {\n capabilities = [\"read\"]\n max_wrapping_ttl = \"90s\"\n}";
     run(vec![
         case("unwrapped refused", &[BOUNDS], Read, "secret/w", false),
         wrapped(case("inside", &[BOUNDS], Read, "secret/w", true), 300),
@@ -279,11 +488,26 @@ fn wrapping_ttl_bounds() {
         wrapped(case("at max", &[BOUNDS], Read, "secret/w", true), 3600),
         wrapped(case("below min", &[BOUNDS], Read, "secret/w", false), 59),
         wrapped(case("above max", &[BOUNDS], Read, "secret/w", false), 3601),
-        wrapped(case("max only, short", &[MAX_ONLY], Read, "secret/w", true), 1),
-        wrapped(case("max only, long", &[MAX_ONLY], Read, "secret/w", false), 91),
+        wrapped(
+            case("max only, short", &[MAX_ONLY], Read, "secret/w", true),
+            1,
+        ),
+        wrapped(
+            case("max only, long", &[MAX_ONLY], Read, "secret/w", false),
+            91,
+        ),
         case("max only, unwrapped", &[MAX_ONLY], Read, "secret/w", false),
         // Merging keeps the smaller bound of each.
-        wrapped(case("merged max is the smaller", &[BOUNDS, MAX_ONLY], Read, "secret/w", false), 300),
+        wrapped(
+            case(
+                "merged max is the smaller",
+                &[BOUNDS, MAX_ONLY],
+                Read,
+                "secret/w",
+                false,
+            ),
+            300,
+        ),
     ]);
 }
 
@@ -295,7 +519,13 @@ fn default_policy() {
         case("lookup-self", d, Read, "auth/token/lookup-self", true),
         case("renew-self", d, Update, "auth/token/renew-self", true),
         case("revoke-self", d, Update, "auth/token/revoke-self", true),
-        case("capabilities-self", d, Update, "sys/capabilities-self", true),
+        case(
+            "capabilities-self",
+            d,
+            Update,
+            "sys/capabilities-self",
+            true,
+        ),
         case("cubbyhole create", d, Create, "cubbyhole/x", true),
         case("cubbyhole read", d, Read, "cubbyhole/x", true),
         case("cubbyhole update", d, Update, "cubbyhole/x", true),
@@ -306,12 +536,24 @@ fn default_policy() {
         case("lease lookup", d, Update, "sys/leases/lookup", true),
         case("renew", d, Update, "sys/renew", true),
         case("hash", d, Update, "sys/tools/hash/sha2-256", true),
-        case("oidc authorize", d, Read, "identity/oidc/provider/p/authorize", true),
+        case(
+            "oidc authorize",
+            d,
+            Read,
+            "identity/oidc/provider/p/authorize",
+            true,
+        ),
         case("no secret read", d, Read, "secret/data/x", false),
         case("no secret list", d, List, "secret/metadata/", false),
         case("no token create", d, Update, "auth/token/create", false),
         case("no seal", d, Update, "sys/seal", false),
-        case("templated rule skipped", d, Read, "identity/entity/id/{{identity.entity.id}}", false),
+        case(
+            "templated rule skipped",
+            d,
+            Read,
+            "identity/entity/id/{{identity.entity.id}}",
+            false,
+        ),
     ]);
 }
 
@@ -329,50 +571,100 @@ fn root_and_capabilities() {
         r#"path "sys/seal" { policy = "sudo" }"#,
     ]);
     assert!(!a.is_root());
-    assert_eq!(a.capabilities("secret/x"), vec!["create", "delete", "list", "read", "sudo", "update"]);
+    assert_eq!(
+        a.capabilities("secret/x"),
+        vec!["create", "delete", "list", "read", "sudo", "update"]
+    );
     assert_eq!(a.capabilities("secret/locked"), vec!["deny"]);
     assert_eq!(a.capabilities("other"), vec!["deny"]);
     assert!(a.check(Update, "sys/seal", &Map::new(), None).permits(true));
-    let no_sudo = acl(&[r#"path "sys/seal" { capabilities = ["update"] }"#]).check(Update, "sys/seal", &Map::new(), None);
-    assert!(no_sudo.allowed && !no_sudo.root_privs && !no_sudo.permits(true) && no_sudo.permits(false));
+    let no_sudo = acl(&[r#"path "sys/seal" { capabilities = ["update"] }"#]).check(
+        Update,
+        "sys/seal",
+        &Map::new(),
+        None,
+    );
+    assert!(
+        no_sudo.allowed && !no_sudo.root_privs && !no_sudo.permits(true) && no_sudo.permits(false)
+    );
     let denied = a.check(Read, "secret/locked", &Map::new(), None);
     assert_eq!(denied.denial, Some(DenialReason::ExplicitDeny));
-    assert_eq!(a.check(Read, "nowhere", &Map::new(), None).denial, Some(DenialReason::NoMatchingRule));
+    assert_eq!(
+        a.check(Read, "nowhere", &Map::new(), None).denial,
+        Some(DenialReason::NoMatchingRule)
+    );
 }
 
 #[test]
 fn parsing_forms() {
-    let json = policy("j", r#"{"path": {"secret/*": {"capabilities": ["read"]}, "sys/seal": {"policy": "write"}}}"#);
+    let json = policy(
+        "j",
+        r#"{"path": {"secret/*": {"capabilities": ["read"]}, "sys/seal": {"policy": "write"}}}"#,
+    );
     let hcl = policy("h", "path \"secret/*\" {\n  capabilities = [\"read\"]\n}\npath \"sys/seal\" {\n  policy = \"write\"\n}\n");
     assert_eq!(json.rules, hcl.rules);
     assert_eq!(json.rules[0].kind, PathKind::Prefix);
     assert_eq!(json.rules[0].path, "secret/");
-    let write: Vec<_> = json.rules[1].permissions.capabilities.iter().map(|c| c.as_str()).collect();
+    let write: Vec<_> = json.rules[1]
+        .permissions
+        .capabilities
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
     assert_eq!(write, vec!["create", "read", "update", "delete", "list"]);
 
     let read = policy("r", r#"path "a" { policy = "read" }"#);
-    assert!(read.rules[0].permissions.capabilities.contains(Capability::List));
-    let deny = policy("d", r#"path "a" {
+    assert!(read.rules[0]
+        .permissions
+        .capabilities
+        .contains(Capability::List));
+    let deny = policy(
+        "d",
+        r#"path "a" {
 capabilities = ["read", "deny"]
 allowed_parameters = { "x" = [] }
-}"#);
-    assert_eq!(deny.rules[0].permissions, Permissions { capabilities: CapabilitySet::deny_only(), ..Default::default() });
+}"#,
+    );
+    assert_eq!(
+        deny.rules[0].permissions,
+        Permissions {
+            capabilities: CapabilitySet::deny_only(),
+            ..Default::default()
+        }
+    );
 
-    let seg = policy("s", r#"path "secret/+/x*" { capabilities = ["read"] }
-path "a+b" { capabilities = ["read"]
-}"#);
-    assert_eq!((seg.rules[0].kind, seg.rules[0].path.as_str()), (PathKind::Segment, "secret/+/x*"));
+    let seg = policy(
+        "s",
+        r#"path "secret/+/x*" { capabilities = ["read"] }
+path "a+b" { capabilities = ["read"] }"#,
+    );
+    assert_eq!(
+        (seg.rules[0].kind, seg.rules[0].path.as_str()),
+        (PathKind::Segment, "secret/+/x*")
+    );
     assert_eq!(seg.rules[1].kind, PathKind::Exact);
 
-    let durations = policy("t", r#"path "a" {
+    let durations = policy(
+        "t",
+        r#"path "a" {
 capabilities = ["read"]
 min_wrapping_ttl = "1h30m"
 max_wrapping_ttl = "2d"
-}"#);
-    assert_eq!(durations.rules[0].permissions.min_wrapping_ttl.as_secs(), 5400);
-    assert_eq!(durations.rules[0].permissions.max_wrapping_ttl.as_secs(), 172_800);
+}"#,
+    );
+    assert_eq!(
+        durations.rules[0].permissions.min_wrapping_ttl.as_secs(),
+        5400
+    );
+    assert_eq!(
+        durations.rules[0].permissions.max_wrapping_ttl.as_secs(),
+        172_800
+    );
 
-    let json_list = policy("l", r#"{"path": [{"a": {"capabilities": ["read"]}}, {"b": {"capabilities": ["list"]}}]}"#);
+    let json_list = policy(
+        "l",
+        r#"{"path": [{"a": {"capabilities": ["read"]}}, {"b": {"capabilities": ["list"]}}]}"#,
+    );
     assert_eq!(json_list.rules.len(), 2);
     let named = policy("n", "name = \"x\"\n# comment\npath \"a\" {\n  comment = \"why\"\n  capabilities = [\"read\"]\n}\n");
     assert_eq!(named.rules.len(), 1);
@@ -384,55 +676,127 @@ max_wrapping_ttl = "2d"
 #[test]
 fn parse_errors() {
     let cases: &[(&str, &str, &str)] = &[
-        ("bad capability", r#"path "a" { capabilities = ["read", "raed"] }"#, r#"path "a": invalid capability "raed""#),
-        ("bad shorthand", r#"path "a" { policy = "admin" }"#, r#"path "a": invalid policy "admin""#),
-        ("unknown key", r#"path "a" {
+        (
+            "bad capability",
+            r#"path "a" { capabilities = ["read", "raed"] }"#,
+            r#"path "a": invalid capability "raed""#,
+        ),
+        (
+            "bad shorthand",
+            r#"path "a" { policy = "admin" }"#,
+            r#"path "a": invalid policy "admin""#,
+        ),
+        (
+            "unknown key",
+            r#"path "a" {
 capabilities = ["read"]
 capabilites = ["x"]
-}"#, r#"path "a": invalid key "capabilites""#),
-        ("unknown top-level", r#"paths "a" { capabilities = ["read"] }"#, r#"invalid key "paths""#),
-        ("enterprise key", r#"path "a" {
+}"#,
+            r#"path "a": invalid key "capabilites""#,
+        ),
+        (
+            "unknown top-level",
+            r#"paths "a" { capabilities = ["read"] }"#,
+            r#"invalid key "paths""#,
+        ),
+        (
+            "enterprise key",
+            r#"path "a" {
 capabilities = ["read"]
 mfa_methods = ["m"]
-}"#, "Enterprise"),
-        ("empty path", r#"path "" { capabilities = ["read"] }"#, "empty path"),
-        ("slash-only path", r#"path "/" { capabilities = ["read"] }"#, "empty path"),
-        ("+*", r#"path "a/+*" { capabilities = ["read"] }"#, "'+*' is forbidden"),
-        ("capabilities not a list", r#"path "a" { capabilities = "read" }"#, "must be a list of strings"),
-        ("bad duration", r#"path "a" {
+}"#,
+            "Enterprise",
+        ),
+        (
+            "empty path",
+            r#"path "" { capabilities = ["read"] }"#,
+            "empty path",
+        ),
+        (
+            "slash-only path",
+            r#"path "/" { capabilities = ["read"] }"#,
+            "empty path",
+        ),
+        (
+            "+*",
+            r#"path "a/+*" { capabilities = ["read"] }"#,
+            "'+*' is forbidden",
+        ),
+        (
+            "capabilities not a list",
+            r#"path "a" { capabilities = "read" }"#,
+            "must be a list of strings",
+        ),
+        (
+            "bad duration",
+            r#"path "a" {
 capabilities = ["read"]
 max_wrapping_ttl = "soon"
-}"#, "max_wrapping_ttl: invalid duration"),
-        ("inverted ttl", r#"path "a" {
+}"#,
+            "max_wrapping_ttl: invalid duration",
+        ),
+        (
+            "inverted ttl",
+            r#"path "a" {
 capabilities = ["read"]
-min_wrapping_ttl = 60 max_wrapping_ttl = 30
-}"#, "cannot be less than"),
-        ("non-tail wildcard key", r#"path "a" {
+min_wrapping_ttl = 60
+max_wrapping_ttl = 30
+}"#,
+            "cannot be less than",
+        ),
+        (
+            "non-tail wildcard key",
+            r#"path "a" {
 capabilities = ["update"]
 allowed_parameters = { "f*o" = [] }
-}"#, "non-tail wildcards"),
-        ("wildcard required", r#"path "a" {
+}"#,
+            "non-tail wildcards",
+        ),
+        (
+            "wildcard required",
+            r#"path "a" {
 capabilities = ["update"]
 required_parameters = ["*"]
-}"#, "wildcard is not permitted"),
-        ("values not a list", r#"path "a" {
+}"#,
+            "wildcard is not permitted",
+        ),
+        (
+            "values not a list",
+            r#"path "a" {
 capabilities = ["update"]
 denied_parameters = { "x" = "y" }
-}"#, "values must be a list"),
-        ("expression", r#"path "a" { capabilities = [var.x] }"#, "only literal values"),
+}"#,
+            "values must be a list",
+        ),
+        (
+            "expression",
+            r#"path "a" { capabilities = [var.x] }"#,
+            "only literal values",
+        ),
         ("bad JSON", "{\"path\": {\"a\": }", "invalid JSON"),
-        ("JSON unknown key", r#"{"path": {"a": {"capabilities": ["read"], "nope": 1}}}"#, r#"invalid key "nope""#),
+        (
+            "JSON unknown key",
+            r#"{"path": {"a": {"capabilities": ["read"], "nope": 1}}}"#,
+            r#"invalid key "nope""#,
+        ),
     ];
     for (name, text, expected) in cases {
         match parse("p", text) {
             Ok(p) => panic!("{name}: expected an error, parsed {p:?}"),
-            Err(e) => assert!(e.to_string().contains(expected), "{name}: {e:?} / {e} lacks {expected:?}"),
+            Err(e) => assert!(
+                e.to_string().contains(expected),
+                "{name}: {e:?} / {e} lacks {expected:?}"
+            ),
         }
     }
     // Invalid HCL reports where.
-    let err = parse("p", "path \"a\" {\n  capabilities = [\"read\"\n}\n").expect_err("unterminated list");
+    let err =
+        parse("p", "path \"a\" {\n  capabilities = [\"read\"\n}\n").expect_err("unterminated list");
     assert!(matches!(err, PolicyError::Syntax(_)), "{err:?}");
-    assert!(err.to_string().contains("line") || err.to_string().contains("3:"), "{err}");
+    assert!(
+        err.to_string().contains("line") || err.to_string().contains("3:"),
+        "{err}"
+    );
 }
 
 #[test]
