@@ -6,8 +6,6 @@
 //! unauthenticated needs a live token; and the ACL is checked against the
 //! same normalized path and operation the engine will execute.
 
-use std::sync::Arc;
-
 use super::tokens::FoundToken;
 use super::{path, sys, token_store, Core, Unsealed};
 use crate::logical::{LogicalError, LogicalResult, Operation, Request, StorageView};
@@ -207,8 +205,6 @@ pub(crate) fn cidr_contains(cidr: &str, ip: std::net::IpAddr) -> bool {
     cidr.parse::<std::net::IpAddr>().is_ok_and(|a| a == ip)
 }
 
-/// Ensures an `Arc<Core>` can be cloned into background tasks.
-pub(crate) type SharedCore = Arc<Core>;
 
 #[cfg(test)]
 mod tests {

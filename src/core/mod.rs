@@ -25,13 +25,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::barrier::Barrier;
 use crate::logical::{
-    kv::KvV1, kv2::KvV2, Backend, LogicalError, LogicalResult, Request, StorageView,
+    kv::KvV1, kv2::KvV2, Backend, LogicalError,
 };
 use crate::seal::{Seal, SealConfig};
 use crate::storage::Storage;
 use mounts::{MountEntry, MountTable, MOUNT_TABLE_PATH};
 use router::{Route, Router};
-use tokens::{FoundToken, TokenStore};
+use tokens::TokenStore;
 
 /// The Vault API level we implement; reported as the server `version` so that
 /// clients that gate features on it (Terraform, SDKs) enable them. Build

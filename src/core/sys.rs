@@ -20,7 +20,10 @@ pub(crate) async fn handle_unauthenticated(
 ) -> Result<Option<Response>, LogicalError> {
     let op = req.operation;
     let resp = match req.path.as_str() {
-        "sys/health" => only(op, &[Operation::Read], || health(core, req))?,
+        "sys/health" => {
+            ensure(op, &[Operation::Read])?;
+            health(core, req).await?
+        }
         "sys/seal-status" => {
             ensure(op, &[Operation::Read])?;
             Response::raw(core.seal_status().await?)
@@ -57,14 +60,6 @@ fn ensure(op: Operation, allowed: &[Operation]) -> Result<(), LogicalError> {
     }
 }
 
-fn only<T>(
-    op: Operation,
-    allowed: &[Operation],
-    f: impl FnOnce() -> Result<T, LogicalError>,
-) -> Result<T, LogicalError> {
-    ensure(op, allowed)?;
-    f()
-}
 
 /// Reads a status-code override from the query (`?sealedcode=200`).
 fn code(req: &Request, key: &str, default: u16) -> Result<u16, LogicalError> {
@@ -78,15 +73,10 @@ fn code(req: &Request, key: &str, default: u16) -> Result<u16, LogicalError> {
 }
 
 /// `sys/health`: the status code carries the state, for load balancers.
-fn health(core: &Core, req: &Request) -> Result<Response, LogicalError> {
-    // Initialization state is cached after the first look; a sealed, never
-    // read node reports "initialized" only once storage said so.
-    let initialized = core
-        .seal_config
-        .read()
-        .map(|c| c.is_some())
-        .unwrap_or(false)
-        || !core.is_sealed();
+async fn health(core: &Core, req: &Request) -> Result<Response, LogicalError> {
+    // Once initialized the seal config is cached, so this reads storage only
+    // while the cluster is uninitialized (another node may initialize it).
+    let initialized = !core.is_sealed() || core.is_initialized().await?;
     let sealed = core.is_sealed();
     let standby = !core.is_active();
     let status = if !initialized {

@@ -79,6 +79,7 @@ impl AclDecision {
 
     /// Whether the request may proceed on an endpoint that does
     /// (`needs_sudo`) or does not require root privileges.
+    #[allow(dead_code)] // interface: callers may use it instead of combining the fields
     pub(crate) fn permits(&self, needs_sudo: bool) -> bool {
         self.allowed && (!needs_sudo || self.root_privs)
     }
@@ -121,6 +122,7 @@ impl Acl {
         acl
     }
 
+    #[allow(dead_code)] // interface: callers currently check the token instead
     pub(crate) fn is_root(&self) -> bool {
         self.root
     }
