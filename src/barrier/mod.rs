@@ -24,6 +24,12 @@ pub(crate) use keyring::{random_key, Key, Keyring};
 /// The only ciphertext version we write: AES-256-GCM with the path as AAD.
 const VERSION_GCM_AAD: u8 = 2;
 const HEADER_LEN: usize = 4 + 1 + 12;
+/// A random value rewritten whenever something nodes cache changes (mount
+/// table, policies, keyring terms, token revocations). It is read together
+/// with every barrier read, so a node learns its caches are stale in the
+/// same storage round trip that serves the request. Stored unencrypted: it
+/// is a nonce, and tampering with it can only cause cache reloads.
+pub(crate) const GENERATION_KEY: &str = "core/generation";
 /// Where the keyring lives, encrypted under the root key.
 pub(crate) const KEYRING_PATH: &str = "core/keyring";
 /// How many encryptions are reserved (persisted) at a time.
@@ -52,6 +58,8 @@ pub(crate) struct Versioned {
     /// The encrypted bytes as stored; pass to [`Barrier::batch`] in a
     /// [`Condition::Equals`] to write only if nothing changed meanwhile.
     pub(crate) raw: Vec<u8>,
+    /// The cluster generation read in the same round trip.
+    pub(crate) generation: Vec<u8>,
 }
 
 struct Unsealed {
@@ -72,6 +80,9 @@ pub(crate) struct KeyStatus {
 
 pub(crate) struct Barrier {
     storage: Arc<dyn Storage>,
+    /// The cluster generation most recently read from storage (see
+    /// [`GENERATION_KEY`]).
+    seen_generation: RwLock<Vec<u8>>,
     // std RwLock: held only for in-memory work, never across an await.
     state: RwLock<Option<Unsealed>>,
     // Serializes keyring rewrites (rotation, reservations).
@@ -144,6 +155,7 @@ impl Barrier {
     pub(crate) fn new(storage: Arc<dyn Storage>) -> Self {
         Self {
             storage,
+            seen_generation: RwLock::new(Vec::new()),
             state: RwLock::new(None),
             keyring_write: tokio::sync::Mutex::new(()),
             rotate_threshold: AtomicU64::new(DEFAULT_ROTATE_THRESHOLD),
@@ -276,13 +288,72 @@ impl Barrier {
         if self.is_sealed() {
             return Err(BarrierError::Sealed);
         }
-        match self.storage.get(key).await? {
-            None => Ok(None),
-            Some(raw) => Ok(Some(Versioned {
-                plaintext: self.decrypt(key, &raw)?,
-                raw,
-            })),
+        let mut values = self.storage.get_many(&[key, GENERATION_KEY]).await?;
+        let generation = values.pop().flatten().unwrap_or_default();
+        self.observe_generation(generation.clone());
+        let Some(raw) = values.pop().flatten() else {
+            return Ok(None);
+        };
+        let plaintext = match self.decrypt(key, &raw) {
+            // Another node rotated the key: load the new term and retry once.
+            Err(BarrierError::UnknownTerm { .. }) => {
+                self.reload_keyring().await?;
+                self.decrypt(key, &raw)?
+            }
+            other => other?,
+        };
+        Ok(Some(Versioned { plaintext, raw, generation }))
+    }
+
+    fn observe_generation(&self, generation: Vec<u8>) {
+        if let Ok(mut g) = self.seen_generation.write() {
+            if *g != generation {
+                *g = generation;
+            }
         }
+    }
+
+    /// The generation most recently seen in storage.
+    pub(crate) fn seen_generation(&self) -> Vec<u8> {
+        self.seen_generation.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Like [`Barrier::batch`], and marks the cluster generation changed in
+    /// the same atomic write, so every node drops its caches before serving
+    /// its next request. Returns the new generation.
+    pub(crate) async fn batch_bump(&self, batch: Batch) -> Result<Vec<u8>, BarrierError> {
+        let mut generation = vec![0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut generation);
+        self.batch_inner(batch, Some(generation.clone())).await?;
+        self.observe_generation(generation.clone());
+        Ok(generation)
+    }
+
+    /// Re-reads the keyring from storage (after another node rotated it),
+    /// keeping the live encryption count.
+    pub(crate) async fn reload_keyring(&self) -> Result<(), BarrierError> {
+        let raw = self
+            .storage
+            .get(KEYRING_PATH)
+            .await?
+            .ok_or_else(|| BarrierError::Corrupt("keyring is missing".into()))?;
+        let root = self.with_state(|s| Ok(Zeroizing::new(*s.root_key)))?;
+        let plain = decrypt_with_key(&root, KEYRING_PATH, &raw)?;
+        let ring = Keyring::from_bytes(&plain).map_err(BarrierError::Corrupt)?;
+        let mut guard = self
+            .state
+            .write()
+            .map_err(|_| BarrierError::Corrupt("barrier lock poisoned".into()))?;
+        if let Some(s) = guard.as_mut() {
+            for (t, k) in &ring.terms {
+                s.ciphers.entry(*t).or_insert_with(|| cipher_for(&k.key));
+            }
+            if s.keyring.active_term != ring.active_term {
+                s.encryptions.store(ring.active().reserved, Ordering::Relaxed);
+            }
+            s.keyring = ring;
+        }
+        Ok(())
     }
 
     pub(crate) async fn put(&self, key: &str, value: &[u8]) -> Result<(), BarrierError> {
@@ -304,6 +375,10 @@ impl Barrier {
     /// encrypted on the way down; `Equals` conditions carry raw bytes from
     /// [`Barrier::get_versioned`].
     pub(crate) async fn batch(&self, batch: Batch) -> Result<(), BarrierError> {
+        self.batch_inner(batch, None).await
+    }
+
+    async fn batch_inner(&self, batch: Batch, generation: Option<Vec<u8>>) -> Result<(), BarrierError> {
         let mut attention = false;
         let mut encrypted = Vec::with_capacity(batch.len());
         for item in batch {
@@ -319,6 +394,9 @@ impl Barrier {
                 op,
                 condition: item.condition,
             });
+        }
+        if let Some(generation) = generation {
+            encrypted.push(BatchItem::put(GENERATION_KEY, generation));
         }
         if self.is_sealed() {
             return Err(BarrierError::Sealed);
@@ -409,9 +487,21 @@ impl Barrier {
                 s.encryptions.load(Ordering::Relaxed),
             ))
         })?;
+        let old_term = ring.active_term;
         change(&mut ring, encryptions);
         let blob = encrypt_with_key(&root, KEYRING_PATH, &ring.to_bytes());
-        self.storage.put(KEYRING_PATH, blob).await?;
+        let mut batch = vec![BatchItem::put(KEYRING_PATH, blob)];
+        if ring.active_term != old_term {
+            // A new term: other nodes must learn it (they also would on
+            // first sight of a value written with it).
+            let mut generation = vec![0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut generation);
+            batch.push(BatchItem::put(GENERATION_KEY, generation.clone()));
+            self.storage.batch(batch).await?;
+            self.observe_generation(generation);
+        } else {
+            self.storage.batch(batch).await?;
+        }
         let mut guard = self
             .state
             .write()

@@ -55,7 +55,27 @@ fn is_unauthenticated(patterns: &[&str], rel: &str) -> bool {
 
 impl Core {
     /// Handles any request from any transport.
-    pub(crate) async fn handle(&self, mut req: Request) -> LogicalResult {
+    ///
+    /// Caches are validated against the cluster generation, which every
+    /// storage read returns for free. A read-only request that learns of a
+    /// newer generation while running may have been authorized with stale
+    /// caches, so it is run once more with fresh ones (reads have no effects).
+    pub(crate) async fn handle(&self, req: Request) -> LogicalResult {
+        let read_only = matches!(req.operation, Operation::Read | Operation::List);
+        let before = self.barrier.seen_generation();
+        if !self.is_sealed() {
+            self.refresh_caches(&before).await?;
+        }
+        let result = self.handle_once(req.clone()).await;
+        let after = self.barrier.seen_generation();
+        if read_only && after != before && !self.is_sealed() {
+            self.refresh_caches(&after).await?;
+            return self.handle_once(req).await;
+        }
+        result
+    }
+
+    async fn handle_once(&self, mut req: Request) -> LogicalResult {
         req.path = path::normalize(&req.path)?;
         // A trailing slash only means something to LIST. Dropping it for
         // everything else keeps `secret/x/` from slipping past a policy on

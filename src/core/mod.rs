@@ -79,6 +79,9 @@ pub(crate) struct Core {
     pub(crate) active_since: RwLock<chrono::DateTime<chrono::Utc>>,
     /// Parsed ACL policies by name.
     pub(crate) policies: policies::PolicyCache,
+    /// The cluster generation this node's caches (tokens, policies, mount
+    /// table, keyring) reflect.
+    cache_generation: RwLock<Vec<u8>>,
 }
 
 fn lock_err() -> LogicalError {
@@ -102,6 +105,7 @@ impl Core {
             active: AtomicBool::new(true),
             active_since: RwLock::new(chrono::Utc::now()),
             policies: policies::PolicyCache::default(),
+            cache_generation: RwLock::new(Vec::new()),
         })
     }
 
@@ -166,7 +170,9 @@ impl Core {
 
     async fn store_mount_table(&self, table: &MountTable) -> Result<(), LogicalError> {
         let bytes = serde_json::to_vec(table).map_err(|e| LogicalError::Internal(e.to_string()))?;
-        self.barrier.put(MOUNT_TABLE_PATH, &bytes).await?;
+        self.barrier
+            .batch_bump(vec![crate::storage::BatchItem::put(MOUNT_TABLE_PATH, bytes)])
+            .await?;
         Ok(())
     }
 
@@ -222,5 +228,34 @@ impl Core {
                 Err(e) => tracing::warn!(error = %e, "expiration sweep failed; will retry"),
             }
         }
+    }
+}
+
+impl Core {
+    /// Brings every cache up to the cluster generation `seen` (read from
+    /// storage): drops cached tokens and policies, reloads the mount table
+    /// and keyring. A no-op when nothing changed, which is the common case.
+    pub(crate) async fn refresh_caches(&self, seen: &[u8]) -> Result<(), LogicalError> {
+        if *self.cache_generation.read().map_err(|_| lock_err())? == seen {
+            return Ok(());
+        }
+        let state = self.unsealed_state()?;
+        state.tokens.clear_cache(seen.to_vec());
+        self.policies.clear(seen.to_vec());
+        self.barrier.reload_keyring().await?;
+        let table = self.load_mount_table().await?;
+        if table.entries != state.mounts.entries {
+            let _guard = self.lifecycle_lock.lock().await;
+            let current = self.unsealed_state()?;
+            let next = Unsealed {
+                router: Arc::new(Self::build_router(&table)),
+                mounts: table,
+                tokens: current.tokens.clone(),
+                cluster: current.cluster.clone(),
+            };
+            *self.unsealed.write().map_err(|_| lock_err())? = Some(Arc::new(next));
+        }
+        *self.cache_generation.write().map_err(|_| lock_err())? = seen.to_vec();
+        Ok(())
     }
 }

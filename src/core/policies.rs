@@ -12,30 +12,42 @@ use serde_json::{json, Value};
 use super::Core;
 use crate::logical::{field_str, LogicalError, LogicalResult, Operation, Request, Response};
 use crate::policy::{self, Acl, Policy};
+use crate::storage::BatchItem;
 
 const POLICY_PREFIX: &str = "sys/policy/";
 
-/// Parsed-policy cache.
+/// Parsed-policy cache, valid for one cluster generation.
 #[derive(Default)]
 pub(crate) struct PolicyCache {
     // std RwLock: never held across an await.
-    parsed: RwLock<HashMap<String, Arc<Policy>>>,
+    parsed: RwLock<(Vec<u8>, HashMap<String, Arc<Policy>>)>,
 }
 
 impl PolicyCache {
     fn get(&self, name: &str) -> Option<Arc<Policy>> {
-        self.parsed.read().ok()?.get(name).cloned()
+        self.parsed.read().ok()?.1.get(name).cloned()
     }
 
-    fn put(&self, p: Arc<Policy>) {
+    /// Caches a policy read at `generation` unless the cache moved on.
+    fn put(&self, p: Arc<Policy>, generation: &[u8]) {
         if let Ok(mut m) = self.parsed.write() {
-            m.insert(p.name.clone(), p);
+            if m.0 == generation {
+                m.1.insert(p.name.clone(), p);
+            }
+        }
+    }
+
+    /// Drops everything: the cluster generation is now `generation`.
+    pub(crate) fn clear(&self, generation: Vec<u8>) {
+        if let Ok(mut m) = self.parsed.write() {
+            m.1.clear();
+            m.0 = generation;
         }
     }
 
     pub(crate) fn forget(&self, name: &str) {
         if let Ok(mut m) = self.parsed.write() {
-            m.remove(name);
+            m.1.remove(name);
         }
     }
 }
@@ -51,16 +63,23 @@ fn valid_name(name: &str) -> Result<String, LogicalError> {
 impl Core {
     /// The policy's text, if it exists (`default` exists until overwritten).
     async fn policy_text(&self, name: &str) -> Result<Option<String>, LogicalError> {
-        if let Some(b) = self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? {
-            return Ok(Some(String::from_utf8_lossy(&b).into_owned()));
-        }
+        Ok(self.policy_text_at(name).await?.0)
+    }
+
+    /// The policy text and the cluster generation it was read at.
+    async fn policy_text_at(&self, name: &str) -> Result<(Option<String>, Vec<u8>), LogicalError> {
         if name == super::wrapping::RESPONSE_WRAPPING_POLICY {
-            return Ok(Some(super::wrapping::RESPONSE_WRAPPING_POLICY_TEXT.to_string()));
+            let text = super::wrapping::RESPONSE_WRAPPING_POLICY_TEXT.to_string();
+            return Ok((Some(text), self.barrier.seen_generation()));
         }
-        if name == policy::DEFAULT_POLICY_NAME {
-            return Ok(Some(policy::default_policy_text().to_string()));
+        match self.barrier.get_versioned(&format!("{POLICY_PREFIX}{name}")).await? {
+            Some(v) => Ok((Some(String::from_utf8_lossy(&v.plaintext).into_owned()), v.generation)),
+            None => {
+                let builtin = (name == policy::DEFAULT_POLICY_NAME)
+                    .then(|| policy::default_policy_text().to_string());
+                Ok((builtin, self.barrier.seen_generation()))
+            }
         }
-        Ok(None)
     }
 
     async fn load_policy(&self, name: &str) -> Result<Option<Arc<Policy>>, LogicalError> {
@@ -70,13 +89,14 @@ impl Core {
         if let Some(p) = self.policies.get(name) {
             return Ok(Some(p));
         }
-        let Some(text) = self.policy_text(name).await? else {
+        let (text, generation) = self.policy_text_at(name).await?;
+        let Some(text) = text else {
             return Ok(None);
         };
         let parsed = policy::parse(name, &text)
             .map_err(|e| LogicalError::Internal(format!("stored policy {name} does not parse: {e}")))?;
         let parsed = Arc::new(parsed);
-        self.policies.put(parsed.clone());
+        self.policies.put(parsed.clone(), &generation);
         Ok(Some(parsed))
     }
 
@@ -138,7 +158,8 @@ impl Core {
                 // Policies may be sent base64-encoded, as the CLI sometimes does.
                 let text = decode_policy_text(text);
                 policy::parse(&name, &text).map_err(|e| LogicalError::bad(format!("failed to parse policy: {e}")))?;
-                self.barrier.put(&format!("{POLICY_PREFIX}{name}"), text.as_bytes()).await?;
+                let key = format!("{POLICY_PREFIX}{name}");
+                self.barrier.batch_bump(vec![BatchItem::put(key, text.into_bytes())]).await?;
                 self.policies.forget(&name);
                 Ok(Response::empty())
             }
@@ -146,7 +167,8 @@ impl Core {
                 if name == "root" || name == "default" {
                     return Err(LogicalError::bad(format!("cannot delete \"{name}\" policy")));
                 }
-                self.barrier.delete(&format!("{POLICY_PREFIX}{name}")).await?;
+                let key = format!("{POLICY_PREFIX}{name}");
+                self.barrier.batch_bump(vec![BatchItem::delete(key)]).await?;
                 self.policies.forget(&name);
                 Ok(Response::empty())
             }

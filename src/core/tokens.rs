@@ -187,11 +187,60 @@ pub(crate) struct TokenStore {
     barrier: Arc<Barrier>,
     hasher: Arc<TokenHasher>,
     clock: Arc<dyn Clock>,
+    /// Unlimited-use tokens by hash, so a warm request needs no token read.
+    /// Every change to a token entry bumps the cluster generation, which
+    /// clears this cache on every node before its next request.
+    cache: Arc<std::sync::RwLock<TokenCache>>,
 }
+
+/// Cached tokens, valid for one cluster generation.
+#[derive(Default)]
+struct TokenCache {
+    generation: Vec<u8>,
+    tokens: std::collections::HashMap<String, FoundToken>,
+}
+
+/// Most tokens cached at once; past it the cache starts over.
+const TOKEN_CACHE_MAX: usize = 10_000;
 
 impl TokenStore {
     pub(crate) fn new(barrier: Arc<Barrier>, hasher: Arc<TokenHasher>, clock: Arc<dyn Clock>) -> Self {
-        Self { barrier, hasher, clock }
+        Self { barrier, hasher, clock, cache: Default::default() }
+    }
+
+    /// Drops every cached token: the cluster generation is now `generation`.
+    pub(crate) fn clear_cache(&self, generation: Vec<u8>) {
+        if let Ok(mut c) = self.cache.write() {
+            c.tokens.clear();
+            c.generation = generation;
+        }
+    }
+
+    fn forget(&self, hash: &str) {
+        if let Ok(mut c) = self.cache.write() {
+            c.tokens.remove(hash);
+        }
+    }
+
+    fn cached(&self, hash: &str) -> Option<FoundToken> {
+        self.cache.read().ok()?.tokens.get(hash).cloned()
+    }
+
+    /// Caches a token read at `generation`, unless the cache has since moved
+    /// to another generation (the read may predate a revocation).
+    fn remember(&self, found: &FoundToken, generation: &[u8]) {
+        if found.entry.num_uses != 0 || found.entry.wrapping {
+            return; // their state changes on use: always read fresh
+        }
+        if let Ok(mut c) = self.cache.write() {
+            if c.generation != generation {
+                return;
+            }
+            if c.tokens.len() >= TOKEN_CACHE_MAX {
+                c.tokens.clear();
+            }
+            c.tokens.insert(found.hash.clone(), found.clone());
+        }
     }
 
     pub(crate) fn now(&self) -> i64 {
@@ -250,14 +299,23 @@ impl TokenStore {
 
     /// Finds a live token by its hash. Expired tokens are reported absent.
     pub(crate) async fn lookup_hash(&self, hash: &str) -> Result<Option<FoundToken>, BarrierError> {
+        let now = self.now();
+        if let Some(found) = self.cached(hash) {
+            if found.entry.expire_time != 0 && found.entry.expire_time <= now {
+                return Ok(None);
+            }
+            return Ok(Some(found));
+        }
         let Some(v) = self.barrier.get_versioned(&format!("{ID_PREFIX}{hash}")).await? else {
             return Ok(None);
         };
         let entry: TokenEntry = serde_json::from_slice(&v.plaintext).map_err(corrupt)?;
-        if entry.expire_time != 0 && entry.expire_time <= self.now() {
+        if entry.expire_time != 0 && entry.expire_time <= now {
             return Ok(None);
         }
-        Ok(Some(FoundToken { hash: hash.to_string(), entry, raw: v.raw }))
+        let found = FoundToken { hash: hash.to_string(), entry, raw: v.raw };
+        self.remember(&found, &v.generation);
+        Ok(Some(found))
     }
 
     /// Finds a live token by the token string.
@@ -359,7 +417,8 @@ impl TokenStore {
             BatchItem::delete(expire_key(e.expire_time, &found.hash)),
             BatchItem::put(expire_key(expire, &found.hash), Vec::new()),
         ];
-        self.barrier.batch(batch).await.map_err(RenewError::Storage)?;
+        self.forget(&found.hash);
+        self.barrier.batch_bump(batch).await.map_err(RenewError::Storage)?;
         Ok((entry, warning))
     }
 
@@ -421,8 +480,9 @@ impl TokenStore {
                 entry.parent = None;
                 entry.orphan = true;
                 let bytes = serde_json::to_vec(&entry).map_err(corrupt)?;
+                self.forget(&child);
                 self.barrier
-                    .batch(vec![
+                    .batch_bump(vec![
                         BatchItem::put(key, bytes).when(Condition::Equals(v.raw)),
                         BatchItem::delete(format!("{PARENT_PREFIX}{hash}/{child}")),
                     ])
@@ -454,7 +514,8 @@ impl TokenStore {
         if entry.expire_time != 0 {
             batch.push(BatchItem::delete(expire_key(entry.expire_time, hash)));
         }
-        self.barrier.batch(batch).await?;
+        self.forget(hash);
+        self.barrier.batch_bump(batch).await?;
         // The token's cubbyhole dies with it.
         let cubby = crate::logical::StorageView::new(self.barrier.clone(), cubbyhole_prefix(hash));
         cubby.clear().await?;

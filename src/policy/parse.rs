@@ -64,6 +64,11 @@ fn hcl_blocks(text: &str) -> Result<Vec<RawBlock>, PolicyError> {
     for structure in body.0 {
         match structure {
             hcl::Structure::Attribute(attr) if attr.key.as_str() == "name" => {}
+            hcl::Structure::Attribute(attr) if attr.key.as_str() == "path" => {
+                return Err(PolicyError::Malformed(
+                    "\"path\" must be a block: path \"<path>\" { ... }".to_string(),
+                ))
+            }
             hcl::Structure::Attribute(attr) => {
                 return Err(PolicyError::UnknownTopLevelKey {
                     key: attr.key.to_string(),

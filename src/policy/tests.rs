@@ -349,10 +349,10 @@ fn priority_and_merging() {
         // Vault docs' example set: secret/*, secret/+/x, secret/a/*.
         case("later glob wins over earlier", &[GLOB_SECRET, LIST_SECRET_A], Read, "secret/a/x", false),
         case("later glob grants its own caps", &[GLOB_SECRET, LIST_SECRET_A], List, "secret/a/x", true),
-        case("+ later than * wins", &[GLOB_SECRET, PLUS_X], Update, "secret/b/x", true),
-        case("+ later than * shadows *", &[GLOB_SECRET, PLUS_X], Read, "secret/b/x", false),
-        case("glob after + wins", &[PLUS_X, LIST_SECRET_A], List, "secret/a/x", true),
-        case("glob after + shadows +", &[PLUS_X, LIST_SECRET_A], Update, "secret/a/x", false),
+        case("+ beats * at the same position (rule 2)", &[GLOB_SECRET, PLUS_X], Update, "secret/b/x", true),
+        case("+ shadows * at the same position", &[GLOB_SECRET, PLUS_X], Read, "secret/b/x", false),
+        case("later glob beats earlier + (rule 1)", &[PLUS_X, LIST_SECRET_A], List, "secret/a/x", true),
+        case("later glob shadows earlier +", &[PLUS_X, LIST_SECRET_A], Update, "secret/a/x", false),
         case("* still applies elsewhere", &[GLOB_SECRET, PLUS_X, LIST_SECRET_A], Read, "secret/b/y", true),
         // Rule 2 before rule 3: not ending in `*` beats fewer `+`.
         case("non-glob beats fewer +", &[PRIORITY_P1, PRIORITY_P2], Read, "a/x/b/c", true),

@@ -106,6 +106,17 @@ pub(crate) trait Storage: Send + Sync + 'static {
         self.batch(vec![BatchItem::put(key, value)]).await
     }
 
+    /// Reads several keys in one round trip where the backend can (DynamoDB
+    /// batches them). The barrier reads every key together with the cluster
+    /// generation this way, so cache validation costs no extra request.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get(k).await?);
+        }
+        Ok(out)
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.batch(vec![BatchItem::delete(key)]).await
     }
