@@ -2,10 +2,12 @@
 //!
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
+mod aws;
 mod barrier;
 mod cli;
 mod config;
 mod core;
+mod ha;
 mod http;
 mod logical;
 mod metrics;

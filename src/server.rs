@@ -219,6 +219,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
             storage_type,
             api_addr: Some(api_addr.clone()),
             clock: Arc::new(crate::util::SystemClock),
+            ha: None,
         },
     );
 

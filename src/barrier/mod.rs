@@ -207,8 +207,12 @@ impl Barrier {
         let plain = decrypt_with_key(root_key, KEYRING_PATH, &raw)?;
         let keyring = Keyring::from_bytes(&plain).map_err(BarrierError::Corrupt)?;
         self.install(root_key, keyring)?;
-        // Claim a fresh block of encryptions before the first write.
-        self.reserve_more().await?;
+        // Claim a fresh block of encryptions before the first write. An HA
+        // standby cannot write; it reserves when it becomes active.
+        match self.reserve_more().await {
+            Err(BarrierError::Storage(StorageError::ReadOnly)) => {}
+            other => other?,
+        }
         Ok(())
     }
 
@@ -447,6 +451,12 @@ impl Barrier {
             }
         })
         .await
+    }
+
+    /// Reserves encryptions before this node's first write (on becoming the
+    /// active HA node).
+    pub(crate) async fn reserve(&self) -> Result<(), BarrierError> {
+        self.reserve_more().await
     }
 
     /// Adds a new key term and makes it active. Returns the new term.

@@ -52,6 +52,8 @@ pub(crate) struct CoreOptions {
     pub(crate) storage_type: String,
     pub(crate) api_addr: Option<String>,
     pub(crate) clock: Arc<dyn crate::util::Clock>,
+    /// HA state when the storage is shared by several nodes.
+    pub(crate) ha: Option<Arc<crate::ha::HaState>>,
 }
 
 /// State that exists only while unsealed.
@@ -110,7 +112,30 @@ impl Core {
     }
 
     pub(crate) fn is_active(&self) -> bool {
-        self.active.load(Ordering::Relaxed)
+        match &self.options.ha {
+            Some(ha) => ha.is_active(),
+            None => self.active.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Called by the HA elector when this node becomes active or stops.
+    pub(crate) async fn on_active_change(&self, active: bool) {
+        if !active {
+            return;
+        }
+        if let Ok(mut t) = self.active_since.write() {
+            *t = chrono::Utc::now();
+        }
+        // Whatever was cached as a standby may predate the last active
+        // node's writes: start from storage.
+        if let Ok(mut g) = self.cache_generation.write() {
+            g.clear();
+        }
+        if !self.is_sealed() {
+            if let Err(e) = self.barrier.reserve().await {
+                tracing::warn!(error = %e, "could not reserve encryptions after becoming active");
+            }
+        }
     }
 
     pub(crate) fn is_sealed(&self) -> bool {

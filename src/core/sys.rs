@@ -45,7 +45,7 @@ pub(crate) async fn handle_unauthenticated(
             if core.is_sealed() {
                 return Err(LogicalError::Sealed);
             }
-            Response::raw(json!({"ha_enabled": false}))
+            Response::raw(leader(core))
         }
         _ => return Ok(None),
     };
@@ -84,10 +84,11 @@ async fn health(core: &Core, req: &Request) -> Result<Response, LogicalError> {
     } else if sealed {
         code(req, "sealedcode", 503)?
     } else if standby {
-        if field_bool(&req.data, "standbyok")?.unwrap_or(false) {
+        // Our standbys serve reads: Vault calls that a performance standby.
+        if field_bool(&req.data, "perfstandbyok")?.unwrap_or(false) {
             code(req, "activecode", 200)?
         } else {
-            code(req, "standbycode", 429)?
+            code(req, "performancestandbycode", 473)?
         }
     } else {
         code(req, "activecode", 200)?
@@ -175,17 +176,25 @@ pub(crate) async fn handle(
         }
         "ha-status" => {
             ensure(op, &[Operation::Read])?;
-            let node = json!({
-                "hostname": hostname(),
-                "api_address": core.options.api_addr.clone().unwrap_or_default(),
-                "cluster_address": "",
-                "active_node": core.is_active(),
-                "last_echo": Value::Null,
-                "version": API_VERSION,
-            });
             let mut data = Map::new();
-            data.insert("nodes".into(), json!([node]));
+            data.insert("nodes".into(), Value::from(ha_nodes(core).await?));
             Ok(enveloped(req, data))
+        }
+        "step-down" => {
+            ensure(op, &[Operation::Update, Operation::Create])?;
+            let Some(ha) = &core.options.ha else {
+                return Ok(Response::empty()); // single node: nothing to hand over
+            };
+            if !ha.is_active() {
+                return Err(LogicalError::Standby("step-down must run on the active node".into()));
+            }
+            // Hand the lease over and keep out of the contest for a while so
+            // another node takes it at once.
+            if let Ok(mut h) = ha.hold_off_until.write() {
+                *h = Some(std::time::Instant::now() + ha.config.lease_ttl * 2);
+            }
+            crate::ha::elector::release(&ha.storage, ha).await;
+            Ok(Response::empty())
         }
         p if p.starts_with("mounts/") => mounts(core, state, req, &p["mounts/".len()..], false).await,
         "metrics" => {
@@ -506,4 +515,59 @@ async fn capabilities(
     };
     let acl = core.acl_for(&policies).await?;
     Ok(Response::json(crate::core::policies::capabilities_json(&acl, &paths)))
+}
+
+/// `sys/leader`: Vault's shape; only `ha_enabled` without HA.
+fn leader(core: &Core) -> Value {
+    let Some(ha) = &core.options.ha else {
+        return json!({"ha_enabled": false});
+    };
+    let active = ha.is_active();
+    let record = if active { ha.held().map(|h| h.record) } else { ha.leader() };
+    let active_time = if active {
+        core.active_since.read().map(|t| crate::util::rfc3339(*t)).unwrap_or_default()
+    } else {
+        "0001-01-01T00:00:00Z".to_string()
+    };
+    json!({
+        "ha_enabled": true,
+        "is_self": active,
+        "active_time": active_time,
+        "leader_address": record.as_ref().map(|r| r.api_addr.clone()).unwrap_or_default(),
+        "leader_cluster_address": "",
+        "performance_standby": !active,
+        "performance_standby_last_remote_wal": 0,
+        "raft_committed_index": 0,
+        "raft_applied_index": 0,
+    })
+}
+
+/// The nodes for `sys/ha-status`.
+async fn ha_nodes(core: &Core) -> Result<Vec<Value>, LogicalError> {
+    let Some(ha) = &core.options.ha else {
+        return Ok(vec![json!({
+            "hostname": hostname(),
+            "api_address": core.options.api_addr.clone().unwrap_or_default(),
+            "cluster_address": "",
+            "active_node": core.is_active(),
+            "last_echo": Value::Null,
+            "version": API_VERSION,
+        })]);
+    };
+    let leader = if ha.is_active() { Some(ha.node_id.clone()) } else { ha.leader().map(|l| l.holder) };
+    let nodes = crate::ha::elector::live_nodes(&ha.storage, ha.config.lease_ttl * 3).await?;
+    Ok(nodes
+        .into_iter()
+        .map(|n| {
+            let active = leader.as_deref() == Some(n.id.as_str());
+            json!({
+                "hostname": n.hostname,
+                "api_address": n.api_addr,
+                "cluster_address": "",
+                "active_node": active,
+                "last_echo": if active { Value::Null } else { Value::from(n.last_seen.clone()) },
+                "version": n.version,
+            })
+        })
+        .collect())
 }

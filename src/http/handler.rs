@@ -20,6 +20,8 @@ pub(crate) struct HttpResponse {
     pub(crate) body: Bytes,
     /// `None` means `application/json`.
     pub(crate) content_type: Option<&'static str>,
+    /// Extra headers (Retry-After, Location, relayed headers).
+    pub(crate) headers: Vec<(http::HeaderName, HeaderValue)>,
 }
 
 impl HttpResponse {
@@ -31,6 +33,7 @@ impl HttpResponse {
             status,
             body: Bytes::from(body),
             content_type: None,
+            headers: Vec::new(),
         }
     }
 
@@ -46,6 +49,7 @@ impl HttpResponse {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT),
             body: Bytes::new(),
             content_type: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -182,6 +186,7 @@ pub(crate) fn render(req_id: &str, resp: Response) -> HttpResponse {
             status: StatusCode::from_u16(resp.status.unwrap_or(200)).unwrap_or(StatusCode::OK),
             body: Bytes::from(text),
             content_type: Some(content_type),
+            headers: Vec::new(),
         };
     }
     if let Some(raw) = resp.raw {
@@ -216,6 +221,7 @@ pub(crate) async fn handle(core: &Arc<Core>, http: HttpRequest<'_>) -> HttpRespo
     let id = req.id.clone();
     match core.handle(req).await {
         Ok(resp) => render(&id, resp),
+        Err(LogicalError::Standby(why)) => super::forward::forward(core, &http, &why).await,
         Err(e) => HttpResponse::error(&e),
     }
 }

@@ -4,6 +4,7 @@
 //! hands method/path/headers/body to [`handler::handle`], and writes the
 //! answer. All Vault semantics live below it.
 
+pub(crate) mod forward;
 pub(crate) mod handler;
 
 use std::convert::Infallible;
@@ -109,6 +110,9 @@ async fn serve_one(
     let mut resp = hyper::Response::new(Full::new(body));
     *resp.status_mut() = answer.status;
     standard_headers(resp.headers_mut(), content_type);
+    for (name, value) in answer.headers {
+        resp.headers_mut().insert(name, value);
+    }
     Ok(resp)
 }
 

@@ -191,6 +191,11 @@ pub(crate) enum LogicalError {
     /// 503: storage or a dependency is unavailable; safe to retry.
     #[error("{0}")]
     Unavailable(String),
+    /// This node cannot write (HA standby, or it just lost the lease): the
+    /// transport forwards the request to the active node, or answers 503
+    /// with `Retry-After` when there is none.
+    #[error("{0}")]
+    Standby(String),
     /// 500: an internal error. The message is safe to show (no secrets).
     #[error("{0}")]
     Internal(String),
@@ -209,7 +214,7 @@ impl LogicalError {
             LogicalError::NotFound | LogicalError::NoRoute(_) => 404,
             LogicalError::UnsupportedOperation => 405,
             LogicalError::TooLarge(_) => 413,
-            LogicalError::Sealed | LogicalError::Unavailable(_) => 503,
+            LogicalError::Sealed | LogicalError::Unavailable(_) | LogicalError::Standby(_) => 503,
             LogicalError::Internal(_) => 500,
         }
     }
@@ -238,8 +243,12 @@ impl From<BarrierError> for LogicalError {
 
 impl From<StorageError> for LogicalError {
     fn from(e: StorageError) -> Self {
+        if matches!(e, StorageError::ReadOnly | StorageError::LeaseLost) {
+            return LogicalError::Standby(e.to_string());
+        }
         tracing::error!(error = %e, "storage error");
         match e {
+            StorageError::ReadOnly | StorageError::LeaseLost => LogicalError::Standby(e.to_string()),
             StorageError::ConditionFailed(_) => LogicalError::Unavailable(
                 "a concurrent write changed this value; retry the request".into(),
             ),

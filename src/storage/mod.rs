@@ -6,6 +6,7 @@
 //! That single guarantee is what lets the KV engine do check-and-set and what
 //! lets HA fence writes with a condition on the lease item.
 
+pub(crate) mod dynamodb;
 pub(crate) mod file;
 pub(crate) mod memory;
 
@@ -92,6 +93,13 @@ pub(crate) enum StorageError {
     /// The backend failed; the operation may be retried.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// This node is an HA standby: it writes nothing (core forwards the
+    /// request to the active node).
+    #[error("this node is a standby and cannot write")]
+    ReadOnly,
+    /// This node lost the HA lease; the write did not happen.
+    #[error("this node lost the HA lease; the write was not applied")]
+    LeaseLost,
     /// The request itself is invalid for this backend (too large, bad key).
     #[error("invalid storage request: {0}")]
     Invalid(String),

@@ -1,0 +1,208 @@
+//! High availability over shared storage.
+//!
+//! One node holds a **lease** (a storage item) and is active; the others are
+//! standbys that serve reads and forward anything that writes. The design
+//! follows AWS's DynamoDB lock client rather than Vault's lock:
+//!
+//! * The lease item ([`LEASE_KEY`]) names the holder and an **epoch** that
+//!   only grows; it changes only when the lease changes hands.
+//! * The holder proves it is alive by rewriting a separate heartbeat item
+//!   ([`HEARTBEAT_KEY`]) every `ttl/3`, conditioned on the lease item still
+//!   being exactly its own.
+//! * A contender takes over only after it has seen the *same* heartbeat for a
+//!   full `ttl` measured on **its own monotonic clock** (no wall-clock
+//!   agreement between nodes is needed), with one conditional write that
+//!   checks the heartbeat it watched and bumps the epoch.
+//! * **Fencing**: every storage write of the active node carries a check that
+//!   the lease item is still its own ([`fence::FencedStorage`]). A deposed
+//!   node — paused, partitioned, or slow — can never write: its next write
+//!   fails the check, and it steps down.
+//! * The holder also stops acting as active on its own once its last
+//!   successful renewal is older than `ttl - margin`, before any contender
+//!   could have taken over.
+//!
+//! The embedded backends (memory, file) are single-node: no HA, always active.
+
+pub(crate) mod elector;
+pub(crate) mod fence;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// The lease item (physical, unencrypted: it holds no secret).
+pub(crate) const LEASE_KEY: &str = "core/ha/lease";
+/// The heartbeat item the holder rewrites every `ttl/3`.
+pub(crate) const HEARTBEAT_KEY: &str = "core/ha/heartbeat";
+/// Node registry for `sys/ha-status`.
+pub(crate) const NODES_PREFIX: &str = "core/ha/nodes/";
+
+/// The lease record. It changes only when the lease changes hands (or is
+/// released), so its exact bytes are a stable fencing token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct LeaseRecord {
+    /// Node id of the holder; empty when released by a step-down.
+    pub(crate) holder: String,
+    pub(crate) api_addr: String,
+    pub(crate) epoch: u64,
+    /// When the holder acquired it (wall clock; informational only).
+    pub(crate) acquired: String,
+}
+
+/// The heartbeat record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Heartbeat {
+    pub(crate) holder: String,
+    pub(crate) epoch: u64,
+    pub(crate) version: u64,
+}
+
+/// One node's registry entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NodeRecord {
+    pub(crate) id: String,
+    pub(crate) api_addr: String,
+    pub(crate) hostname: String,
+    pub(crate) version: String,
+    pub(crate) last_seen: String,
+    pub(crate) last_seen_unix: i64,
+}
+
+/// HA settings from `storage "dynamodb" { ha_enabled = "true" lease_ttl = "10s" }`.
+#[derive(Debug, Clone)]
+pub(crate) struct HaConfig {
+    pub(crate) lease_ttl: Duration,
+    /// Lambda instances serve as standbys only (they can be frozen at any time).
+    pub(crate) can_lead: bool,
+}
+
+/// What this node holds while active.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub(crate) lease_bytes: Vec<u8>,
+    pub(crate) record: LeaseRecord,
+    /// Past this instant the node must not act as active any more.
+    pub(crate) valid_until: Instant,
+    pub(crate) since: chrono::DateTime<chrono::Utc>,
+}
+
+/// Shared HA state: read by the request path, written by the elector.
+pub(crate) struct HaState {
+    /// The raw shared storage (lease, heartbeat and registry writes bypass
+    /// the fence: they carry their own conditions).
+    pub(crate) storage: std::sync::Arc<dyn crate::storage::Storage>,
+    pub(crate) node_id: String,
+    pub(crate) api_addr: String,
+    pub(crate) config: HaConfig,
+    active: AtomicBool,
+    held: RwLock<Option<Held>>,
+    /// The last lease record seen in storage (for forwarding and sys/leader).
+    leader: RwLock<Option<LeaseRecord>>,
+    /// Wakes the elector early (step-down, lease lost).
+    pub(crate) wake: tokio::sync::Notify,
+    /// Until when this node refrains from contending (after a step-down).
+    pub(crate) hold_off_until: RwLock<Option<Instant>>,
+}
+
+impl HaState {
+    pub(crate) fn new(
+        storage: std::sync::Arc<dyn crate::storage::Storage>,
+        api_addr: String,
+        config: HaConfig,
+    ) -> Self {
+        Self {
+            storage,
+            node_id: uuid::Uuid::new_v4().to_string(),
+            api_addr,
+            config,
+            active: AtomicBool::new(false),
+            held: RwLock::new(None),
+            leader: RwLock::new(None),
+            wake: tokio::sync::Notify::new(),
+            hold_off_until: RwLock::new(None),
+        }
+    }
+
+    /// True while this node holds a lease it may still act on.
+    pub(crate) fn is_active(&self) -> bool {
+        if !self.active.load(Ordering::Acquire) {
+            return false;
+        }
+        match self.held() {
+            Some(h) if Instant::now() < h.valid_until => true,
+            Some(_) => {
+                self.step_down("the lease was not renewed in time");
+                false
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn held(&self) -> Option<Held> {
+        self.held.read().ok()?.clone()
+    }
+
+    /// The fencing token: the exact lease bytes this node wrote, if it may
+    /// still write.
+    pub(crate) fn fence(&self) -> Option<Vec<u8>> {
+        if self.is_active() {
+            self.held().map(|h| h.lease_bytes)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn become_active(&self, held: Held) {
+        tracing::info!(epoch = held.record.epoch, node = %self.node_id, "acquired the HA lease: now active");
+        self.set_leader(Some(held.record.clone()));
+        if let Ok(mut h) = self.held.write() {
+            *h = Some(held);
+        }
+        self.active.store(true, Ordering::Release);
+    }
+
+    /// Extends validity after a successful renewal that *started* at `started`.
+    pub(crate) fn renewed(&self, started: Instant) {
+        if let Ok(mut h) = self.held.write() {
+            if let Some(held) = h.as_mut() {
+                held.valid_until = started + self.validity();
+            }
+        }
+    }
+
+    /// How long after a renewal starts the holder may keep acting: the TTL
+    /// minus a safety margin, so it stops before any contender (which waits a
+    /// full TTL after the *last change it saw*) can take over.
+    pub(crate) fn validity(&self) -> Duration {
+        let ttl = self.config.lease_ttl;
+        ttl.saturating_sub(ttl / 5)
+    }
+
+    pub(crate) fn step_down(&self, why: &str) {
+        let was = self.active.swap(false, Ordering::AcqRel);
+        if let Ok(mut h) = self.held.write() {
+            *h = None;
+        }
+        if was {
+            tracing::warn!(reason = why, node = %self.node_id, "stepping down: no longer active");
+            self.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn set_leader(&self, record: Option<LeaseRecord>) {
+        if let Ok(mut l) = self.leader.write() {
+            *l = record;
+        }
+    }
+
+    /// The active node's advertised address, if a live holder is known.
+    pub(crate) fn leader(&self) -> Option<LeaseRecord> {
+        self.leader.read().ok()?.clone().filter(|l| !l.holder.is_empty())
+    }
+
+    pub(crate) fn is_self(&self, record: &LeaseRecord) -> bool {
+        record.holder == self.node_id
+    }
+}
