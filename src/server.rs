@@ -74,21 +74,46 @@ pub(crate) fn run(args: ServerArgs) -> ExitCode {
     }
 }
 
+/// Storage built from a `storage` stanza: the backend, its type name, and
+/// HA settings when the backend is shared and `ha_enabled` is set.
+pub(crate) struct BuiltStorage {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) kind: String,
+    pub(crate) ha: Option<crate::ha::HaConfig>,
+}
+
 /// Builds the physical storage backend a `storage` stanza names.
-pub(crate) fn build_storage(stanza: &Stanza) -> Result<(Arc<dyn Storage>, String), String> {
+pub(crate) async fn build_storage(stanza: &Stanza, can_lead: bool) -> Result<BuiltStorage, String> {
     match stanza.kind.as_str() {
-        "inmem" => Ok((Arc::new(MemoryStorage::new()), "inmem".into())),
+        "inmem" => Ok(BuiltStorage { storage: Arc::new(MemoryStorage::new()), kind: "inmem".into(), ha: None }),
         "file" | "raft" => {
             let path = stanza
                 .get_str("path")
                 .ok_or_else(|| format!("storage \"{}\": path is required", stanza.kind))?;
             let s = FileStorage::open(std::path::Path::new(&path))
                 .map_err(|e| format!("storage \"file\": {e}"))?;
-            Ok((Arc::new(s), "file".into()))
+            Ok(BuiltStorage { storage: Arc::new(s), kind: "file".into(), ha: None })
         }
-        other => Err(format!(
-            "unknown storage type {other:?} (supported: file, inmem)"
-        )),
+        "dynamodb" => {
+            let s = crate::storage::dynamodb::DynamoStorage::from_options(&stanza.options)
+                .await
+                .map_err(|e| format!("storage \"dynamodb\": {e}"))?;
+            let ha = if s.ha_enabled() {
+                let ttl = match stanza.get_str("lease_ttl") {
+                    Some(t) => crate::logical::parse_duration_str(&t)
+                        .map_err(|e| format!("storage \"dynamodb\": lease_ttl: {e}"))?,
+                    None => 10,
+                };
+                if ttl < 2 {
+                    return Err("storage \"dynamodb\": lease_ttl must be at least 2s".into());
+                }
+                Some(crate::ha::HaConfig { lease_ttl: std::time::Duration::from_secs(ttl), can_lead })
+            } else {
+                None
+            };
+            Ok(BuiltStorage { storage: Arc::new(s), kind: "dynamodb".into(), ha })
+        }
+        other => Err(format!("unknown storage type {other:?} (supported: file, dynamodb, inmem)")),
     }
 }
 
@@ -159,6 +184,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         ));
     }
 
+    let mut ha_config = None;
     let (storage, storage_type, listeners) = if args.dev {
         let listener = Listener {
             address: args.dev_listen_address.clone(),
@@ -177,13 +203,14 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
             .storage
             .as_ref()
             .ok_or_else(|| StartError::Other("the configuration has no storage stanza".into()))?;
-        let (s, t) = build_storage(stanza).map_err(StartError::Other)?;
+        let built = build_storage(stanza, true).await.map_err(StartError::Other)?;
         if config.listeners.is_empty() {
             return Err(StartError::Other(
                 "the configuration has no listener \"tcp\" stanza".into(),
             ));
         }
-        (s, t, config.listeners.clone())
+        ha_config = built.ha.clone();
+        (built.storage, built.kind, config.listeners.clone())
     };
     let seal = if args.dev {
         Arc::new(ShamirSeal) as Arc<dyn Seal>
@@ -212,14 +239,19 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         .or_else(|| std::env::var("VAULT_API_ADDR").ok())
         .unwrap_or_else(|| format!("{scheme}://{local}"));
 
+    let ha = ha_config.map(|cfg| Arc::new(crate::ha::HaState::new(storage.clone(), api_addr.clone(), cfg)));
+    let core_storage: Arc<dyn Storage> = match &ha {
+        Some(ha) => Arc::new(crate::ha::fence::FencedStorage::new(storage.clone(), ha.clone())),
+        None => storage.clone(),
+    };
     let core = Core::new(
-        storage,
+        core_storage,
         seal,
         CoreOptions {
             storage_type,
             api_addr: Some(api_addr.clone()),
             clock: Arc::new(crate::util::SystemClock),
-            ha: None,
+            ha: ha.clone(),
         },
     );
 
@@ -231,6 +263,9 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         print_dev_banner(&api_addr, &result);
     } else {
         match core.is_initialized().await {
+            Ok(true) if core.seal.is_auto() => {
+                tracing::info!("storage is initialized; unsealing with the auto seal");
+            }
             Ok(true) => {
                 tracing::info!("storage is initialized; the server is sealed until unsealed")
             }
@@ -241,6 +276,8 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         }
     }
 
+    let elector = ha.as_ref().map(|ha| spawn_elector(core.clone(), ha.clone()));
+    let auto_unseal = core.seal.is_auto().then(|| tokio::spawn(auto_unseal_loop(core.clone())));
     let expiration = tokio::spawn(core.clone().run_expiration(std::time::Duration::from_secs(1)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -268,6 +305,16 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         let _ = t.await;
     }
     expiration.abort();
+    if let Some(t) = auto_unseal {
+        t.abort();
+    }
+    if let Some(t) = elector {
+        t.abort();
+    }
+    // Hand the lease over before exiting, so another node takes over at once.
+    if let Some(ha) = &ha {
+        crate::ha::elector::release(&ha.storage, ha).await;
+    }
     core.seal().await.ok();
     Ok(())
 }
@@ -300,4 +347,65 @@ Development mode should NOT be used in production installations!
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
+}
+
+/// Runs the HA elector for this node.
+fn spawn_elector(core: Arc<Core>, ha: Arc<crate::ha::HaState>) -> tokio::task::JoinHandle<()> {
+    let contend_core = core.clone();
+    let change_core = core;
+    tokio::spawn(crate::ha::elector::run(
+        ha.storage.clone(),
+        ha,
+        move || {
+            // Only unsealed nodes lead (and any node while uninitialized, so
+            // that `sys/init` has an active node to run on).
+            !contend_core.is_sealed() || !contend_core.initialized_cached()
+        },
+        move |active| {
+            let core = change_core.clone();
+            tokio::spawn(async move { core.on_active_change(active).await });
+        },
+    ))
+}
+
+/// Unseals with the auto seal, retrying with backoff while the seal's
+/// service (KMS) is unreachable; re-unseals if the node gets sealed.
+async fn auto_unseal_loop(core: Arc<Core>) {
+    use backon::{BackoffBuilder, ExponentialBuilder};
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(200))
+        .with_max_delay(std::time::Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .build();
+    loop {
+        if !core.is_sealed() {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        match core.is_initialized().await {
+            Ok(true) => {}
+            Ok(false) => {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the seal configuration; retrying"),
+        }
+        match core.auto_unseal().await {
+            Ok(()) => {
+                tracing::info!("auto-unsealed");
+                delays = ExponentialBuilder::default()
+                    .with_min_delay(std::time::Duration::from_millis(200))
+                    .with_max_delay(std::time::Duration::from_secs(10))
+                    .with_jitter()
+                    .without_max_times()
+                    .build();
+            }
+            Err(e) => {
+                let wait = delays.next().unwrap_or(std::time::Duration::from_secs(10));
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "auto-unseal failed; staying sealed");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
 }

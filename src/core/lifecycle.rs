@@ -98,6 +98,11 @@ impl Core {
         Ok(Some(cfg))
     }
 
+    /// Initialization as last seen, without touching storage.
+    pub(crate) fn initialized_cached(&self) -> bool {
+        self.seal_config.read().map(|c| c.is_some()).unwrap_or(false)
+    }
+
     pub(crate) async fn is_initialized(&self) -> Result<bool, LogicalError> {
         Ok(self.seal_config().await?.is_some())
     }
