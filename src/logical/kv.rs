@@ -13,8 +13,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use super::{
-    parse_duration, Backend, LogicalError, LogicalResult, Operation, Request, Response,
-    StorageView,
+    parse_duration, Backend, LogicalError, LogicalResult, Operation, Request, Response, StorageView,
 };
 
 /// The KV v1 engine. Stateless: everything lives in the mount's storage view.
@@ -163,31 +162,48 @@ mod tests {
     #[tokio::test]
     async fn write_read_replace_delete() {
         let v = view().await;
-        let r = call(&v, Operation::Update, "app/db", json!({"user":"a","pw":"x"}))
+        let r = call(
+            &v,
+            Operation::Update,
+            "app/db",
+            json!({"user":"a","pw":"x"}),
+        )
+        .await
+        .unwrap();
+        assert!(r.data.is_none() && r.status.is_none()); // 204
+        let r = call(&v, Operation::Read, "app/db", json!({}))
             .await
             .unwrap();
-        assert!(r.data.is_none() && r.status.is_none()); // 204
-        let r = call(&v, Operation::Read, "app/db", json!({})).await.unwrap();
         assert_eq!(Value::Object(r.data.unwrap()), json!({"user":"a","pw":"x"}));
 
         // A write replaces the whole object.
         call(&v, Operation::Update, "app/db", json!({"only":"this"}))
             .await
             .unwrap();
-        let r = call(&v, Operation::Read, "app/db", json!({})).await.unwrap();
+        let r = call(&v, Operation::Read, "app/db", json!({}))
+            .await
+            .unwrap();
         assert_eq!(Value::Object(r.data.unwrap()), json!({"only":"this"}));
 
-        call(&v, Operation::Delete, "app/db", json!({})).await.unwrap();
-        let e = call(&v, Operation::Read, "app/db", json!({})).await.unwrap_err();
+        call(&v, Operation::Delete, "app/db", json!({}))
+            .await
+            .unwrap();
+        let e = call(&v, Operation::Read, "app/db", json!({}))
+            .await
+            .unwrap_err();
         assert!(matches!(e, LogicalError::NotFound));
         // Deleting again is still fine.
-        call(&v, Operation::Delete, "app/db", json!({})).await.unwrap();
+        call(&v, Operation::Delete, "app/db", json!({}))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn missing_key_is_not_found() {
         let v = view().await;
-        let e = call(&v, Operation::Read, "nope", json!({})).await.unwrap_err();
+        let e = call(&v, Operation::Read, "nope", json!({}))
+            .await
+            .unwrap_err();
         assert_eq!(e.status(), 404);
         assert!(e.messages().is_empty());
     }
@@ -196,7 +212,9 @@ mod tests {
     async fn list_nested_and_missing() {
         let v = view().await;
         for p in ["a", "a/b", "a/c/d", "z"] {
-            call(&v, Operation::Update, p, json!({"k":"v"})).await.unwrap();
+            call(&v, Operation::Update, p, json!({"k":"v"}))
+                .await
+                .unwrap();
         }
         let r = call(&v, Operation::List, "", json!({})).await.unwrap();
         assert_eq!(r.data.unwrap()["keys"], json!(["a", "a/", "z"]));
@@ -205,7 +223,9 @@ mod tests {
         // Without the trailing slash too.
         let r = call(&v, Operation::List, "a", json!({})).await.unwrap();
         assert_eq!(r.data.unwrap()["keys"], json!(["b", "c/"]));
-        let e = call(&v, Operation::List, "nope/", json!({})).await.unwrap_err();
+        let e = call(&v, Operation::List, "nope/", json!({}))
+            .await
+            .unwrap_err();
         assert!(matches!(e, LogicalError::NotFound));
     }
 
@@ -227,7 +247,9 @@ mod tests {
     #[tokio::test]
     async fn bad_input() {
         let v = view().await;
-        let e = call(&v, Operation::Update, "x", json!({})).await.unwrap_err();
+        let e = call(&v, Operation::Update, "x", json!({}))
+            .await
+            .unwrap_err();
         assert_eq!(e.to_string(), "missing data fields");
         for p in ["", "a//b", "a/", "/a"] {
             let e = call(&v, Operation::Update, p, json!({"k":"v"}))
@@ -247,7 +269,9 @@ mod tests {
         let mut req = Request::new(Operation::Update, "kv/e");
         req.relative_path = "e".into();
         assert!(!KvV1::new().exists(&req, &v).await.unwrap());
-        call(&v, Operation::Update, "e", json!({"k":"v"})).await.unwrap();
+        call(&v, Operation::Update, "e", json!({"k":"v"}))
+            .await
+            .unwrap();
         assert!(KvV1::new().exists(&req, &v).await.unwrap());
     }
 }

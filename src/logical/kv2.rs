@@ -30,6 +30,15 @@
 //! same key also queue on a striped lock, so conditional writes fail only on
 //! cross-process races.
 //!
+//! Round trips: a read of the current version (data or subkeys) is one get;
+//! an older version adds one get of its data key; a write is a get of
+//! `config`, a get of the record and one batch (no config cache, so a change
+//! of `cas_required` made through another process applies at once).
+//!
+//! Besides Vault's fields, metadata and config carry OpenBao's
+//! `metadata_cas_required` and `current_metadata_version` (check-and-set on
+//! metadata writes via `metadata_cas`), so answers match OpenBao's captures.
+//!
 //! Deletion time for `delete_version_after` is computed when a version is
 //! written and stored with it (as Vault does); a version whose deletion time
 //! has passed reads as deleted.
@@ -74,6 +83,8 @@ const CUSTOM_MAX_VALUE_LEN: usize = 512;
 struct Config {
     max_versions: u32,
     cas_required: bool,
+    /// OpenBao: metadata writes must carry `metadata_cas`.
+    metadata_cas_required: bool,
     /// Seconds; 0 disables.
     delete_version_after: u64,
 }
@@ -127,6 +138,11 @@ struct KeyRecord {
     /// 0: use the mount setting.
     max_versions: u32,
     cas_required: bool,
+    /// OpenBao: metadata writes to this key must carry `metadata_cas`.
+    metadata_cas_required: bool,
+    /// OpenBao: how many metadata writes the key has had (data writes do
+    /// not count); the value `metadata_cas` is compared against.
+    current_metadata_version: u64,
     /// Seconds; 0: use the mount setting.
     delete_version_after: u64,
     custom_metadata: BTreeMap<String, String>,
@@ -157,7 +173,8 @@ impl KeyRecord {
         removed.into_iter().collect()
     }
 
-    /// The `metadata/` read response.
+    /// The `metadata/` read response: Vault's fields plus OpenBao's
+    /// `current_metadata_version` and `metadata_cas_required`.
     fn to_json(&self) -> Value {
         let versions: Map<String, Value> = self
             .versions
@@ -176,10 +193,12 @@ impl KeyRecord {
         json!({
             "cas_required": self.cas_required,
             "created_time": self.created_time,
+            "current_metadata_version": self.current_metadata_version,
             "current_version": self.current_version,
             "custom_metadata": custom_json(&self.custom_metadata),
             "delete_version_after": go_duration(self.delete_version_after),
             "max_versions": self.max_versions,
+            "metadata_cas_required": self.metadata_cas_required,
             "oldest_version": self.oldest_version,
             "updated_time": self.updated_time,
             "versions": versions,
@@ -263,7 +282,7 @@ fn route(rel: &str) -> Route<'_> {
 /// Checks a secret path: non-empty and without empty segments.
 fn secret_key(path: &str) -> Result<&str, LogicalError> {
     if path.is_empty() {
-        return Err(LogicalError::bad("missing secret path"));
+        return Err(LogicalError::bad("missing path"));
     }
     if path.split('/').any(str::is_empty) {
         return Err(LogicalError::bad(format!(
@@ -306,7 +325,12 @@ fn not_found_with(body: Value) -> Response {
 /// enforces: 415 otherwise (400 when no media type at all).
 fn check_merge_patch(req: &Request) -> Result<Option<Response>, LogicalError> {
     let raw = req.header("content-type").unwrap_or("");
-    let media = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if media.is_empty() {
         return Err(LogicalError::bad("mime: no media type"));
     }
@@ -345,7 +369,9 @@ fn subkeys(data: &Map<String, Value>, depth: u64, level: u64) -> Value {
     let out: Map<String, Value> = data
         .iter()
         .map(|(k, v)| match v {
-            Value::Object(m) if depth == 0 || level < depth => (k.clone(), subkeys(m, depth, level + 1)),
+            Value::Object(m) if depth == 0 || level < depth => {
+                (k.clone(), subkeys(m, depth, level + 1))
+            }
             _ => (k.clone(), Value::Null),
         })
         .collect();
@@ -431,7 +457,11 @@ fn custom_value(key: &str, v: &Value) -> Result<Option<String>, LogicalError> {
 
 /// Enforces Vault's custom metadata limits.
 fn validate_custom(custom: &BTreeMap<String, String>) -> Result<(), LogicalError> {
-    let fail = |m: String| Err(LogicalError::bad(format!("custom_metadata validation failed: {m}")));
+    let fail = |m: String| {
+        Err(LogicalError::bad(format!(
+            "custom_metadata validation failed: {m}"
+        )))
+    };
     if custom.len() > CUSTOM_MAX_KEYS {
         return fail(format!(
             "payload must contain at most {CUSTOM_MAX_KEYS} keys, provided {}",
@@ -445,14 +475,16 @@ fn validate_custom(custom: &BTreeMap<String, String>) -> Result<(), LogicalError
                 k.len()
             ));
         }
-        if v.len() > CUSTOM_MAX_VALUE_LEN {
+        if v.is_empty() || v.len() > CUSTOM_MAX_VALUE_LEN {
             return fail(format!(
-                "length of value for key {k:?} is {} but must be {CUSTOM_MAX_VALUE_LEN} or less",
+                "length of value for key {k:?} is {} but must be between 1 and {CUSTOM_MAX_VALUE_LEN}",
                 v.len()
             ));
         }
         if k.chars().chain(v.chars()).any(char::is_control) {
-            return fail(format!("key {k:?} or its value contains unprintable characters"));
+            return fail(format!(
+                "key {k:?} or its value contains unprintable characters"
+            ));
         }
     }
     Ok(())
@@ -463,6 +495,9 @@ fn validate_custom(custom: &BTreeMap<String, String>) -> Result<(), LogicalError
 struct MetaSettings {
     max_versions: Option<u32>,
     cas_required: Option<bool>,
+    metadata_cas_required: Option<bool>,
+    /// OpenBao's check-and-set on the metadata version.
+    metadata_cas: Option<u64>,
     delete_version_after: Option<u64>,
     /// Key → new value, or `None` to remove the key.
     custom: Option<CustomChange>,
@@ -488,9 +523,11 @@ impl MetaSettings {
                 if patch {
                     Some(CustomChange::Merge(pairs))
                 } else {
+                    // Outside a PATCH a null is an empty string (which then
+                    // fails validation), as Vault's TypeKVPairs decodes it.
                     let map = pairs
                         .into_iter()
-                        .filter_map(|(k, v)| v.map(|v| (k, v)))
+                        .map(|(k, v)| (k, v.unwrap_or_default()))
                         .collect();
                     Some(CustomChange::Replace(map))
                 }
@@ -500,6 +537,8 @@ impl MetaSettings {
         let settings = Self {
             max_versions: u32_field(body, "max_versions")?,
             cas_required: field_bool(body, "cas_required")?,
+            metadata_cas_required: field_bool(body, "metadata_cas_required")?,
+            metadata_cas: field_u64(body, "metadata_cas")?,
             delete_version_after: duration_field(body, "delete_version_after")?,
             custom,
         };
@@ -509,7 +548,54 @@ impl MetaSettings {
         Ok(settings)
     }
 
+    /// Whether the body sets nothing (a bare `metadata_cas` included): such a
+    /// write changes nothing and checks nothing, as in Vault and OpenBao.
+    fn is_noop(&self) -> bool {
+        self.max_versions.is_none()
+            && self.cas_required.is_none()
+            && self.metadata_cas_required.is_none()
+            && self.delete_version_after.is_none()
+            && self.custom.is_none()
+    }
+
+    /// Warnings for settings the mount config overrides.
+    fn warnings(&self, config: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, set, forced) in [
+            ("cas_required", self.cas_required, config.cas_required),
+            (
+                "metadata_cas_required",
+                self.metadata_cas_required,
+                config.metadata_cas_required,
+            ),
+        ] {
+            if set == Some(false) && forced {
+                out.push(format!(
+                    "\"{name}\" set to false, but is mandated by backend config. \
+                     This value will be ignored."
+                ));
+            }
+        }
+        out
+    }
+
+    /// Enforces OpenBao's metadata check-and-set against `rec` as it stands.
+    fn check_metadata_cas(&self, config: &Config, rec: &KeyRecord) -> Result<(), LogicalError> {
+        match self.metadata_cas {
+            None if config.metadata_cas_required || rec.metadata_cas_required => Err(
+                LogicalError::bad("check-and-set parameter required for this call"),
+            ),
+            Some(c) if c != rec.current_metadata_version => Err(LogicalError::bad(
+                "check-and-set parameter did not match the current version",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn apply(&self, rec: &mut KeyRecord) -> Result<(), LogicalError> {
+        if let Some(b) = self.metadata_cas_required {
+            rec.metadata_cas_required = b;
+        }
         if let Some(n) = self.max_versions {
             rec.max_versions = n;
         }
@@ -673,7 +759,10 @@ where
     ))
 }
 
-async fn load_json<T: DeserializeOwned>(view: &StorageView, key: &str) -> Result<Option<T>, LogicalError> {
+async fn load_json<T: DeserializeOwned>(
+    view: &StorageView,
+    key: &str,
+) -> Result<Option<T>, LogicalError> {
     match view.get(key).await? {
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
@@ -761,7 +850,9 @@ impl Default for KvV2 {
 impl KvV2 {
     pub(crate) fn new() -> Self {
         Self {
-            locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -780,12 +871,14 @@ impl KvV2 {
             "cas_required": c.cas_required,
             "delete_version_after": go_duration(c.delete_version_after),
             "max_versions": c.max_versions,
+            "metadata_cas_required": c.metadata_cas_required,
         })))
     }
 
     async fn write_config(req: &Request, view: &StorageView) -> LogicalResult {
         let max_versions = u32_field(&req.data, "max_versions")?;
         let cas_required = field_bool(&req.data, "cas_required")?;
+        let metadata_cas_required = field_bool(&req.data, "metadata_cas_required")?;
         let delete_after = duration_field(&req.data, "delete_version_after")?;
         mutate(view, CONFIG_KEY, |current: Option<Config>| {
             let mut c = current.unwrap_or_default();
@@ -794,6 +887,9 @@ impl KvV2 {
             }
             if let Some(b) = cas_required {
                 c.cas_required = b;
+            }
+            if let Some(b) = metadata_cas_required {
+                c.metadata_cas_required = b;
             }
             if let Some(d) = delete_after {
                 c.delete_version_after = d;
@@ -807,7 +903,9 @@ impl KvV2 {
     async fn read_data(req: &Request, view: &StorageView, path: &str) -> LogicalResult {
         let requested = field_u64(&req.data, "version")?;
         match resolve_version(view, path, requested).await? {
-            Resolved::Live(data, meta) => Ok(Response::json(json!({ "data": data, "metadata": meta }))),
+            Resolved::Live(data, meta) => {
+                Ok(Response::json(json!({ "data": data, "metadata": meta })))
+            }
             Resolved::Gone(meta) => Ok(not_found_with(json!({ "data": null, "metadata": meta }))),
         }
     }
@@ -819,7 +917,9 @@ impl KvV2 {
             Resolved::Live(data, meta) => Ok(Response::json(
                 json!({ "subkeys": subkeys(&data, depth, 1), "metadata": meta }),
             )),
-            Resolved::Gone(meta) => Ok(not_found_with(json!({ "subkeys": null, "metadata": meta }))),
+            Resolved::Gone(meta) => {
+                Ok(not_found_with(json!({ "subkeys": null, "metadata": meta })))
+            }
         }
     }
 
@@ -855,7 +955,8 @@ impl KvV2 {
     async fn write_data(&self, req: &Request, view: &StorageView, path: &str) -> LogicalResult {
         let data = data_object(&req.data)?;
         let cas = cas_option(&req.data)?;
-        self.put_version(view, path, NewData::Replace(data), cas).await
+        self.put_version(view, path, NewData::Replace(data), cas)
+            .await
     }
 
     async fn patch_data(&self, req: &Request, view: &StorageView, path: &str) -> LogicalResult {
@@ -864,7 +965,8 @@ impl KvV2 {
         }
         let patch = data_object(&req.data)?;
         let cas = cas_option(&req.data)?;
-        self.put_version(view, path, NewData::Patch(patch), cas).await
+        self.put_version(view, path, NewData::Patch(patch), cas)
+            .await
     }
 
     /// Applies `change` to each targeted version of `path` (it may add batch
@@ -922,36 +1024,44 @@ impl KvV2 {
 
     async fn undelete(&self, req: &Request, view: &StorageView, path: &str) -> LogicalResult {
         let versions = versions_param(&req.data)?;
-        self.change_versions(view, path, Target::Versions(versions), |rec, v, _, _| {
-            match rec.versions.get_mut(&v) {
+        self.change_versions(
+            view,
+            path,
+            Target::Versions(versions),
+            |rec, v, _, _| match rec.versions.get_mut(&v) {
                 Some(vm) if !vm.destroyed && !vm.deletion_time.is_empty() => {
                     vm.deletion_time.clear();
                     true
                 }
                 _ => false,
-            }
-        })
+            },
+        )
         .await
     }
 
     async fn destroy(&self, req: &Request, view: &StorageView, path: &str) -> LogicalResult {
         let versions = versions_param(&req.data)?;
         let key_path = path.to_string();
-        self.change_versions(view, path, Target::Versions(versions), move |rec, v, _, items| {
-            let current = rec.current_version;
-            match rec.versions.get_mut(&v) {
-                Some(vm) if !vm.destroyed => {
-                    vm.destroyed = true;
-                    if v == current {
-                        rec.current_data = None;
-                    } else {
-                        items.push(BatchItem::delete(version_key(&key_path, v)));
+        self.change_versions(
+            view,
+            path,
+            Target::Versions(versions),
+            move |rec, v, _, items| {
+                let current = rec.current_version;
+                match rec.versions.get_mut(&v) {
+                    Some(vm) if !vm.destroyed => {
+                        vm.destroyed = true;
+                        if v == current {
+                            rec.current_data = None;
+                        } else {
+                            items.push(BatchItem::delete(version_key(&key_path, v)));
+                        }
+                        true
                     }
-                    true
+                    _ => false,
                 }
-                _ => false,
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -962,27 +1072,42 @@ impl KvV2 {
         }
     }
 
-    async fn write_metadata(&self, req: &Request, view: &StorageView, path: &str, patch: bool) -> LogicalResult {
+    /// `metadata/` POST (`patch == false`) or PATCH. Creates the record on
+    /// POST; counts every effective write in `current_metadata_version`.
+    async fn write_metadata(
+        &self,
+        req: &Request,
+        view: &StorageView,
+        path: &str,
+        patch: bool,
+    ) -> LogicalResult {
         if patch {
             if let Some(refusal) = check_merge_patch(req)? {
                 return Ok(refusal);
             }
         }
         let settings = MetaSettings::parse(&req.data, patch)?;
+        if settings.is_noop() {
+            return Ok(Response::empty());
+        }
         let _guard = self.lock(path).await;
+        let config = load_config(view).await?;
         mutate(view, &meta_key(path), |current: Option<KeyRecord>| {
-            let now = rfc3339(Utc::now());
             let mut rec = match current {
                 Some(rec) => rec,
                 None if patch => return Err(LogicalError::NotFound),
-                None => KeyRecord::new(&now),
+                None => KeyRecord::new(&rfc3339(Utc::now())),
             };
+            settings.check_metadata_cas(&config, &rec)?;
             settings.apply(&mut rec)?;
-            rec.updated_time = now;
+            rec.current_metadata_version = rec.current_metadata_version.saturating_add(1);
             Ok(Change::Put(rec, Vec::new(), ()))
         })
         .await?;
-        Ok(Response::empty())
+        Ok(Response {
+            warnings: settings.warnings(&config),
+            ..Default::default()
+        })
     }
 
     /// Removes the key's metadata and every version's data, atomically.
@@ -1019,6 +1144,9 @@ impl KvV2 {
     }
 
     async fn handle_data(&self, req: &Request, view: &StorageView, path: &str) -> LogicalResult {
+        if req.operation == Operation::List {
+            return Err(LogicalError::UnsupportedOperation);
+        }
         let path = secret_key(path)?;
         match req.operation {
             Operation::Read => Self::read_data(req, view, path).await,
@@ -1029,14 +1157,21 @@ impl KvV2 {
         }
     }
 
-    async fn handle_metadata(&self, req: &Request, view: &StorageView, path: &str) -> LogicalResult {
+    async fn handle_metadata(
+        &self,
+        req: &Request,
+        view: &StorageView,
+        path: &str,
+    ) -> LogicalResult {
         if req.operation == Operation::List {
             return Self::list_metadata(view, path).await;
         }
         let path = secret_key(path)?;
         match req.operation {
             Operation::Read => Self::read_metadata(view, path).await,
-            Operation::Create | Operation::Update => self.write_metadata(req, view, path, false).await,
+            Operation::Create | Operation::Update => {
+                self.write_metadata(req, view, path, false).await
+            }
             Operation::Patch => self.write_metadata(req, view, path, true).await,
             Operation::Delete => self.delete_metadata(view, path).await,
             Operation::List => Err(LogicalError::UnsupportedOperation),
@@ -1045,7 +1180,11 @@ impl KvV2 {
 }
 
 /// The merge-patched data of the current live version of `rec`.
-fn patched(rec: &KeyRecord, patch: &Map<String, Value>, now: DateTime<Utc>) -> Result<Map<String, Value>, LogicalError> {
+fn patched(
+    rec: &KeyRecord,
+    patch: &Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<Map<String, Value>, LogicalError> {
     let live = rec
         .versions
         .get(&rec.current_version)
@@ -1077,7 +1216,8 @@ impl Backend for KvV2 {
             Route::Delete(p) if is_write(op) => {
                 let path = secret_key(p)?;
                 let versions = versions_param(&req.data)?;
-                self.soft_delete(view, path, Target::Versions(versions)).await
+                self.soft_delete(view, path, Target::Versions(versions))
+                    .await
             }
             Route::Undelete(p) if is_write(op) => self.undelete(req, view, secret_key(p)?).await,
             Route::Destroy(p) if is_write(op) => self.destroy(req, view, secret_key(p)?).await,
@@ -1097,5 +1237,1189 @@ impl Backend for KvV2 {
             },
             _ => Ok(true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use super::*;
+
+    async fn view() -> StorageView {
+        let storage = Arc::new(crate::storage::memory::MemoryStorage::new());
+        let barrier = Arc::new(crate::barrier::Barrier::new(storage));
+        barrier
+            .initialize(&crate::barrier::random_key())
+            .await
+            .unwrap();
+        StorageView::new(barrier, "logical/test/")
+    }
+
+    fn request(op: Operation, path: &str, body: Value) -> Request {
+        let mut req = Request::new(op, format!("secret/{path}"));
+        req.mount_point = "secret/".into();
+        req.relative_path = path.into();
+        if let Value::Object(m) = body {
+            req.data = m;
+        }
+        req
+    }
+
+    async fn call(
+        kv: &KvV2,
+        view: &StorageView,
+        op: Operation,
+        path: &str,
+        body: Value,
+    ) -> LogicalResult {
+        let mut req = request(op, path, body);
+        if op == Operation::Patch {
+            req.headers
+                .insert("content-type".into(), MERGE_PATCH.into());
+        }
+        kv.handle(&req, view).await
+    }
+
+    /// The response body as JSON (data, or raw when rendered as-is).
+    fn body(resp: &Response) -> Value {
+        match (&resp.data, &resp.raw) {
+            (Some(d), _) => Value::Object(d.clone()),
+            (None, Some(r)) => r.clone(),
+            _ => Value::Null,
+        }
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object().unwrap().keys().map(String::as_str).collect()
+    }
+
+    async fn put(kv: &KvV2, view: &StorageView, path: &str, body: Value) -> Value {
+        body_of(call(kv, view, Operation::Update, path, body).await)
+    }
+
+    fn body_of(r: LogicalResult) -> Value {
+        let r = r.unwrap();
+        assert_eq!(r.status, None, "unexpected status in {r:?}");
+        body(&r)
+    }
+
+    async fn get(kv: &KvV2, view: &StorageView, path: &str, query: Value) -> LogicalResult {
+        call(kv, view, Operation::Read, path, query).await
+    }
+
+    fn err_msg(r: LogicalResult) -> (u16, String) {
+        let e = r.unwrap_err();
+        (e.status(), e.to_string())
+    }
+
+    #[tokio::test]
+    async fn write_read_and_versions() {
+        let (kv, v) = (KvV2::new(), view().await);
+        let w = put(
+            &kv,
+            &v,
+            "data/foo",
+            json!({"data":{"user":"alice","password":"s3cr3t"},"options":{"cas":0}}),
+        )
+        .await;
+        // Field names as in the OpenBao capture 10-kv2-write-cas0.
+        assert_eq!(
+            keys(&w),
+            [
+                "created_time",
+                "custom_metadata",
+                "deletion_time",
+                "destroyed",
+                "version"
+            ]
+        );
+        assert_eq!(w["version"], 1);
+        assert_eq!(w["deletion_time"], "");
+        assert_eq!(w["destroyed"], false);
+        assert_eq!(w["custom_metadata"], Value::Null);
+
+        let w2 = put(
+            &kv,
+            &v,
+            "data/foo",
+            json!({"data":{"user":"alice","password":"v2"},"options":{"cas":1}}),
+        )
+        .await;
+        assert_eq!(w2["version"], 2);
+
+        let r = body_of(get(&kv, &v, "data/foo", json!({})).await);
+        assert_eq!(keys(&r), ["data", "metadata"]);
+        assert_eq!(r["data"], json!({"user":"alice","password":"v2"}));
+        assert_eq!(r["metadata"]["version"], 2);
+        assert_eq!(r["metadata"]["created_time"], w2["created_time"]);
+
+        // Query parameters arrive as strings.
+        let r1 = body_of(get(&kv, &v, "data/foo", json!({"version":"1"})).await);
+        assert_eq!(r1["data"]["password"], "s3cr3t");
+        assert_eq!(r1["metadata"]["version"], 1);
+        let r0 = body_of(get(&kv, &v, "data/foo", json!({"version":0})).await);
+        assert_eq!(r0["metadata"]["version"], 2);
+
+        assert!(matches!(
+            get(&kv, &v, "data/foo", json!({"version":"3"})).await,
+            Err(LogicalError::NotFound)
+        ));
+        assert!(matches!(
+            get(&kv, &v, "data/nope", json!({})).await,
+            Err(LogicalError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn check_and_set() {
+        let (kv, v) = (KvV2::new(), view().await);
+        // cas 0 on a new key works; a non-zero cas on a new key does not.
+        let (s, m) = err_msg(
+            call(
+                &kv,
+                &v,
+                Operation::Update,
+                "data/k",
+                json!({"data":{"a":1},"options":{"cas":1}}),
+            )
+            .await,
+        );
+        assert_eq!(
+            (s, m.as_str()),
+            (
+                400,
+                "check-and-set parameter did not match the current version"
+            )
+        );
+        put(
+            &kv,
+            &v,
+            "data/k",
+            json!({"data":{"a":1},"options":{"cas":0}}),
+        )
+        .await;
+        let (s, m) = err_msg(
+            call(
+                &kv,
+                &v,
+                Operation::Update,
+                "data/k",
+                json!({"data":{"a":2},"options":{"cas":0}}),
+            )
+            .await,
+        );
+        assert_eq!(
+            (s, m.as_str()),
+            (
+                400,
+                "check-and-set parameter did not match the current version"
+            )
+        );
+        // Without cas, writes are unconditional by default.
+        assert_eq!(
+            put(&kv, &v, "data/k", json!({"data":{"a":3}})).await["version"],
+            2
+        );
+
+        // cas_required on the mount.
+        put(&kv, &v, "config", json!({"cas_required":true})).await;
+        let (s, m) = err_msg(
+            call(
+                &kv,
+                &v,
+                Operation::Update,
+                "data/k",
+                json!({"data":{"a":4}}),
+            )
+            .await,
+        );
+        assert_eq!(
+            (s, m.as_str()),
+            (400, "check-and-set parameter required for this call")
+        );
+        assert_eq!(
+            put(
+                &kv,
+                &v,
+                "data/k",
+                json!({"data":{"a":4},"options":{"cas":2}})
+            )
+            .await["version"],
+            3
+        );
+        put(&kv, &v, "config", json!({"cas_required":false})).await;
+
+        // cas_required on the key's metadata.
+        put(&kv, &v, "metadata/k", json!({"cas_required":true})).await;
+        let (_, m) = err_msg(
+            call(
+                &kv,
+                &v,
+                Operation::Update,
+                "data/k",
+                json!({"data":{"a":5},"options":{}}),
+            )
+            .await,
+        );
+        assert_eq!(m, "check-and-set parameter required for this call");
+        assert_eq!(
+            put(
+                &kv,
+                &v,
+                "data/k",
+                json!({"data":{"a":5},"options":{"cas":"3"}})
+            )
+            .await["version"],
+            4
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_undelete_destroy() {
+        let (kv, v) = (KvV2::new(), view().await);
+        put(&kv, &v, "data/foo", json!({"data":{"v":1}})).await;
+        put(&kv, &v, "data/foo", json!({"data":{"v":2}})).await;
+
+        // DELETE data/: soft-deletes the latest; a read answers 404 with the body.
+        let r = call(&kv, &v, Operation::Delete, "data/foo", json!({}))
+            .await
+            .unwrap();
+        assert!(r.data.is_none() && r.status.is_none());
+        let r = get(&kv, &v, "data/foo", json!({})).await.unwrap();
+        assert_eq!(r.status, Some(404));
+        let b = body(&r);
+        assert_eq!(b["data"], Value::Null);
+        assert_eq!(b["metadata"]["version"], 2);
+        assert_ne!(b["metadata"]["deletion_time"], "");
+        assert_eq!(b["metadata"]["destroyed"], false);
+        // Version 1 is still readable.
+        assert_eq!(
+            body_of(get(&kv, &v, "data/foo", json!({"version":1})).await)["data"]["v"],
+            1
+        );
+
+        // undelete restores it.
+        let r = call(
+            &kv,
+            &v,
+            Operation::Update,
+            "undelete/foo",
+            json!({"versions":[2]}),
+        )
+        .await
+        .unwrap();
+        assert!(r.data.is_none());
+        let b = body_of(get(&kv, &v, "data/foo", json!({})).await);
+        assert_eq!(b["data"]["v"], 2);
+        assert_eq!(b["metadata"]["deletion_time"], "");
+
+        // delete/ with versions.
+        call(
+            &kv,
+            &v,
+            Operation::Update,
+            "delete/foo",
+            json!({"versions":[1]}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            get(&kv, &v, "data/foo", json!({"version":1}))
+                .await
+                .unwrap()
+                .status,
+            Some(404)
+        );
+
+        // destroy: gone for good, undelete cannot bring it back.
+        call(
+            &kv,
+            &v,
+            Operation::Update,
+            "destroy/foo",
+            json!({"versions":[1, 2]}),
+        )
+        .await
+        .unwrap();
+        call(
+            &kv,
+            &v,
+            Operation::Update,
+            "undelete/foo",
+            json!({"versions":"1,2"}),
+        )
+        .await
+        .unwrap();
+        for ver in [1, 2] {
+            let r = get(&kv, &v, "data/foo", json!({"version":ver}))
+                .await
+                .unwrap();
+            assert_eq!(r.status, Some(404));
+            assert_eq!(body(&r)["metadata"]["destroyed"], true);
+            assert_eq!(body(&r)["data"], Value::Null);
+        }
+        // No version data is left in storage.
+        assert!(v.list(VERSION_PREFIX).await.unwrap().is_empty());
+        let rec = load_record(&v, "foo").await.unwrap().unwrap();
+        assert!(rec.current_data.is_none());
+
+        // On missing keys these are quiet no-ops.
+        for p in ["delete/none", "undelete/none", "destroy/none"] {
+            assert!(call(&kv, &v, Operation::Update, p, json!({"versions":[1]}))
+                .await
+                .unwrap()
+                .data
+                .is_none());
+        }
+        assert!(call(&kv, &v, Operation::Delete, "data/none", json!({}))
+            .await
+            .unwrap()
+            .data
+            .is_none());
+        // A new write after destruction continues the numbering.
+        assert_eq!(
+            put(&kv, &v, "data/foo", json!({"data":{"v":3}})).await["version"],
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn metadata_get_put_patch_delete() {
+        let (kv, v) = (KvV2::new(), view().await);
+        put(&kv, &v, "data/foo", json!({"data":{"v":1}})).await;
+        put(&kv, &v, "data/foo", json!({"data":{"v":2}})).await;
+        let m = body_of(get(&kv, &v, "metadata/foo", json!({})).await);
+        // Field names exactly as in the OpenBao capture 15-kv2-metadata.
+        assert_eq!(
+            keys(&m),
+            [
+                "cas_required",
+                "created_time",
+                "current_metadata_version",
+                "current_version",
+                "custom_metadata",
+                "delete_version_after",
+                "max_versions",
+                "metadata_cas_required",
+                "oldest_version",
+                "updated_time",
+                "versions"
+            ]
+        );
+        assert_eq!(m["current_metadata_version"], 0);
+        assert_eq!(m["metadata_cas_required"], false);
+        assert_eq!(m["current_version"], 2);
+        assert_eq!(m["oldest_version"], 0);
+        assert_eq!(m["delete_version_after"], "0s");
+        assert_eq!(m["custom_metadata"], Value::Null);
+        assert_eq!(keys(&m["versions"]), ["1", "2"]);
+        assert_eq!(
+            keys(&m["versions"]["1"]),
+            ["created_time", "deletion_time", "destroyed"]
+        );
+        assert_eq!(m["updated_time"], m["versions"]["2"]["created_time"]);
+        assert_eq!(m["created_time"], m["versions"]["1"]["created_time"]);
+
+        let r = call(&kv, &v, Operation::Update, "metadata/foo",
+            json!({"max_versions":5,"cas_required":false,"delete_version_after":"1h","custom_metadata":{"owner":"ops","team":"a"}})).await.unwrap();
+        assert!(r.data.is_none());
+        let m = body_of(get(&kv, &v, "metadata/foo", json!({})).await);
+        assert_eq!(m["max_versions"], 5);
+        assert_eq!(m["delete_version_after"], "1h0m0s");
+        assert_eq!(m["custom_metadata"], json!({"owner":"ops","team":"a"}));
+        // custom_metadata shows in data reads too.
+        let d = body_of(get(&kv, &v, "data/foo", json!({})).await);
+        assert_eq!(d["metadata"]["custom_metadata"]["owner"], "ops");
+
+        // PATCH merges custom_metadata (null removes) and leaves the rest.
+        call(
+            &kv,
+            &v,
+            Operation::Patch,
+            "metadata/foo",
+            json!({"custom_metadata":{"team":null,"env":"prod"}}),
+        )
+        .await
+        .unwrap();
+        let m = body_of(get(&kv, &v, "metadata/foo", json!({})).await);
+        assert_eq!(m["custom_metadata"], json!({"owner":"ops","env":"prod"}));
+        assert_eq!(m["max_versions"], 5);
+        // POST replaces custom_metadata wholesale.
+        call(
+            &kv,
+            &v,
+            Operation::Update,
+            "metadata/foo",
+            json!({"custom_metadata":{"x":"y"}}),
+        )
+        .await
+        .unwrap();
+        let m = body_of(get(&kv, &v, "metadata/foo", json!({})).await);
+        assert_eq!(m["custom_metadata"], json!({"x":"y"}));
+        assert_eq!(m["delete_version_after"], "1h0m0s");
+
+        // PATCH of a missing key is 404; POST creates an empty record.
+        assert!(matches!(
+            call(
+                &kv,
+                &v,
+                Operation::Patch,
+                "metadata/new",
+                json!({"max_versions":1})
+            )
+            .await,
+            Err(LogicalError::NotFound)
+        ));
+        call(
+            &kv,
+            &v,
+            Operation::Update,
+            "metadata/new",
+            json!({"max_versions":1}),
+        )
+        .await
+        .unwrap();
+        let m = body_of(get(&kv, &v, "metadata/new", json!({})).await);
+        assert_eq!(m["current_version"], 0);
+        assert_eq!(m["versions"], json!({}));
+        assert!(matches!(
+            get(&kv, &v, "data/new", json!({})).await,
+            Err(LogicalError::NotFound)
+        ));
+
+        // DELETE removes every version and the metadata.
+        let r = call(&kv, &v, Operation::Delete, "metadata/foo", json!({}))
+            .await
+            .unwrap();
+        assert!(r.data.is_none());
+        assert!(matches!(
+            get(&kv, &v, "metadata/foo", json!({})).await,
+            Err(LogicalError::NotFound)
+        ));
+        assert!(matches!(
+            get(&kv, &v, "data/foo", json!({"version":1})).await,
+            Err(LogicalError::NotFound)
+        ));
+        assert!(v.list(VERSION_PREFIX).await.unwrap().is_empty());
+        // A rewrite starts over at version 1.
+        assert_eq!(
+            put(&kv, &v, "data/foo", json!({"data":{"v":1}})).await["version"],
+            1
+        );
+        assert!(matches!(
+            get(&kv, &v, "metadata/missing", json!({})).await,
+            Err(LogicalError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn max_versions_trims_oldest() {
+        let (kv, v) = (KvV2::new(), view().await);
+        put(&kv, &v, "config", json!({"max_versions":2})).await;
+        for i in 1..=4 {
+            assert_eq!(
+                put(&kv, &v, "data/t", json!({"data":{"i":i}})).await["version"],
+                i
+            );
+        }
+        let m = body_of(get(&kv, &v, "metadata/t", json!({})).await);
+        assert_eq!(keys(&m["versions"]), ["3", "4"]);
+        assert_eq!(m["oldest_version"], 3);
+        assert_eq!(m["current_version"], 4);
+        for old in [1, 2] {
+            assert!(matches!(
+                get(&kv, &v, "data/t", json!({"version":old})).await,
+                Err(LogicalError::NotFound)
+            ));
+        }
+        assert_eq!(
+            body_of(get(&kv, &v, "data/t", json!({"version":3})).await)["data"]["i"],
+            3
+        );
+        // Only version 3 has its own data key; 4 is inline in the record.
+        let dir = format!("{VERSION_PREFIX}{}/", hex::encode(Sha256::digest(b"t")));
+        assert_eq!(v.list(&dir).await.unwrap(), ["3"]);
+
+        // The key's own max_versions overrides the mount's.
+        put(&kv, &v, "metadata/t", json!({"max_versions":1})).await;
+        put(&kv, &v, "data/t", json!({"data":{"i":5}})).await;
+        let m = body_of(get(&kv, &v, "metadata/t", json!({})).await);
+        assert_eq!(keys(&m["versions"]), ["5"]);
+        assert!(v.list(&dir).await.unwrap().is_empty());
+
+        // The default limit is 10.
+        put(&kv, &v, "config", json!({"max_versions":0})).await;
+        for i in 1..=12 {
+            put(&kv, &v, "data/d", json!({"data":{"i":i}})).await;
+        }
+        let m = body_of(get(&kv, &v, "metadata/d", json!({})).await);
+        assert_eq!(m["versions"].as_object().unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn delete_version_after_expires_versions() {
+        let (kv, v) = (KvV2::new(), view().await);
+        put(&kv, &v, "config", json!({"delete_version_after":"1s"})).await;
+        let c = body_of(get(&kv, &v, "config", json!({})).await);
+        assert_eq!(c["delete_version_after"], "1s");
+        let w = put(&kv, &v, "data/e", json!({"data":{"a":1}})).await;
+        assert_ne!(w["deletion_time"], "");
+        // Still live right after the write, with its deletion time shown.
+        let r = body_of(get(&kv, &v, "data/e", json!({})).await);
+        assert_eq!(r["data"]["a"], 1);
+        assert_eq!(r["metadata"]["deletion_time"], w["deletion_time"]);
+        let created = DateTime::parse_from_rfc3339(w["created_time"].as_str().unwrap()).unwrap();
+        let deleted = DateTime::parse_from_rfc3339(w["deletion_time"].as_str().unwrap()).unwrap();
+        assert_eq!((deleted - created).num_seconds(), 1);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let r = get(&kv, &v, "data/e", json!({})).await.unwrap();
+        assert_eq!(r.status, Some(404));
+        assert_eq!(body(&r)["data"], Value::Null);
+        // Undelete clears the scheduled deletion.
+        call(
+            &kv,
+            &v,
+            Operation::Update,
+            "undelete/e",
+            json!({"versions":[1]}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            body_of(get(&kv, &v, "data/e", json!({})).await)["data"]["a"],
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn patch_merges() {
+        let (kv, v) = (KvV2::new(), view().await);
+        put(
+            &kv,
+            &v,
+            "data/p",
+            json!({"data":{"a":1,"b":{"c":2,"d":3},"gone":"x"}}),
+        )
+        .await;
+        let w = body_of(
+            call(
+                &kv,
+                &v,
+                Operation::Patch,
+                "data/p",
+                json!({"data":{"b":{"c":20,"e":5},"gone":null,"new":[1,2]}}),
+            )
+            .await,
+        );
+        assert_eq!(w["version"], 2);
+        let r = body_of(get(&kv, &v, "data/p", json!({})).await);
+        assert_eq!(
+            r["data"],
+            json!({"a":1,"b":{"c":20,"d":3,"e":5},"new":[1,2]})
+        );
+
+        // cas applies to PATCH too.
+        let (s, _) = err_msg(
+            call(
+                &kv,
+                &v,
+                Operation::Patch,
+                "data/p",
+                json!({"data":{"a":2},"options":{"cas":1}}),
+            )
+            .await,
+        );
+        assert_eq!(s, 400);
+        assert_eq!(
+            body_of(
+                call(
+                    &kv,
+                    &v,
+                    Operation::Patch,
+                    "data/p",
+                    json!({"data":{"a":2},"options":{"cas":2}})
+                )
+                .await
+            )["version"],
+            3
+        );
+
+        // Wrong or missing content type.
+        let mut req = request(Operation::Patch, "data/p", json!({"data":{"a":9}}));
+        req.headers
+            .insert("content-type".into(), "application/json".into());
+        let r = kv.handle(&req, &v).await.unwrap();
+        assert_eq!(r.status, Some(415));
+        assert!(body(&r)["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains(MERGE_PATCH));
+        req.headers.clear();
+        assert_eq!(kv.handle(&req, &v).await.unwrap_err().status(), 400);
+        req.headers.insert(
+            "content-type".into(),
+            "application/merge-patch+json; charset=utf-8".into(),
+        );
+        assert!(kv.handle(&req, &v).await.is_ok());
+
+        // No live version to patch: 404.
+        assert!(matches!(
+            call(
+                &kv,
+                &v,
+                Operation::Patch,
+                "data/none",
+                json!({"data":{"a":1}})
+            )
+            .await,
+            Err(LogicalError::NotFound)
+        ));
+        call(&kv, &v, Operation::Delete, "data/p", json!({}))
+            .await
+            .unwrap();
+        assert!(matches!(
+            call(&kv, &v, Operation::Patch, "data/p", json!({"data":{"a":1}})).await,
+            Err(LogicalError::NotFound)
+        ));
+        let (s, m) = err_msg(call(&kv, &v, Operation::Patch, "data/p", json!({})).await);
+        assert_eq!((s, m.as_str()), (400, "no data provided"));
+    }
+
+    #[tokio::test]
+    async fn subkeys_with_depth() {
+        let (kv, v) = (KvV2::new(), view().await);
+        let data = json!({"foo":"abc","bar":{"baz":"def","qux":{"x":1}},"arr":[1],"empty":{}});
+        put(&kv, &v, "data/s", json!({ "data": data })).await;
+        let r = body_of(get(&kv, &v, "subkeys/s", json!({})).await);
+        assert_eq!(keys(&r), ["metadata", "subkeys"]);
+        assert_eq!(
+            r["subkeys"],
+            json!({"foo":null,"bar":{"baz":null,"qux":{"x":null}},"arr":null,"empty":{}})
+        );
+        assert_eq!(r["metadata"]["version"], 1);
+        let r = body_of(get(&kv, &v, "subkeys/s", json!({"depth":"1"})).await);
+        assert_eq!(
+            r["subkeys"],
+            json!({"foo":null,"bar":null,"arr":null,"empty":null})
+        );
+        let r = body_of(get(&kv, &v, "subkeys/s", json!({"depth":2})).await);
+        assert_eq!(
+            r["subkeys"],
+            json!({"foo":null,"bar":{"baz":null,"qux":null},"arr":null,"empty":{}})
+        );
+
+        put(&kv, &v, "data/s", json!({"data":{"only":1}})).await;
+        let r = body_of(get(&kv, &v, "subkeys/s", json!({"version":1,"depth":1})).await);
+        assert_eq!(r["metadata"]["version"], 1);
+        assert_eq!(r["subkeys"]["bar"], Value::Null);
+        call(
+            &kv,
+            &v,
+            Operation::Update,
+            "delete/s",
+            json!({"versions":[1]}),
+        )
+        .await
+        .unwrap();
+        let r = get(&kv, &v, "subkeys/s", json!({"version":1}))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Some(404));
+        assert_eq!(body(&r)["subkeys"], Value::Null);
+        assert!(matches!(
+            get(&kv, &v, "subkeys/none", json!({})).await,
+            Err(LogicalError::NotFound)
+        ));
+        assert_eq!(
+            get(&kv, &v, "subkeys/s", json!({"depth":"-1"}))
+                .await
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+
+    #[tokio::test]
+    async fn list_metadata() {
+        let (kv, v) = (KvV2::new(), view().await);
+        for p in ["foo", "app/db", "app/web/cfg", "app"] {
+            put(&kv, &v, &format!("data/{p}"), json!({"data":{"k":"v"}})).await;
+        }
+        let list = |path: &'static str| {
+            let (kv, v) = (&kv, &v);
+            async move { call(kv, v, Operation::List, path, json!({"list":"true"})).await }
+        };
+        assert_eq!(
+            body_of(list("metadata/").await)["keys"],
+            json!(["app", "app/", "foo"])
+        );
+        assert_eq!(
+            body_of(list("metadata").await)["keys"],
+            json!(["app", "app/", "foo"])
+        );
+        assert_eq!(
+            body_of(list("metadata/app/").await)["keys"],
+            json!(["db", "web/"])
+        );
+        assert_eq!(
+            body_of(list("metadata/app").await)["keys"],
+            json!(["db", "web/"])
+        );
+        assert_eq!(
+            body_of(list("metadata/app/web/").await)["keys"],
+            json!(["cfg"])
+        );
+        assert!(matches!(
+            list("metadata/nope/").await,
+            Err(LogicalError::NotFound)
+        ));
+        // Deleting the metadata removes the key from listings.
+        call(
+            &kv,
+            &v,
+            Operation::Delete,
+            "metadata/app/web/cfg",
+            json!({}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(body_of(list("metadata/app/").await)["keys"], json!(["db"]));
+        assert!(matches!(
+            list("metadata/app/web/").await,
+            Err(LogicalError::NotFound)
+        ));
+        // An empty mount lists as 404.
+        let empty = view().await;
+        assert!(matches!(
+            call(&kv, &empty, Operation::List, "metadata/", json!({})).await,
+            Err(LogicalError::NotFound)
+        ));
+        // LIST is only for metadata/.
+        assert_eq!(list("data/").await.unwrap_err().status(), 405);
+    }
+
+    #[tokio::test]
+    async fn config_defaults_and_updates() {
+        let (kv, v) = (KvV2::new(), view().await);
+        let c = body_of(get(&kv, &v, "config", json!({})).await);
+        assert_eq!(
+            c,
+            json!({"cas_required":false,"delete_version_after":"0s","max_versions":0,"metadata_cas_required":false})
+        );
+        let r = call(
+            &kv,
+            &v,
+            Operation::Update,
+            "config",
+            json!({"max_versions":"7","delete_version_after":"3h25m19s"}),
+        )
+        .await
+        .unwrap();
+        assert!(r.data.is_none());
+        let c = body_of(get(&kv, &v, "config", json!({})).await);
+        assert_eq!(
+            c,
+            json!({"cas_required":false,"delete_version_after":"3h25m19s","max_versions":7,"metadata_cas_required":false})
+        );
+        // A partial update leaves the other fields alone.
+        call(
+            &kv,
+            &v,
+            Operation::Update,
+            "config",
+            json!({"cas_required":true}),
+        )
+        .await
+        .unwrap();
+        let c = body_of(get(&kv, &v, "config", json!({})).await);
+        assert_eq!(c["max_versions"], 7);
+        assert_eq!(c["cas_required"], true);
+        assert_eq!(
+            call(&kv, &v, Operation::Delete, "config", json!({}))
+                .await
+                .unwrap_err()
+                .status(),
+            405
+        );
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(45), "45s");
+        assert_eq!(go_duration(90), "1m30s");
+        assert_eq!(go_duration(3600), "1h0m0s");
+        assert_eq!(go_duration(12319), "3h25m19s");
+        assert_eq!(go_duration(768 * 3600), "768h0m0s");
+    }
+
+    #[test]
+    fn merge_patch_rfc7386() {
+        let cases = [
+            (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
+            (json!({"a":"b"}), json!({"a":null}), json!({})),
+            (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
+            (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
+        ];
+        for (mut target, patch, want) in cases {
+            merge_patch(&mut target, &patch);
+            assert_eq!(target, want);
+        }
+    }
+
+    /// Many tasks, on two engine instances (as two server processes sharing
+    /// storage), race check-and-set writes: exactly one wins each version.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_cas_writers_one_winner_per_version() {
+        let v = view().await;
+        let engines = [Arc::new(KvV2::new()), Arc::new(KvV2::new())];
+        for round in 0..5u64 {
+            let mut tasks = Vec::new();
+            for i in 0..16 {
+                let (kv, v) = (engines[i % 2].clone(), v.clone());
+                tasks.push(tokio::spawn(async move {
+                    call(
+                        &kv,
+                        &v,
+                        Operation::Update,
+                        "data/race",
+                        json!({"data":{"writer":i},"options":{"cas":round}}),
+                    )
+                    .await
+                }));
+            }
+            let mut wins = Vec::new();
+            for t in tasks {
+                match t.await.unwrap() {
+                    Ok(r) => wins.push(body(&r)["version"].as_u64().unwrap()),
+                    Err(e) => assert_eq!(
+                        e.to_string(),
+                        "check-and-set parameter did not match the current version"
+                    ),
+                }
+            }
+            assert_eq!(wins, [round + 1], "round {round}");
+        }
+        let m = body_of(get(&engines[0], &v, "metadata/race", json!({})).await);
+        assert_eq!(m["current_version"], 5);
+        assert_eq!(keys(&m["versions"]), ["1", "2", "3", "4", "5"]);
+    }
+
+    /// Unconditional concurrent writers from two "processes" all succeed
+    /// with distinct, gap-free versions, and every version keeps its data.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_get_distinct_versions() {
+        let v = view().await;
+        let engines = [Arc::new(KvV2::new()), Arc::new(KvV2::new())];
+        put(&engines[0], &v, "config", json!({"max_versions":50})).await;
+        let mut tasks = Vec::new();
+        for i in 0..24u64 {
+            let (kv, v) = (engines[(i % 2) as usize].clone(), v.clone());
+            tasks.push(tokio::spawn(async move {
+                let r = call(
+                    &kv,
+                    &v,
+                    Operation::Update,
+                    "data/many",
+                    json!({"data":{"writer":i}}),
+                )
+                .await;
+                (i, body(&r.unwrap())["version"].as_u64().unwrap())
+            }));
+        }
+        let mut seen = BTreeSet::new();
+        for t in tasks {
+            let (writer, version) = t.await.unwrap();
+            assert!(seen.insert(version), "duplicate version {version}");
+            let r = body_of(get(&engines[1], &v, "data/many", json!({"version":version})).await);
+            assert_eq!(r["data"]["writer"], writer);
+        }
+        assert_eq!(seen, (1..=24).collect());
+    }
+
+    #[tokio::test]
+    async fn bad_input() {
+        let (kv, v) = (KvV2::new(), view().await);
+        let bad = |path: &'static str, op: Operation, body: Value| {
+            let (kv, v) = (&kv, &v);
+            async move { err_msg(call(kv, v, op, path, body).await) }
+        };
+        let u = Operation::Update;
+        assert_eq!(
+            bad("data/x", u, json!({})).await,
+            (400, "no data provided".into())
+        );
+        assert_eq!(
+            bad("data/x", u, json!({"data":null})).await,
+            (400, "no data provided".into())
+        );
+        assert_eq!(bad("data/x", u, json!({"data":"str"})).await.0, 400);
+        assert_eq!(bad("data/x", u, json!({"data":[1]})).await.0, 400);
+        assert_eq!(
+            bad("data/x", u, json!({"data":{},"options":"x"})).await.0,
+            400
+        );
+        assert_eq!(
+            bad("data/x", u, json!({"data":{},"options":{"cas":"x"}}))
+                .await
+                .0,
+            400
+        );
+        assert_eq!(
+            bad("data/x", u, json!({"data":{},"options":{"cas":-1}}))
+                .await
+                .0,
+            400
+        );
+        for p in [
+            "data/",
+            "data/a//b",
+            "data/a/",
+            "data//a",
+            "metadata/a//b",
+            "delete/",
+            "subkeys/a//",
+        ] {
+            let op = if p.starts_with("subkeys") {
+                Operation::Read
+            } else {
+                u
+            };
+            assert_eq!(
+                bad(p, op, json!({"data":{"a":1},"versions":[1]})).await.0,
+                400,
+                "{p}"
+            );
+        }
+        put(&kv, &v, "data/x", json!({"data":{"a":1}})).await;
+        assert_eq!(
+            bad("data/x", Operation::Read, json!({"version":"abc"}))
+                .await
+                .0,
+            400
+        );
+        assert_eq!(
+            bad("delete/x", u, json!({})).await,
+            (400, "no version number provided".into())
+        );
+        assert_eq!(
+            bad("undelete/x", u, json!({"versions":[]})).await,
+            (400, "no version number provided".into())
+        );
+        assert_eq!(bad("destroy/x", u, json!({"versions":["a"]})).await.0, 400);
+        assert_eq!(
+            bad("destroy/x", u, json!({"versions":{"a":1}})).await.0,
+            400
+        );
+        // Unknown version numbers are ignored, as in Vault.
+        call(&kv, &v, u, "destroy/x", json!({"versions":[99]}))
+            .await
+            .unwrap();
+        assert_eq!(
+            bad("metadata/x", u, json!({"max_versions":"many"})).await.0,
+            400
+        );
+        assert_eq!(
+            bad("metadata/x", u, json!({"max_versions":1u64 << 40}))
+                .await
+                .0,
+            400
+        );
+        assert_eq!(
+            bad("metadata/x", u, json!({"cas_required":"maybe"}))
+                .await
+                .0,
+            400
+        );
+        assert_eq!(
+            bad("metadata/x", u, json!({"delete_version_after":"soon"}))
+                .await
+                .0,
+            400
+        );
+        assert_eq!(
+            bad("metadata/x", u, json!({"custom_metadata":"x"})).await.0,
+            400
+        );
+        assert_eq!(
+            bad("metadata/x", u, json!({"custom_metadata":{"a":{"b":1}}}))
+                .await
+                .0,
+            400
+        );
+        let too_long = "v".repeat(513);
+        assert_eq!(
+            bad("metadata/x", u, json!({"custom_metadata":{"a":too_long}}))
+                .await
+                .0,
+            400
+        );
+        let many: Map<String, Value> = (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
+        assert_eq!(
+            bad("metadata/x", u, json!({ "custom_metadata": many }))
+                .await
+                .0,
+            400
+        );
+        assert_eq!(bad("config", u, json!({"max_versions":-1})).await.0, 400);
+        // Operations a path does not support.
+        assert_eq!(bad("subkeys/x", u, json!({})).await.0, 405);
+        assert_eq!(bad("destroy/x", Operation::Read, json!({})).await.0, 405);
+        // A path outside the v2 API: 404 with Vault's warning.
+        let r = call(&kv, &v, Operation::Read, "x", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Some(404));
+        assert!(r.warnings[0].contains("vault kv get"));
+        assert!(r.data.is_none());
+    }
+
+    /// OpenBao's metadata check-and-set: `metadata_cas` against
+    /// `current_metadata_version`, required per key or per mount.
+    #[tokio::test]
+    async fn metadata_check_and_set() {
+        let (kv, v) = (KvV2::new(), view().await);
+        let u = Operation::Update;
+        let meta = |path: &'static str| {
+            let (kv, v) = (&kv, &v);
+            async move { body_of(get(kv, v, path, json!({})).await) }
+        };
+        // Data writes do not count as metadata writes.
+        put(&kv, &v, "data/first", json!({"data":{"v":1}})).await;
+        assert_eq!(meta("metadata/first").await["current_metadata_version"], 0);
+        call(
+            &kv,
+            &v,
+            u,
+            "metadata/first",
+            json!({"metadata_cas":0,"custom_metadata":{"o":"1"}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(meta("metadata/first").await["current_metadata_version"], 1);
+
+        // A non-zero metadata_cas on a new key creates nothing.
+        let (s, _) = err_msg(
+            call(
+                &kv,
+                &v,
+                u,
+                "metadata/new",
+                json!({"metadata_cas":1,"max_versions":3}),
+            )
+            .await,
+        );
+        assert_eq!(s, 400);
+        assert!(matches!(
+            get(&kv, &v, "metadata/new", json!({})).await,
+            Err(LogicalError::NotFound)
+        ));
+        call(&kv, &v, u, "metadata/new",
+            json!({"metadata_cas":0,"metadata_cas_required":true,"custom_metadata":{"owner":"a","keep":"yes"}}))
+            .await
+            .unwrap();
+        let m = meta("metadata/new").await;
+        assert_eq!(
+            (
+                m["current_metadata_version"].clone(),
+                m["metadata_cas_required"].clone()
+            ),
+            (json!(1), json!(true))
+        );
+
+        // Required now: missing, stale and future values change nothing.
+        let before = meta("metadata/new").await;
+        for body in [
+            json!({"custom_metadata":{"owner":"bad"}}),
+            json!({"metadata_cas":0,"max_versions":1}),
+            json!({"metadata_cas":2,"max_versions":1}),
+        ] {
+            assert_eq!(err_msg(call(&kv, &v, u, "metadata/new", body).await).0, 400);
+        }
+        assert_eq!(meta("metadata/new").await, before);
+        call(
+            &kv,
+            &v,
+            Operation::Patch,
+            "metadata/new",
+            json!({"metadata_cas":1,"custom_metadata":{"owner":null,"team":"b"}}),
+        )
+        .await
+        .unwrap();
+        let m = meta("metadata/new").await;
+        assert_eq!(m["custom_metadata"], json!({"keep":"yes","team":"b"}));
+        assert_eq!(m["current_metadata_version"], 2);
+        // A body that sets nothing is a no-op, whatever metadata_cas says.
+        call(&kv, &v, u, "metadata/new", json!({"metadata_cas":999}))
+            .await
+            .unwrap();
+        assert_eq!(meta("metadata/new").await["current_metadata_version"], 2);
+
+        // Mount-wide requirement, with Vault's warning when a key opts out.
+        put(&kv, &v, "config", json!({"metadata_cas_required":true})).await;
+        assert_eq!(meta("config").await["metadata_cas_required"], true);
+        let (s, _) = err_msg(call(&kv, &v, u, "metadata/first", json!({"max_versions":2})).await);
+        assert_eq!(s, 400);
+        let r = call(
+            &kv,
+            &v,
+            u,
+            "metadata/first",
+            json!({"metadata_cas":1,"metadata_cas_required":false}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            r.warnings,
+            ["\"metadata_cas_required\" set to false, but is mandated by backend config. This value will be ignored."]
+        );
+        assert_eq!(
+            err_msg(call(&kv, &v, u, "metadata/first", json!({"max_versions":2})).await).0,
+            400
+        );
+    }
+
+    #[tokio::test]
+    async fn exists_for_data_and_metadata() {
+        let (kv, v) = (KvV2::new(), view().await);
+        let req = |p: &str| request(Operation::Update, p, json!({}));
+        assert!(!kv.exists(&req("data/e"), &v).await.unwrap());
+        assert!(!kv.exists(&req("metadata/e"), &v).await.unwrap());
+        assert!(kv.exists(&req("config"), &v).await.unwrap());
+        put(&kv, &v, "data/e", json!({"data":{"a":1}})).await;
+        assert!(kv.exists(&req("data/e"), &v).await.unwrap());
+        assert!(kv.exists(&req("metadata/e"), &v).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn latest_read_is_one_storage_get() {
+        // The record carries the current version's data, so nothing else is
+        // needed: remove every version key and the latest still reads.
+        let (kv, v) = (KvV2::new(), view().await);
+        put(&kv, &v, "data/one", json!({"data":{"a":1}})).await;
+        put(&kv, &v, "data/one", json!({"data":{"a":2}})).await;
+        v.delete(&version_key("one", 1)).await.unwrap();
+        assert_eq!(
+            body_of(get(&kv, &v, "data/one", json!({})).await)["data"]["a"],
+            2
+        );
+        assert!(matches!(
+            get(&kv, &v, "data/one", json!({"version":1})).await,
+            Err(LogicalError::NotFound)
+        ));
     }
 }
