@@ -386,6 +386,7 @@ impl Core {
             "nonce": if progress > 0 { nonce } else { String::new() },
             "recovery_seal": self.seal.is_auto(),
             "version": super::API_VERSION,
+            "commit_date": env!("STRONGROOM_BUILD_DATE"),
             "migration": false,
             "storage_type": self.options.storage_type,
         });
