@@ -83,6 +83,9 @@ pub(crate) struct Barrier {
     /// The cluster generation most recently read from storage (see
     /// [`GENERATION_KEY`]).
     seen_generation: RwLock<Vec<u8>>,
+    /// Generations this node wrote itself (the most recent few): a change
+    /// we made ourselves needs no replay of the request that made it.
+    own_generations: std::sync::Mutex<std::collections::VecDeque<Vec<u8>>>,
     // std RwLock: held only for in-memory work, never across an await.
     state: RwLock<Option<Unsealed>>,
     // Serializes keyring rewrites (rotation, reservations).
@@ -156,6 +159,7 @@ impl Barrier {
         Self {
             storage,
             seen_generation: RwLock::new(Vec::new()),
+            own_generations: std::sync::Mutex::new(std::collections::VecDeque::new()),
             state: RwLock::new(None),
             keyring_write: tokio::sync::Mutex::new(()),
             rotate_threshold: AtomicU64::new(DEFAULT_ROTATE_THRESHOLD),
@@ -317,6 +321,23 @@ impl Barrier {
         }
     }
 
+    fn remember_own(&self, generation: &[u8]) {
+        if let Ok(mut own) = self.own_generations.lock() {
+            if own.len() >= 64 {
+                own.pop_front();
+            }
+            own.push_back(generation.to_vec());
+        }
+    }
+
+    /// Whether this node wrote `generation` itself.
+    pub(crate) fn is_own_generation(&self, generation: &[u8]) -> bool {
+        self.own_generations
+            .lock()
+            .map(|own| own.iter().any(|g| g == generation))
+            .unwrap_or(false)
+    }
+
     /// The generation most recently seen in storage.
     pub(crate) fn seen_generation(&self) -> Vec<u8> {
         self.seen_generation.read().map(|g| g.clone()).unwrap_or_default()
@@ -328,6 +349,7 @@ impl Barrier {
     pub(crate) async fn batch_bump(&self, batch: Batch) -> Result<Vec<u8>, BarrierError> {
         let mut generation = vec![0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut generation);
+        self.remember_own(&generation);
         self.batch_inner(batch, Some(generation.clone())).await?;
         self.observe_generation(generation.clone());
         Ok(generation)
@@ -507,6 +529,7 @@ impl Barrier {
             let mut generation = vec![0u8; 16];
             rand::rngs::OsRng.fill_bytes(&mut generation);
             batch.push(BatchItem::put(GENERATION_KEY, generation.clone()));
+            self.remember_own(&generation);
             self.storage.batch(batch).await?;
             self.observe_generation(generation);
         } else {

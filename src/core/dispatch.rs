@@ -15,6 +15,7 @@ const SUDO_PATHS: &[&str] = &[
     "sys/seal",
     "sys/step-down",
     "sys/rotate",
+    "sys/rotate/*",
     "sys/auth/*",
     "sys/audit",
     "sys/audit/*",
@@ -68,7 +69,8 @@ impl Core {
         }
         let result = self.handle_once(req.clone()).await;
         let after = self.barrier.seen_generation();
-        if read_only && after != before && !self.is_sealed() {
+        let changed_by_others = after != before && !self.barrier.is_own_generation(&after);
+        if read_only && changed_by_others && !self.is_sealed() {
             self.refresh_caches(&after).await?;
             return self.handle_once(req).await;
         }

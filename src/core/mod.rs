@@ -156,6 +156,8 @@ impl Core {
             "kv" if entry.is_kv_v2() => Ok(Arc::new(KvV2::new())),
             "kv" => Ok(Arc::new(KvV1::new())),
             "cubbyhole" => Ok(Arc::new(KvV1::new())),
+            "userpass" => Ok(Arc::new(crate::logical::userpass::UserpassBackend::new())),
+            "approle" => Ok(Arc::new(crate::logical::approle::AppRoleBackend::new())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),

@@ -162,7 +162,7 @@ pub(crate) async fn handle(
             ensure(op, &[Operation::Read])?;
             Ok(enveloped(req, state.mounts.to_json()))
         }
-        "rotate" => {
+        "rotate" | "rotate/keyring" => {
             ensure(op, &[Operation::Update, Operation::Create])?;
             core.barrier.rotate().await?;
             Ok(Response::empty())
@@ -355,7 +355,7 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str, auth: 
                 mount_type,
                 field_str(&req.data, "description").unwrap_or(""),
             );
-            if let Some(opts) = req.data.get("options") {
+            if let Some(opts) = req.data.get("options").filter(|v| !v.is_null()) {
                 let opts = opts
                     .as_object()
                     .ok_or_else(|| LogicalError::bad("options must be an object"))?;
@@ -383,7 +383,7 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str, auth: 
                     )));
                 }
             }
-            if let Some(cfg) = req.data.get("config") {
+            if let Some(cfg) = req.data.get("config").filter(|v| !v.is_null()) {
                 let cfg = cfg
                     .as_object()
                     .ok_or_else(|| LogicalError::bad("config must be an object"))?;

@@ -72,7 +72,9 @@ pub(crate) struct TokenParams {
 pub(crate) fn validate_cidrs(key: &str, cidrs: &[String]) -> Result<(), LogicalError> {
     for c in cidrs {
         if c.parse::<ipnet::IpNet>().is_err() && c.parse::<IpAddr>().is_err() {
-            return Err(LogicalError::bad(format!("{key}: invalid CIDR block {c:?}")));
+            return Err(LogicalError::bad(format!(
+                "{key}: invalid CIDR block {c:?}"
+            )));
         }
     }
     Ok(())
@@ -144,7 +146,11 @@ impl TokenParams {
                 .ok_or_else(|| LogicalError::bad("token_type must be a string"))?;
             match t {
                 "" | "default" | "service" | "default-service" => {
-                    self.token_type = if t.is_empty() { "default".into() } else { t.into() };
+                    self.token_type = if t.is_empty() {
+                        "default".into()
+                    } else {
+                        t.into()
+                    };
                 }
                 other => {
                     return Err(LogicalError::bad(format!(
@@ -411,12 +417,12 @@ where
 
 impl UserpassBackend {
     async fn write_user(&self, req: &Request, view: &StorageView, name: &str) -> LogicalResult {
+        // Reject malformed fields before spending time on hashing.
+        TokenParams::default().update_from(&req.data, true)?;
         let new_hash = match field_str(&req.data, "password") {
             Some(p) if !p.is_empty() => Some(hash_password(self.params, p).await?),
             _ => None,
         };
-        let mut probe = TokenParams::default();
-        probe.update_from(&req.data, true)?;
         update_user(view, name, |current| {
             let mut entry = match current {
                 Some(e) => e,
@@ -443,7 +449,12 @@ impl UserpassBackend {
         Ok(Response::data(data))
     }
 
-    async fn change_password(&self, req: &Request, view: &StorageView, name: &str) -> LogicalResult {
+    async fn change_password(
+        &self,
+        req: &Request,
+        view: &StorageView,
+        name: &str,
+    ) -> LogicalResult {
         let password = match field_str(&req.data, "password") {
             Some(p) if !p.is_empty() => p,
             _ => return Err(LogicalError::bad("missing password")),
@@ -677,11 +688,14 @@ pub(crate) mod tests {
         .unwrap();
         assert!(r.data.is_none());
         assert!(b
-            .exists(&{
-                let mut q = Request::new(Operation::Update, "x");
-                q.relative_path = "users/alice".into();
-                q
-            }, &view)
+            .exists(
+                &{
+                    let mut q = Request::new(Operation::Update, "x");
+                    q.relative_path = "users/alice".into();
+                    q
+                },
+                &view
+            )
             .await
             .unwrap());
 
@@ -698,13 +712,25 @@ pub(crate) mod tests {
         assert!(!d.contains_key("password_hash"));
 
         let stored = load_user(&view, "alice").await.unwrap().unwrap();
-        assert!(stored.password_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(stored
+            .password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
 
         let auth = login_auth(
-            call(&b, &view, Operation::Update, "login/ALICE", json!({"password": "s3cret!"})).await,
+            call(
+                &b,
+                &view,
+                Operation::Update,
+                "login/ALICE",
+                json!({"password": "s3cret!"}),
+            )
+            .await,
         );
         assert_eq!(auth.policies, vec!["dev", "ops"]);
-        assert_eq!(auth.metadata.get("username").map(String::as_str), Some("alice"));
+        assert_eq!(
+            auth.metadata.get("username").map(String::as_str),
+            Some("alice")
+        );
         assert_eq!(auth.display_name, "alice");
         assert_eq!(auth.ttl, 3600);
         assert_eq!(auth.explicit_max_ttl, 7200);
@@ -712,9 +738,15 @@ pub(crate) mod tests {
         assert!(auth.renewable);
         assert!(auth.client_token.is_empty());
 
-        let e = call(&b, &view, Operation::Update, "login/alice", json!({"password": "nope"}))
-            .await
-            .unwrap_err();
+        let e = call(
+            &b,
+            &view,
+            Operation::Update,
+            "login/alice",
+            json!({"password": "nope"}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.status(), 400);
         assert_eq!(e.to_string(), "invalid username or password");
 
@@ -725,9 +757,15 @@ pub(crate) mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, LogicalError::NotFound));
-        let e = call(&b, &view, Operation::Update, "login/alice", json!({"password": "s3cret!"}))
-            .await
-            .unwrap_err();
+        let e = call(
+            &b,
+            &view,
+            Operation::Update,
+            "login/alice",
+            json!({"password": "s3cret!"}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.to_string(), "invalid username or password");
     }
 
@@ -735,23 +773,46 @@ pub(crate) mod tests {
     async fn unknown_user_and_bad_input() {
         let (_s, view) = setup().await;
         let b = backend();
-        let e = call(&b, &view, Operation::Update, "login/ghost", json!({"password": "x"}))
-            .await
-            .unwrap_err();
+        let e = call(
+            &b,
+            &view,
+            Operation::Update,
+            "login/ghost",
+            json!({"password": "x"}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.status(), 400);
         assert_eq!(e.to_string(), INVALID_CREDENTIALS);
+        // The unknown user was checked against the dummy hash (same cost).
+        assert!(b
+            .dummy_hash
+            .get()
+            .is_some_and(|h| h.starts_with("$argon2id$")));
         // An impossible username answers the same way.
-        let e = call(&b, &view, Operation::Update, "login/a%b", json!({"password": "x"}))
-            .await
-            .unwrap_err();
+        let e = call(
+            &b,
+            &view,
+            Operation::Update,
+            "login/a%b",
+            json!({"password": "x"}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.to_string(), INVALID_CREDENTIALS);
         let e = call(&b, &view, Operation::Update, "login/ghost", json!({}))
             .await
             .unwrap_err();
         assert_eq!(e.to_string(), "missing password");
-        let e = call(&b, &view, Operation::Update, "login/ghost", json!({"password": 12}))
-            .await
-            .unwrap_err();
+        let e = call(
+            &b,
+            &view,
+            Operation::Update,
+            "login/ghost",
+            json!({"password": 12}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.status(), 400);
         // Creating without a password fails; bad field types fail cleanly.
         let e = call(&b, &view, Operation::Create, "users/bob", json!({}))
@@ -777,7 +838,10 @@ pub(crate) mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.to_string(), "token_ttl should not be greater than token_max_ttl");
+        assert_eq!(
+            e.to_string(),
+            "token_ttl should not be greater than token_max_ttl"
+        );
         let e = call(
             &b,
             &view,
@@ -803,9 +867,15 @@ pub(crate) mod tests {
         let (_s, view) = setup().await;
         let b = backend();
         for name in ["carol", "dave"] {
-            call(&b, &view, Operation::Create, &format!("users/{name}"), json!({"password": "old", "policies": ["a"]}))
-                .await
-                .unwrap();
+            call(
+                &b,
+                &view,
+                Operation::Create,
+                &format!("users/{name}"),
+                json!({"password": "old", "policies": ["a"]}),
+            )
+            .await
+            .unwrap();
         }
         let keys = call(&b, &view, Operation::List, "users", json!({}))
             .await
@@ -814,33 +884,96 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(keys["keys"], json!(["carol", "dave"]));
 
-        call(&b, &view, Operation::Update, "users/carol/password", json!({"password": "new"}))
-            .await
-            .unwrap();
-        assert!(call(&b, &view, Operation::Update, "login/carol", json!({"password": "old"}))
-            .await
-            .is_err());
-        login_auth(call(&b, &view, Operation::Update, "login/carol", json!({"password": "new"})).await);
-        let e = call(&b, &view, Operation::Update, "users/nobody/password", json!({"password": "x"}))
-            .await
-            .unwrap_err();
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "users/carol/password",
+            json!({"password": "new"}),
+        )
+        .await
+        .unwrap();
+        assert!(call(
+            &b,
+            &view,
+            Operation::Update,
+            "login/carol",
+            json!({"password": "old"})
+        )
+        .await
+        .is_err());
+        login_auth(
+            call(
+                &b,
+                &view,
+                Operation::Update,
+                "login/carol",
+                json!({"password": "new"}),
+            )
+            .await,
+        );
+        let e = call(
+            &b,
+            &view,
+            Operation::Update,
+            "users/nobody/password",
+            json!({"password": "x"}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.status(), 400);
-        let e = call(&b, &view, Operation::Update, "users/carol/password", json!({}))
-            .await
-            .unwrap_err();
+        let e = call(
+            &b,
+            &view,
+            Operation::Update,
+            "users/carol/password",
+            json!({}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.to_string(), "missing password");
 
-        call(&b, &view, Operation::Update, "users/carol/policies", json!({"token_policies": ["x", "y"]}))
-            .await
-            .unwrap();
-        let auth = login_auth(call(&b, &view, Operation::Update, "login/carol", json!({"password": "new"})).await);
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "users/carol/policies",
+            json!({"token_policies": ["x", "y"]}),
+        )
+        .await
+        .unwrap();
+        let auth = login_auth(
+            call(
+                &b,
+                &view,
+                Operation::Update,
+                "login/carol",
+                json!({"password": "new"}),
+            )
+            .await,
+        );
         assert_eq!(auth.policies, vec!["x", "y"]);
 
         // An update without a password keeps the password and other fields.
-        call(&b, &view, Operation::Update, "users/carol", json!({"token_ttl": 60}))
-            .await
-            .unwrap();
-        let auth = login_auth(call(&b, &view, Operation::Update, "login/carol", json!({"password": "new"})).await);
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "users/carol",
+            json!({"token_ttl": 60}),
+        )
+        .await
+        .unwrap();
+        let auth = login_auth(
+            call(
+                &b,
+                &view,
+                Operation::Update,
+                "login/carol",
+                json!({"password": "new"}),
+            )
+            .await,
+        );
         assert_eq!(auth.policies, vec!["x", "y"]);
         assert_eq!(auth.ttl, 60);
     }
@@ -849,9 +982,15 @@ pub(crate) mod tests {
     async fn bound_cidrs_checked_at_login() {
         let (_s, view) = setup().await;
         let b = backend();
-        call(&b, &view, Operation::Create, "users/erin", json!({"password": "pw", "token_bound_cidrs": "10.0.0.0/8"}))
-            .await
-            .unwrap();
+        call(
+            &b,
+            &view,
+            Operation::Create,
+            "users/erin",
+            json!({"password": "pw", "token_bound_cidrs": "10.0.0.0/8"}),
+        )
+        .await
+        .unwrap();
         let mut req = Request::new(Operation::Update, "auth/test/login/erin");
         req.relative_path = "login/erin".into();
         req.data = json!({"password": "pw"}).as_object().cloned().unwrap();
@@ -869,13 +1008,34 @@ pub(crate) mod tests {
         let (storage, view) = setup().await;
         let b = backend();
         let pw = "Correct-Horse-Battery-Staple-42";
-        call(&b, &view, Operation::Create, "users/frank", json!({"password": pw}))
-            .await
-            .unwrap();
-        call(&b, &view, Operation::Update, "users/frank/password", json!({"password": pw}))
-            .await
-            .unwrap();
-        login_auth(call(&b, &view, Operation::Update, "login/frank", json!({"password": pw})).await);
+        call(
+            &b,
+            &view,
+            Operation::Create,
+            "users/frank",
+            json!({"password": pw}),
+        )
+        .await
+        .unwrap();
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "users/frank/password",
+            json!({"password": pw}),
+        )
+        .await
+        .unwrap();
+        login_auth(
+            call(
+                &b,
+                &view,
+                Operation::Update,
+                "login/frank",
+                json!({"password": pw}),
+            )
+            .await,
+        );
         let blobs = all_bytes(&storage, &view).await;
         assert!(blobs.len() > 2);
         for blob in blobs {

@@ -10,6 +10,7 @@
 //! Core drives both through the one [`Seal`] trait, passing the combined
 //! operator key when the seal needs one.
 
+pub(crate) mod awskms;
 pub(crate) mod shamir;
 
 use async_trait::async_trait;

@@ -1,0 +1,546 @@
+//! sys/ endpoints and error shapes over HTTP against the real binary.
+
+mod common;
+
+use common::{at, expect_status, keys, Server, ROOT};
+use serde_json::{json, Value};
+
+fn health(s: &Server, query: &str) -> common::Response {
+    let target = if query.is_empty() {
+        "/v1/sys/health".to_string()
+    } else {
+        format!("/v1/sys/health?{query}")
+    };
+    s.call("GET", &target, None, None)
+}
+
+#[test]
+fn health_on_an_active_node() {
+    let s = Server::dev();
+    let r = health(&s, "");
+    expect_status(&r, 200, "health");
+    let v = r.json();
+    assert_eq!(v["initialized"], true);
+    assert_eq!(v["sealed"], false);
+    assert_eq!(v["standby"], false);
+    for k in [
+        "replication_performance_mode",
+        "replication_dr_mode",
+        "server_time_utc",
+        "version",
+        "cluster_name",
+        "cluster_id",
+    ] {
+        assert!(v.get(k).is_some(), "health lacks {k}: {v}");
+    }
+    assert!(v["server_time_utc"].is_u64(), "{v}");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    // overrides that apply to an active node
+    expect_status(&health(&s, "activecode=299"), 299, "activecode=299");
+    expect_status(&health(&s, "activecode=204"), 204, "activecode=204");
+    // overrides for other states do not change an active node's answer
+    for q in [
+        "standbyok=true",
+        "standbyok",
+        "perfstandbyok=true",
+        "standbycode=299",
+        "performancestandbycode=299",
+        "drsecondarycode=299",
+        "sealedcode=299",
+        "uninitcode=299",
+        "standbyok=true&sealedcode=299&uninitcode=298",
+    ] {
+        expect_status(&health(&s, q), 200, q);
+    }
+    // an unparsable code is a 400
+    let r = health(&s, "activecode=abc");
+    expect_status(&r, 400, "activecode=abc");
+    assert!(!r.errors().is_empty());
+
+    // HEAD: same status, no body
+    let r = s.raw("HEAD", "/v1/sys/health", &[], None);
+    expect_status(&r, 200, "HEAD health");
+    assert!(r.body.is_empty());
+    let r = s.raw("HEAD", "/v1/sys/health?activecode=299", &[], None);
+    expect_status(&r, 299, "HEAD health?activecode=299");
+
+    // health needs no token, but accepts one
+    expect_status(&s.get("/v1/sys/health"), 200, "health with a token");
+    expect_status(
+        &s.call("GET", "/v1/sys/health", Some("bogus"), None),
+        200,
+        "health with a bad token",
+    );
+}
+
+#[test]
+fn health_while_sealed_and_uninitialized() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::file(dir.path(), "");
+    // uninitialized
+    let r = health(&s, "");
+    expect_status(&r, 501, "uninitialized");
+    assert_eq!(r.json()["initialized"], false);
+    expect_status(&health(&s, "uninitcode=200"), 200, "uninitcode=200");
+    expect_status(&health(&s, "uninitcode=299"), 299, "uninitcode=299");
+    expect_status(
+        &s.raw("HEAD", "/v1/sys/health", &[], None),
+        501,
+        "HEAD uninitialized",
+    );
+    // sealed
+    let init = s.call(
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(&json!({"secret_shares": 1, "secret_threshold": 1})),
+    );
+    expect_status(&init, 200, "init");
+    let key = init.json()["keys"][0].as_str().unwrap().to_string();
+    let r = health(&s, "");
+    expect_status(&r, 503, "sealed");
+    assert_eq!(r.json()["sealed"], true);
+    expect_status(&health(&s, "sealedcode=200"), 200, "sealedcode=200");
+    expect_status(&health(&s, "sealedcode=299"), 299, "sealedcode=299");
+    expect_status(
+        &health(&s, "uninitcode=200"),
+        503,
+        "uninitcode does not apply when sealed",
+    );
+    expect_status(
+        &health(&s, "standbyok=true"),
+        503,
+        "standbyok does not apply when sealed",
+    );
+    expect_status(
+        &s.raw("HEAD", "/v1/sys/health", &[], None),
+        503,
+        "HEAD sealed",
+    );
+    // unsealed
+    expect_status(
+        &s.call("PUT", "/v1/sys/unseal", None, Some(&json!({ "key": key }))),
+        200,
+        "unseal",
+    );
+    expect_status(&health(&s, ""), 200, "unsealed");
+    expect_status(
+        &health(&s, "sealedcode=299"),
+        200,
+        "sealedcode does not apply when unsealed",
+    );
+}
+
+#[test]
+fn seal_status_and_leader() {
+    let s = Server::dev();
+    let r = s.call("GET", "/v1/sys/seal-status", None, None);
+    expect_status(&r, 200, "seal-status");
+    let v = r.json();
+    assert_eq!(v["type"], "shamir");
+    assert_eq!(v["initialized"], true);
+    assert_eq!(v["sealed"], false);
+    assert_eq!(v["t"], 1);
+    assert_eq!(v["n"], 1);
+    assert_eq!(v["progress"], 0);
+    let r = s.call("GET", "/v1/sys/leader", None, None);
+    expect_status(&r, 200, "leader");
+    assert_eq!(r.json(), json!({"ha_enabled": false}));
+}
+
+#[test]
+fn mounts_enable_read_tune_disable() {
+    let s = Server::dev();
+    let r = s.get("/v1/sys/mounts");
+    expect_status(&r, 200, "list mounts");
+    let v = r.json();
+    let secret = at(&v, &["data", "secret/"]);
+    assert_eq!(secret["type"], "kv", "{v}");
+    assert_eq!(secret["options"]["version"], "2", "{v}");
+    assert!(v["data"].get("sys/").is_some(), "sys/ is listed: {v}");
+    for k in [
+        "type",
+        "description",
+        "accessor",
+        "config",
+        "options",
+        "local",
+        "seal_wrap",
+    ] {
+        assert!(secret.get(k).is_some(), "mount entry lacks {k}: {secret}");
+    }
+    // listing needs a token
+    expect_status(
+        &s.call("GET", "/v1/sys/mounts", None, None),
+        403,
+        "list mounts without a token",
+    );
+
+    // enable
+    expect_status(
+        &s.post(
+            "/v1/sys/mounts/team/kv",
+            json!({"type": "kv", "description": "team secrets", "options": {"version": "2"}}),
+        ),
+        204,
+        "enable team/kv",
+    );
+    let r = s.get("/v1/sys/mounts/team/kv");
+    expect_status(&r, 200, "read the mount");
+    let m = r.json();
+    assert_eq!(m["data"]["type"], "kv", "{m}");
+    assert_eq!(m["data"]["description"], "team secrets");
+    assert!(s.get("/v1/sys/mounts").json()["data"]
+        .get("team/kv/")
+        .is_some());
+    // the same path again, or one nested under it, is refused
+    let r = s.post("/v1/sys/mounts/team/kv", json!({"type": "kv"}));
+    expect_status(&r, 400, "enable twice");
+    assert!(r.errors()[0].contains("path is already in use"), "{r}");
+    expect_status(
+        &s.post("/v1/sys/mounts/team/kv/inner", json!({"type": "kv"})),
+        400,
+        "nested mount",
+    );
+    expect_status(
+        &s.post("/v1/sys/mounts/sys", json!({"type": "kv"})),
+        400,
+        "enable at sys/",
+    );
+    expect_status(
+        &s.post("/v1/sys/mounts/weird", json!({"type": "no-such-engine"})),
+        400,
+        "unknown type",
+    );
+    expect_status(&s.post("/v1/sys/mounts/notype", json!({})), 400, "no type");
+
+    // the mount works
+    expect_status(
+        &s.put("/v1/team/kv/data/x", json!({"data": {"a": 1}})),
+        200,
+        "write into team/kv",
+    );
+
+    // tune
+    let r = s.get("/v1/sys/mounts/team/kv/tune");
+    expect_status(&r, 200, "read tune");
+    let t = r.json();
+    for k in ["default_lease_ttl", "max_lease_ttl", "force_no_cache"] {
+        assert!(t["data"].get(k).is_some(), "tune lacks {k}: {t}");
+    }
+    expect_status(
+        &s.post(
+            "/v1/sys/mounts/team/kv/tune",
+            json!({"default_lease_ttl": "1h", "max_lease_ttl": "2h", "description": "retuned"}),
+        ),
+        204,
+        "tune",
+    );
+    let t = s.get("/v1/sys/mounts/team/kv/tune").json();
+    assert_eq!(t["data"]["default_lease_ttl"], 3600, "{t}");
+    assert_eq!(t["data"]["max_lease_ttl"], 7200, "{t}");
+    assert_eq!(t["data"]["description"], "retuned", "{t}");
+    let m = s.get("/v1/sys/mounts").json();
+    assert_eq!(
+        m["data"]["team/kv/"]["config"]["default_lease_ttl"], 3600,
+        "{m}"
+    );
+    assert_eq!(m["data"]["team/kv/"]["description"], "retuned");
+
+    // disable
+    expect_status(&s.delete("/v1/sys/mounts/team/kv"), 204, "disable");
+    assert!(s.get("/v1/sys/mounts").json()["data"]
+        .get("team/kv/")
+        .is_none());
+    let r = s.get("/v1/team/kv/data/x");
+    expect_status(&r, 404, "a disabled mount's path");
+    expect_status(
+        &s.delete("/v1/sys/mounts/team/kv"),
+        204,
+        "disabling twice is fine",
+    );
+    // re-enabling starts empty
+    expect_status(
+        &s.post(
+            "/v1/sys/mounts/team/kv",
+            json!({"type": "kv", "options": {"version": "2"}}),
+        ),
+        204,
+        "re-enable",
+    );
+    expect_status(&s.get("/v1/team/kv/data/x"), 404, "the old data is gone");
+    // sys/ cannot be disabled
+    let r = s.delete("/v1/sys/mounts/sys");
+    assert!(r.status == 400 || r.status == 403, "disable sys/: {r}");
+    expect_status(&s.get("/v1/sys/health"), 200, "still alive");
+}
+
+/// `term` of a key-status answer (in `data`; Vault also repeats it at the top).
+fn term(v: &Value) -> u64 {
+    v["data"]["term"]
+        .as_u64()
+        .or_else(|| v["term"].as_u64())
+        .unwrap_or_else(|| panic!("no term in {v}"))
+}
+
+#[test]
+fn rotate_then_key_status_and_old_data_reads() {
+    let s = Server::dev();
+    let r = s.get("/v1/sys/key-status");
+    expect_status(&r, 200, "key-status");
+    let v = r.json();
+    let term0 = term(&v);
+    assert!(v["data"].get("install_time").is_some(), "{v}");
+    expect_status(
+        &s.put("/v1/secret/data/before", json!({"data": {"k": "old"}})),
+        200,
+        "write",
+    );
+    for i in 1..=3u64 {
+        expect_status(
+            &s.call("PUT", "/v1/sys/rotate", Some(ROOT), None),
+            204,
+            "rotate",
+        );
+        let v = s.get("/v1/sys/key-status").json();
+        assert_eq!(term(&v), term0 + i, "term after rotation {i}: {v}");
+        expect_status(
+            &s.put(
+                &format!("/v1/secret/data/after{i}"),
+                json!({"data": {"k": i}}),
+            ),
+            200,
+            "write after rotate",
+        );
+    }
+    assert_eq!(
+        s.get("/v1/secret/data/before").json()["data"]["data"],
+        json!({"k": "old"})
+    );
+    for i in 1..=3u64 {
+        assert_eq!(
+            s.get(&format!("/v1/secret/data/after{i}")).json()["data"]["data"],
+            json!({"k": i})
+        );
+    }
+    // rotate needs a (root) token
+    expect_status(
+        &s.call("PUT", "/v1/sys/rotate", None, None),
+        403,
+        "rotate without a token",
+    );
+    expect_status(
+        &s.call("GET", "/v1/sys/key-status", None, None),
+        403,
+        "key-status without a token",
+    );
+}
+
+#[test]
+fn seal_then_everything_is_503() {
+    let s = Server::dev();
+    expect_status(
+        &s.put("/v1/secret/data/x", json!({"data": {"a": 1}})),
+        200,
+        "write",
+    );
+    expect_status(
+        &s.call("PUT", "/v1/sys/seal", None, None),
+        403,
+        "seal without a token",
+    );
+    expect_status(
+        &s.call("PUT", "/v1/sys/seal", Some(ROOT), None),
+        204,
+        "seal",
+    );
+    let r = s.get("/v1/secret/data/x");
+    expect_status(&r, 503, "read while sealed");
+    assert_eq!(r.errors(), ["Vault is sealed"]);
+    expect_status(
+        &s.put("/v1/secret/data/x", json!({"data": {"a": 2}})),
+        503,
+        "write while sealed",
+    );
+    expect_status(&s.get("/v1/sys/mounts"), 503, "sys/mounts while sealed");
+    let v = s.call("GET", "/v1/sys/seal-status", None, None).json();
+    assert_eq!(v["sealed"], true);
+    expect_status(&health(&s, ""), 503, "health while sealed");
+}
+
+#[test]
+fn error_shapes() {
+    let s = Server::dev();
+    // malformed JSON
+    let r = s.raw(
+        "PUT",
+        "/v1/secret/data/x",
+        &[
+            ("X-Vault-Token", ROOT),
+            ("Content-Type", "application/json"),
+        ],
+        Some(b"{\"data\": {\"a\": "),
+    );
+    expect_status(&r, 400, "truncated JSON");
+    assert!(!r.errors().is_empty());
+    assert_eq!(keys(&r.json()), ["errors"]);
+    let r = s.raw(
+        "PUT",
+        "/v1/secret/data/x",
+        &[("X-Vault-Token", ROOT)],
+        Some(b"not json at all"),
+    );
+    expect_status(&r, 400, "garbage body");
+    assert!(
+        r.errors()[0].starts_with("failed to decode JSON input"),
+        "{r}"
+    );
+    let r = s.raw(
+        "PUT",
+        "/v1/secret/data/x",
+        &[("X-Vault-Token", ROOT)],
+        Some(b"[1,2]"),
+    );
+    expect_status(&r, 400, "a JSON array body");
+
+    // unknown path / mount
+    let r = s.get("/v1/nosuchmount/foo");
+    expect_status(&r, 404, "unknown mount");
+    assert_eq!(
+        r.errors(),
+        ["no handler for route \"nosuchmount/foo\". route entry not found."]
+    );
+    expect_status(&s.get("/v1/sys/no-such-endpoint"), 404, "unknown sys path");
+    let r = s.call("GET", "/nope", None, None);
+    expect_status(&r, 404, "outside /v1/");
+
+    // wrong method
+    let r = s.call("DELETE", "/v1/sys/health", Some(ROOT), None);
+    expect_status(&r, 405, "DELETE sys/health");
+    assert_eq!(r.json(), json!({"errors": []}));
+    let r = s.call("OPTIONS", "/v1/secret/data/x", Some(ROOT), None);
+    assert!(r.status == 405 || r.status == 204, "OPTIONS: {r}");
+
+    // no token / bad token
+    for (token, what) in [
+        (None, "no token"),
+        (Some("bogus"), "bad token"),
+        (Some(""), "empty token"),
+    ] {
+        let r = s.call("GET", "/v1/secret/data/x", token, None);
+        expect_status(&r, 403, what);
+        assert_eq!(r.json(), json!({"errors": ["permission denied"]}), "{what}");
+    }
+    // a bearer token works like X-Vault-Token
+    let r = s.raw(
+        "GET",
+        "/v1/sys/mounts",
+        &[("Authorization", "Bearer root")],
+        None,
+    );
+    expect_status(&r, 200, "Authorization: Bearer");
+    // every error body is JSON with errors
+    for r in [
+        s.get("/v1/nosuchmount/x"),
+        s.call("GET", "/v1/sys/mounts", None, None),
+    ] {
+        assert_eq!(r.header("content-type"), Some("application/json"), "{r}");
+        assert!(r.json().get("errors").is_some());
+    }
+}
+
+#[test]
+fn oversize_bodies_are_413() {
+    // A small configured limit.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::file(dir.path(), "max_request_size = 1024");
+    let body = format!("{{\"data\":{{\"a\":\"{}\"}}}}", "x".repeat(4096));
+    let r = s.raw(
+        "PUT",
+        "/v1/secret/data/x",
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    expect_status(&r, 413, "body over max_request_size");
+    assert!(!r.errors().is_empty());
+    let small = s.call(
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(&json!({"secret_shares": 1, "secret_threshold": 1})),
+    );
+    expect_status(&small, 200, "a small body still works");
+
+    // Vault's default limit, 32 MiB, on a dev server.
+    let s = Server::dev();
+    let big = vec![b' '; 32 * 1024 * 1024 + 4096];
+    let r = s.raw(
+        "PUT",
+        "/v1/secret/data/x",
+        &[
+            ("X-Vault-Token", ROOT),
+            ("Content-Type", "application/json"),
+        ],
+        Some(&big),
+    );
+    expect_status(&r, 413, "body over 32 MiB");
+    expect_status(&s.get("/v1/sys/health"), 200, "alive after a large body");
+}
+
+#[test]
+fn path_traversal_never_reaches_sys_seal() {
+    let s = Server::dev();
+    let attempts = [
+        "/v1/secret/../sys/seal",
+        "/v1/secret/%2e%2e/sys/seal",
+        "/v1/secret/%2E%2E/sys/seal",
+        "/v1/secret/.%2e/sys/seal",
+        "/v1/secret/data/..%2f..%2fsys/seal",
+        "/v1/secret/data/%2e%2e%2f%2e%2e%2fsys%2fseal",
+        "/v1/secret/./../sys/seal",
+        "/v1/./sys/seal",
+        "/v1/sys/./seal",
+        "/v1/../v1/sys/seal",
+        "/v1/secret/..\\sys\\seal",
+    ];
+    for target in attempts {
+        for method in ["PUT", "POST"] {
+            let r = s.raw(method, target, &[("X-Vault-Token", ROOT)], Some(b"{}"));
+            assert!(
+                (400..500).contains(&r.status),
+                "{method} {target}: expected a 4xx, got {r}"
+            );
+            let h = s.call("GET", "/v1/sys/seal-status", None, None).json();
+            assert_eq!(
+                h["sealed"], false,
+                "{method} {target} sealed the server (answered {r})"
+            );
+        }
+    }
+    // the legitimate path still works
+    expect_status(
+        &s.call("PUT", "/v1/sys/seal", Some(ROOT), None),
+        204,
+        "the real sys/seal",
+    );
+    assert_eq!(
+        s.call("GET", "/v1/sys/seal-status", None, None).json()["sealed"],
+        true
+    );
+}
+
+#[test]
+fn responses_are_never_cached() {
+    let s = Server::dev();
+    for r in [
+        s.get("/v1/sys/health"),
+        s.get("/v1/secret/data/missing"),
+        s.put("/v1/secret/data/x", json!({"data": {"a": 1}})),
+    ] {
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{r}");
+    }
+    let v: Value = s.get("/v1/secret/data/x").json();
+    assert_eq!(v["data"]["data"]["a"], 1);
+}
