@@ -45,10 +45,6 @@ impl Stanza {
             _ => None,
         }
     }
-
-    pub(crate) fn get_bool(&self, key: &str) -> Option<bool> {
-        self.options.get(key).and_then(as_bool)
-    }
 }
 
 fn as_bool(v: &Value) -> Option<bool> {

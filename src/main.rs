@@ -9,8 +9,10 @@ mod config;
 mod core;
 mod ha;
 mod http;
+mod lambda;
 mod logical;
 mod metrics;
+mod node;
 mod policy;
 mod seal;
 mod server;
@@ -20,5 +22,9 @@ mod util;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Started by the Lambda runtime as `bootstrap`: serve invocations.
+    if lambda::in_lambda() {
+        return lambda::run();
+    }
     cli::main()
 }

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use clap::Args;
 use tokio::net::TcpListener;
 
-use crate::config::{Listener, ServerConfig, Stanza};
+use crate::config::{Listener, ServerConfig};
 use crate::core::{Core, CoreOptions};
 use crate::http::{handler::DEFAULT_MAX_REQUEST_SIZE, ListenerOptions};
+use crate::node::{auto_unseal_loop, build_node, spawn_elector};
 use crate::seal::{shamir::ShamirSeal, Seal};
-use crate::storage::{file::FileStorage, memory::MemoryStorage, Storage};
+use crate::storage::{memory::MemoryStorage, Storage};
 
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ServerArgs {
@@ -74,61 +75,6 @@ pub(crate) fn run(args: ServerArgs) -> ExitCode {
     }
 }
 
-/// Storage built from a `storage` stanza: the backend, its type name, and
-/// HA settings when the backend is shared and `ha_enabled` is set.
-pub(crate) struct BuiltStorage {
-    pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) kind: String,
-    pub(crate) ha: Option<crate::ha::HaConfig>,
-}
-
-/// Builds the physical storage backend a `storage` stanza names.
-pub(crate) async fn build_storage(stanza: &Stanza, can_lead: bool) -> Result<BuiltStorage, String> {
-    match stanza.kind.as_str() {
-        "inmem" => Ok(BuiltStorage { storage: Arc::new(MemoryStorage::new()), kind: "inmem".into(), ha: None }),
-        "file" | "raft" => {
-            let path = stanza
-                .get_str("path")
-                .ok_or_else(|| format!("storage \"{}\": path is required", stanza.kind))?;
-            let s = FileStorage::open(std::path::Path::new(&path))
-                .map_err(|e| format!("storage \"file\": {e}"))?;
-            Ok(BuiltStorage { storage: Arc::new(s), kind: "file".into(), ha: None })
-        }
-        "dynamodb" => {
-            let s = crate::storage::dynamodb::DynamoStorage::from_options(&stanza.options)
-                .await
-                .map_err(|e| format!("storage \"dynamodb\": {e}"))?;
-            let ha = if s.ha_enabled() {
-                let ttl = match stanza.get_str("lease_ttl") {
-                    Some(t) => crate::logical::parse_duration_str(&t)
-                        .map_err(|e| format!("storage \"dynamodb\": lease_ttl: {e}"))?,
-                    None => 10,
-                };
-                if ttl < 2 {
-                    return Err("storage \"dynamodb\": lease_ttl must be at least 2s".into());
-                }
-                Some(crate::ha::HaConfig { lease_ttl: std::time::Duration::from_secs(ttl), can_lead })
-            } else {
-                None
-            };
-            Ok(BuiltStorage { storage: Arc::new(s), kind: "dynamodb".into(), ha })
-        }
-        other => Err(format!("unknown storage type {other:?} (supported: file, dynamodb, inmem)")),
-    }
-}
-
-fn build_seal(stanza: Option<&Stanza>) -> Result<Arc<dyn Seal>, String> {
-    let kind = stanza
-        .map(|s| s.kind.clone())
-        .or_else(|| std::env::var("VAULT_SEAL_TYPE").ok());
-    match kind.as_deref() {
-        None | Some("shamir") => Ok(Arc::new(ShamirSeal)),
-        Some(other) => Err(format!(
-            "unsupported seal type {other:?} (supported: shamir)"
-        )),
-    }
-}
-
 async fn bind(l: &Listener) -> Result<(TcpListener, Option<tokio_rustls::TlsAcceptor>), String> {
     let tls = if l.tls_disable {
         None
@@ -184,38 +130,18 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         ));
     }
 
-    let mut ha_config = None;
-    let (storage, storage_type, listeners) = if args.dev {
-        let listener = Listener {
+    let listeners = if args.dev {
+        vec![Listener {
             address: args.dev_listen_address.clone(),
             tls_disable: true,
             tls_cert_file: None,
             tls_key_file: None,
             max_request_size: None,
-        };
-        (
-            Arc::new(MemoryStorage::new()) as Arc<dyn Storage>,
-            "inmem".to_string(),
-            vec![listener],
-        )
+        }]
+    } else if config.listeners.is_empty() {
+        return Err(StartError::Other("the configuration has no listener \"tcp\" stanza".into()));
     } else {
-        let stanza = config
-            .storage
-            .as_ref()
-            .ok_or_else(|| StartError::Other("the configuration has no storage stanza".into()))?;
-        let built = build_storage(stanza, true).await.map_err(StartError::Other)?;
-        if config.listeners.is_empty() {
-            return Err(StartError::Other(
-                "the configuration has no listener \"tcp\" stanza".into(),
-            ));
-        }
-        ha_config = built.ha.clone();
-        (built.storage, built.kind, config.listeners.clone())
-    };
-    let seal = if args.dev {
-        Arc::new(ShamirSeal) as Arc<dyn Seal>
-    } else {
-        build_seal(config.seal.as_ref()).map_err(StartError::Other)?
+        config.listeners.clone()
     };
 
     let mut bound = Vec::new();
@@ -223,37 +149,30 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         bound.push((bind(l).await.map_err(StartError::Other)?, l.clone()));
     }
     let first = &bound[0];
-    let scheme = if first.0 .1.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let local = first
-        .0
-         .0
-        .local_addr()
-        .map_err(|e| StartError::Other(e.to_string()))?;
+    let scheme = if first.0 .1.is_some() { "https" } else { "http" };
+    let local = first.0 .0.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
     let api_addr = config
         .api_addr
         .clone()
         .or_else(|| std::env::var("VAULT_API_ADDR").ok())
         .unwrap_or_else(|| format!("{scheme}://{local}"));
 
-    let ha = ha_config.map(|cfg| Arc::new(crate::ha::HaState::new(storage.clone(), api_addr.clone(), cfg)));
-    let core_storage: Arc<dyn Storage> = match &ha {
-        Some(ha) => Arc::new(crate::ha::fence::FencedStorage::new(storage.clone(), ha.clone())),
-        None => storage.clone(),
+    let (core, ha) = if args.dev {
+        let core = Core::new(
+            Arc::new(MemoryStorage::new()) as Arc<dyn Storage>,
+            Arc::new(ShamirSeal) as Arc<dyn Seal>,
+            CoreOptions {
+                storage_type: "inmem".into(),
+                api_addr: Some(api_addr.clone()),
+                clock: Arc::new(crate::util::SystemClock),
+                ha: None,
+            },
+        );
+        (core, None)
+    } else {
+        let node = build_node(&config, api_addr.clone(), true).await.map_err(StartError::Other)?;
+        (node.core, node.ha)
     };
-    let core = Core::new(
-        core_storage,
-        seal,
-        CoreOptions {
-            storage_type,
-            api_addr: Some(api_addr.clone()),
-            clock: Arc::new(crate::util::SystemClock),
-            ha: ha.clone(),
-        },
-    );
 
     if args.dev {
         let result = core
@@ -349,63 +268,3 @@ Development mode should NOT be used in production installations!
     let _ = std::io::stdout().flush();
 }
 
-/// Runs the HA elector for this node.
-fn spawn_elector(core: Arc<Core>, ha: Arc<crate::ha::HaState>) -> tokio::task::JoinHandle<()> {
-    let contend_core = core.clone();
-    let change_core = core;
-    tokio::spawn(crate::ha::elector::run(
-        ha.storage.clone(),
-        ha,
-        move || {
-            // Only unsealed nodes lead (and any node while uninitialized, so
-            // that `sys/init` has an active node to run on).
-            !contend_core.is_sealed() || !contend_core.initialized_cached()
-        },
-        move |active| {
-            let core = change_core.clone();
-            tokio::spawn(async move { core.on_active_change(active).await });
-        },
-    ))
-}
-
-/// Unseals with the auto seal, retrying with backoff while the seal's
-/// service (KMS) is unreachable; re-unseals if the node gets sealed.
-async fn auto_unseal_loop(core: Arc<Core>) {
-    use backon::{BackoffBuilder, ExponentialBuilder};
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(std::time::Duration::from_millis(200))
-        .with_max_delay(std::time::Duration::from_secs(10))
-        .with_jitter()
-        .without_max_times()
-        .build();
-    loop {
-        if !core.is_sealed() {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            continue;
-        }
-        match core.is_initialized().await {
-            Ok(true) => {}
-            Ok(false) => {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the seal configuration; retrying"),
-        }
-        match core.auto_unseal().await {
-            Ok(()) => {
-                tracing::info!("auto-unsealed");
-                delays = ExponentialBuilder::default()
-                    .with_min_delay(std::time::Duration::from_millis(200))
-                    .with_max_delay(std::time::Duration::from_secs(10))
-                    .with_jitter()
-                    .without_max_times()
-                    .build();
-            }
-            Err(e) => {
-                let wait = delays.next().unwrap_or(std::time::Duration::from_secs(10));
-                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "auto-unseal failed; staying sealed");
-                tokio::time::sleep(wait).await;
-            }
-        }
-    }
-}

@@ -180,6 +180,7 @@ impl Barrier {
     }
 
     /// Creates a fresh keyring under `root_key` and unseals. Used by init.
+    #[cfg(test)]
     pub(crate) async fn initialize(&self, root_key: &Key) -> Result<(), BarrierError> {
         self.initialize_with(root_key, Vec::new()).await
     }

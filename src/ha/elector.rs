@@ -62,7 +62,12 @@ async fn renew(storage: &Arc<dyn Storage>, ha: &HaState) {
     let Some(held) = ha.held() else { return };
     let started = Instant::now();
     let version = started.duration_since(held_epoch_start()).as_millis() as u64;
-    let hb = Heartbeat { holder: ha.node_id.clone(), epoch: held.record.epoch, version };
+    let hb = Heartbeat {
+        holder: ha.node_id.clone(),
+        epoch: held.record.epoch,
+        version,
+        renewed_unix: chrono::Utc::now().timestamp(),
+    };
     let batch = vec![
         BatchItem::check(LEASE_KEY, Condition::Equals(held.lease_bytes.clone())),
         BatchItem::put(HEARTBEAT_KEY, to_bytes(&hb)),
@@ -141,7 +146,12 @@ async fn observe_and_maybe_take(storage: &Arc<dyn Storage>, ha: &HaState, watch:
         acquired: crate::util::now_rfc3339(),
     };
     let record_bytes = to_bytes(&record);
-    let hb = Heartbeat { holder: ha.node_id.clone(), epoch, version: 0 };
+    let hb = Heartbeat {
+        holder: ha.node_id.clone(),
+        epoch,
+        version: 0,
+        renewed_unix: chrono::Utc::now().timestamp(),
+    };
     let lease_cond = match &lease_raw {
         Some(b) => Condition::Equals(b.clone()),
         None => Condition::Absent,
@@ -161,7 +171,6 @@ async fn observe_and_maybe_take(storage: &Arc<dyn Storage>, ha: &HaState, watch:
                 lease_bytes: record_bytes,
                 record,
                 valid_until: started + ha.validity(),
-                since: chrono::Utc::now(),
             };
             ha.become_active(held);
         }

@@ -57,6 +57,11 @@ pub(crate) struct Heartbeat {
     pub(crate) holder: String,
     pub(crate) epoch: u64,
     pub(crate) version: u64,
+    /// Wall-clock time of the renewal (unix seconds). Only nodes that cannot
+    /// watch the heartbeat over time (Lambda instances) use it, and only to
+    /// avoid forwarding to a holder that is obviously long dead.
+    #[serde(default)]
+    pub(crate) renewed_unix: i64,
 }
 
 /// One node's registry entry.
@@ -85,7 +90,6 @@ pub(crate) struct Held {
     pub(crate) record: LeaseRecord,
     /// Past this instant the node must not act as active any more.
     pub(crate) valid_until: Instant,
-    pub(crate) since: chrono::DateTime<chrono::Utc>,
 }
 
 /// Shared HA state: read by the request path, written by the elector.
@@ -200,6 +204,23 @@ impl HaState {
     /// The active node's advertised address, if a live holder is known.
     pub(crate) fn leader(&self) -> Option<LeaseRecord> {
         self.leader.read().ok()?.clone().filter(|l| !l.holder.is_empty())
+    }
+
+    /// Reads the lease and heartbeat from storage to learn the active node.
+    /// Lambda instances run no elector, so they call this before forwarding.
+    pub(crate) async fn refresh_leader(&self) {
+        let Ok(values) = self.storage.get_many(&[LEASE_KEY, HEARTBEAT_KEY]).await else {
+            return;
+        };
+        let lease: Option<LeaseRecord> =
+            values.first().cloned().flatten().and_then(|b| serde_json::from_slice(&b).ok());
+        let heartbeat: Option<Heartbeat> =
+            values.get(1).cloned().flatten().and_then(|b| serde_json::from_slice(&b).ok());
+        let stale_after = (self.config.lease_ttl * 3).as_secs() as i64;
+        let alive = heartbeat.is_some_and(|h| {
+            h.renewed_unix == 0 || chrono::Utc::now().timestamp() - h.renewed_unix <= stale_after
+        });
+        self.set_leader(lease.filter(|_| alive));
     }
 
     pub(crate) fn is_self(&self, record: &LeaseRecord) -> bool {

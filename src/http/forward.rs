@@ -46,11 +46,15 @@ fn client() -> Result<&'static HttpsClient, String> {
                 .map_err(|e| e.to_string())?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
+            // Fail fast when the advertised active node is gone.
+            let mut http = HttpConnector::new();
+            http.set_connect_timeout(Some(Duration::from_secs(2)));
+            http.enforce_http(false);
             let https = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(tls)
                 .https_or_http()
                 .enable_http1()
-                .build();
+                .wrap_connector(http);
             Ok(Client::builder(TokioExecutor::new()).build(https))
         })
         .as_ref()
@@ -68,6 +72,9 @@ pub(crate) async fn forward(core: &Arc<Core>, req: &HttpRequest<'_>, why: &str) 
     let Some(ha) = &core.options.ha else {
         return unavailable(why);
     };
+    if !ha.config.can_lead {
+        ha.refresh_leader().await;
+    }
     if req.headers.contains_key(FORWARDED_HEADER) {
         return unavailable("this node is not the active node (the request was already forwarded once)");
     }

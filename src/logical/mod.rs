@@ -6,6 +6,7 @@
 //! [`Response`] or [`LogicalError`] back; engines never see either transport.
 
 pub(crate) mod approle;
+pub(crate) mod aws_auth;
 pub(crate) mod auth;
 pub(crate) mod kv;
 pub(crate) mod kv2;
@@ -185,9 +186,6 @@ pub(crate) enum LogicalError {
     /// 503 `Vault is sealed`.
     #[error("Vault is sealed")]
     Sealed,
-    /// 400 `Vault is not initialized` (Vault answers 400 to most calls then).
-    #[error("Vault is not initialized")]
-    Uninitialized,
     /// 503: storage or a dependency is unavailable; safe to retry.
     #[error("{0}")]
     Unavailable(String),
@@ -209,7 +207,7 @@ impl LogicalError {
     /// The HTTP status Vault answers with.
     pub(crate) fn status(&self) -> u16 {
         match self {
-            LogicalError::BadRequest(_) | LogicalError::Uninitialized => 400,
+            LogicalError::BadRequest(_) => 400,
             LogicalError::PermissionDenied | LogicalError::PermissionDeniedPolicy => 403,
             LogicalError::NotFound | LogicalError::NoRoute(_) => 404,
             LogicalError::UnsupportedOperation => 405,

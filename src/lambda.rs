@@ -1,0 +1,152 @@
+//! Lambda mode: the same binary, the same core and router, served through
+//! the Lambda runtime API (`lambda_http`: Function URLs, API Gateway REST and
+//! HTTP APIs, ALB) instead of a TCP listener.
+//!
+//! A Lambda instance can be frozen between invocations at any moment, so it
+//! never holds the HA lease: it is always a standby that serves reads from
+//! storage and forwards writes to the active node's advertised address (503
+//! with `Retry-After` when there is none). Everything expensive — config,
+//! SDK clients, the one KMS `Decrypt` of auto-unseal, the keyring — happens
+//! once in the init phase and stays warm across invocations.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_http::{service_fn, Body, Request, Response};
+
+use crate::config::ServerConfig;
+use crate::core::Core;
+use crate::http::handler::{standard_headers, HttpRequest};
+
+/// True when started by the Lambda runtime (custom runtime `bootstrap`).
+pub(crate) fn in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+/// `STRONGROOM_CONFIG`: a path to an HCL/JSON file, or the HCL text itself.
+fn load_config() -> Result<ServerConfig, String> {
+    let raw = std::env::var("STRONGROOM_CONFIG")
+        .map_err(|_| "STRONGROOM_CONFIG is not set (a config file path, or the HCL text)".to_string())?;
+    let path = std::path::Path::new(raw.trim());
+    if !raw.contains('\n') && !raw.contains('{') && path.exists() {
+        return ServerConfig::load(&[path.to_path_buf()]).map_err(|e| e.to_string());
+    }
+    ServerConfig::parse(std::path::Path::new("STRONGROOM_CONFIG"), &raw).map_err(|e| e.to_string())
+}
+
+pub(crate) fn run() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run_async()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Builds the node (init phase) and reports how long our own work took.
+pub(crate) async fn init() -> Result<Arc<Core>, String> {
+    let started = Instant::now();
+    let config = load_config()?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    // The advertised address is the active node's business; a Lambda
+    // instance has none of its own.
+    let node = crate::node::build_node(&config, String::new(), false).await?;
+    let core = node.core;
+    let built = started.elapsed();
+    let unseal_started = Instant::now();
+    match core.is_initialized().await {
+        Ok(true) if core.seal.is_auto() => {
+            if let Err(e) = core.auto_unseal().await {
+                tracing::warn!(error = %e, "auto-unseal failed at init; will retry per request");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the seal configuration at init"),
+    }
+    tracing::info!(
+        own_init_ms = built.as_secs_f64() * 1000.0,
+        unseal_ms = unseal_started.elapsed().as_secs_f64() * 1000.0,
+        total_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "lambda init done"
+    );
+    Ok(core)
+}
+
+async fn run_async() -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("strongroom=info,warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+    let core = init().await?;
+    lambda_http::run(service_fn(move |event: Request| {
+        let core = core.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&core, event).await) }
+    }))
+    .await
+    .map_err(|e| format!("lambda runtime: {e}"))
+}
+
+/// Serves one invocation through the same handler as the HTTP server.
+pub(crate) async fn handle(core: &Arc<Core>, event: Request) -> Response<Body> {
+    if core.is_sealed() && core.seal.is_auto() {
+        // KMS was unreachable at init: try again now, once.
+        let _ = core.auto_unseal().await;
+    }
+    let (parts, body) = event.into_parts();
+    let body_bytes: &[u8] = match &body {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let remote_addr = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|ip| ip.trim().parse().ok());
+    let max = crate::http::handler::DEFAULT_MAX_REQUEST_SIZE;
+    let answer = if body_bytes.len() > max {
+        crate::http::handler::HttpResponse::error(&crate::logical::LogicalError::TooLarge(format!(
+            "http: request body too large (limit {max} bytes)"
+        )))
+    } else {
+        let req = HttpRequest {
+            method: &parts.method,
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body: body_bytes,
+            remote_addr,
+        };
+        crate::http::handler::handle(core, req).await
+    };
+    let is_head = parts.method == http::Method::HEAD;
+    let content_type = if answer.body.is_empty() && !is_head {
+        None
+    } else {
+        Some(answer.content_type.unwrap_or("application/json"))
+    };
+    let body = if is_head || answer.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(String::from_utf8_lossy(&answer.body).into_owned())
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = answer.status;
+    standard_headers(resp.headers_mut(), content_type);
+    for (name, value) in answer.headers {
+        resp.headers_mut().insert(name, value);
+    }
+    resp
+}
