@@ -50,10 +50,12 @@ $(VENV_STAMP): $(REQUIREMENTS)
 # ---- Tests -------------------------------------------------------------------
 # cargo test runs the unit tests and the integration tests in tests/, which
 # start the real binary on loopback ports and drive it over HTTP, with the
-# bao CLI and hvac from .venv/ (tests/cli.rs).
+# bao CLI and hvac from .venv/ (tests/cli.rs). scripts/test.sh starts a
+# pinned moto server (DynamoDB, KMS, STS) on a free loopback port for the AWS
+# tests, exports AWS_ENDPOINT_URL, lints infra/ with cfn-lint, and stops moto.
 test: venv
 	$(CARGO) build --all-targets
-	$(CARGO) test --no-fail-fast
+	scripts/test.sh
 	@echo "==> all tests passed"
 
 test-rust:
@@ -69,3 +71,11 @@ fmt:
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV)
+
+# ---- Benchmarks ----------------------------------------------------------------
+# Strongroom vs OpenBao 2.7.2 side by side; rewrites BENCHMARKS.md (never edit
+# it by hand).  Installs what it needs (venv, release build, oha in .tools/).
+# Knobs: BENCH_SECONDS, BENCH_REPEATS, BENCH_SUITES, ... (see bench/bench.py).
+.PHONY: bench
+bench:
+	bench/run.sh

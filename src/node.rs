@@ -117,7 +117,9 @@ pub(crate) fn spawn_elector(core: Arc<Core>, ha: Arc<crate::ha::HaState>) -> tok
         move || {
             // Only unsealed nodes lead (and any node while uninitialized, so
             // that `sys/init` has an active node to run on).
-            !contend_core.is_sealed() || !contend_core.initialized_cached()
+            !contend_core.is_sealed()
+                || !contend_core.initialized_cached()
+                || contend_core.initializing.load(std::sync::atomic::Ordering::SeqCst)
         },
         move |active| {
             let core = change_core.clone();

@@ -111,6 +111,13 @@ impl Core {
     /// root key with the seal, and creates the first root token.
     pub(crate) async fn initialize(&self, params: InitParams) -> Result<InitResult, LogicalError> {
         let _guard = self.lifecycle_lock.lock().await;
+        self.initializing.store(true, std::sync::atomic::Ordering::SeqCst);
+        let result = self.initialize_locked(params).await;
+        self.initializing.store(false, std::sync::atomic::Ordering::SeqCst);
+        result
+    }
+
+    async fn initialize_locked(&self, params: InitParams) -> Result<InitResult, LogicalError> {
         if self.is_initialized().await? {
             return Err(LogicalError::bad("Vault is already initialized"));
         }

@@ -81,6 +81,9 @@ pub(crate) struct Core {
     pub(crate) active_since: RwLock<chrono::DateTime<chrono::Utc>>,
     /// Parsed ACL policies by name.
     pub(crate) policies: policies::PolicyCache,
+    /// True while `sys/init` runs: the node must keep the HA lease through
+    /// init even though it is (briefly) initialized and sealed.
+    pub(crate) initializing: AtomicBool,
     /// The cluster generation this node's caches (tokens, policies, mount
     /// table, keyring) reflect.
     cache_generation: RwLock<Vec<u8>>,
@@ -107,6 +110,7 @@ impl Core {
             active: AtomicBool::new(true),
             active_since: RwLock::new(chrono::Utc::now()),
             policies: policies::PolicyCache::default(),
+            initializing: AtomicBool::new(false),
             cache_generation: RwLock::new(Vec::new()),
         })
     }

@@ -52,8 +52,11 @@ where
             register(&storage, &ha).await;
             last_registry = Instant::now();
         }
-        // Wake early on step-down or a lost lease.
-        let _ = tokio::time::timeout(period, ha.wake.notified()).await;
+        // Standbys look more often than the holder renews, so a dead holder
+        // is noticed within a fraction of the TTL. Wake early on step-down
+        // or a lost lease.
+        let wait = if active_after { period } else { ttl / 6 };
+        let _ = tokio::time::timeout(wait, ha.wake.notified()).await;
     }
 }
 
