@@ -9,7 +9,7 @@ scripts/moto.sh start || exit 1
 trap 'scripts/moto.sh stop >/dev/null 2>&1 || true' EXIT
 export AWS_ENDPOINT_URL="$(cat .moto/url)"
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN
 # The shared KMS key alias and table the integration tests may use.
 .venv/bin/python localstack/bootstrap.py >/dev/null || { echo "moto bootstrap failed" >&2; exit 1; }

@@ -30,6 +30,12 @@ const HEADER_LEN: usize = 4 + 1 + 12;
 /// same storage round trip that serves the request. Stored unencrypted: it
 /// is a nonce, and tampering with it can only cause cache reloads.
 pub(crate) const GENERATION_KEY: &str = "core/generation";
+tokio::task_local! {
+    /// Set when the current request's task has read the cluster generation
+    /// (every barrier read does), so core knows whether it must look.
+    pub(crate) static GENERATION_SEEN: std::cell::Cell<bool>;
+}
+
 /// Where the keyring lives, encrypted under the root key.
 pub(crate) const KEYRING_PATH: &str = "core/keyring";
 /// How many encryptions are reserved (persisted) at a time.
@@ -315,6 +321,7 @@ impl Barrier {
     }
 
     fn observe_generation(&self, generation: Vec<u8>) {
+        let _ = GENERATION_SEEN.try_with(|seen| seen.set(true));
         if let Ok(mut g) = self.seen_generation.write() {
             if *g != generation {
                 *g = generation;
@@ -339,6 +346,13 @@ impl Barrier {
             .unwrap_or(false)
     }
 
+    /// Reads the cluster generation from storage (one request).
+    pub(crate) async fn read_generation(&self) -> Result<(), BarrierError> {
+        let generation = self.storage.get(GENERATION_KEY).await?.unwrap_or_default();
+        self.observe_generation(generation);
+        Ok(())
+    }
+
     /// The generation most recently seen in storage.
     pub(crate) fn seen_generation(&self) -> Vec<u8> {
         self.seen_generation.read().map(|g| g.clone()).unwrap_or_default()
@@ -351,7 +365,7 @@ impl Barrier {
         let mut generation = vec![0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut generation);
         self.remember_own(&generation);
-        self.batch_inner(batch, Some(generation.clone())).await?;
+        self.batch_inner(batch, Some(generation.clone()), None).await?;
         self.observe_generation(generation.clone());
         Ok(generation)
     }
@@ -402,10 +416,28 @@ impl Barrier {
     /// encrypted on the way down; `Equals` conditions carry raw bytes from
     /// [`Barrier::get_versioned`].
     pub(crate) async fn batch(&self, batch: Batch) -> Result<(), BarrierError> {
-        self.batch_inner(batch, None).await
+        self.batch_inner(batch, None, None).await
     }
 
-    async fn batch_inner(&self, batch: Batch, generation: Option<Vec<u8>>) -> Result<(), BarrierError> {
+    /// Like [`Barrier::batch`], and returns the encrypted bytes written by
+    /// each `Put`, as `(key, raw)` in batch order: what a later
+    /// [`Condition::Equals`] on that key must carry. Lets a caller that
+    /// caches records write again without first re-reading them.
+    pub(crate) async fn batch_returning_raw(
+        &self,
+        batch: Batch,
+    ) -> Result<Vec<(String, Vec<u8>)>, BarrierError> {
+        let mut written = Vec::new();
+        self.batch_inner(batch, None, Some(&mut written)).await?;
+        Ok(written)
+    }
+
+    async fn batch_inner(
+        &self,
+        batch: Batch,
+        generation: Option<Vec<u8>>,
+        mut written: Option<&mut Vec<(String, Vec<u8>)>>,
+    ) -> Result<(), BarrierError> {
         let mut attention = false;
         let mut encrypted = Vec::with_capacity(batch.len());
         for item in batch {
@@ -413,6 +445,9 @@ impl Barrier {
                 Op::Put { key, value } => {
                     let (ct, flag) = self.encrypt(&key, &value)?;
                     attention |= flag;
+                    if let Some(out) = written.as_deref_mut() {
+                        out.push((key.clone(), ct.clone()));
+                    }
                     Op::Put { key, value: ct }
                 }
                 other => other,

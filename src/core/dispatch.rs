@@ -29,6 +29,11 @@ const SUDO_PATHS: &[&str] = &[
     "auth/token/accessors/*",
 ];
 
+/// The sys endpoints served before authentication (no caches involved).
+fn is_unauthenticated_sys(path: &str) -> bool {
+    matches!(path, "sys/health" | "sys/seal-status" | "sys/init" | "sys/unseal" | "sys/leader")
+}
+
 fn needs_sudo(path: &str, op: Operation) -> bool {
     // Listing and reading sys/auth is allowed without sudo; changing it is not.
     if path.starts_with("sys/auth") && !op.is_write() {
@@ -62,15 +67,39 @@ impl Core {
     /// newer generation while running may have been authorized with stale
     /// caches, so it is run once more with fresh ones (reads have no effects).
     pub(crate) async fn handle(&self, req: Request) -> LogicalResult {
-        let read_only = matches!(req.operation, Operation::Read | Operation::List);
+        crate::barrier::GENERATION_SEEN
+            .scope(std::cell::Cell::new(false), self.handle_fresh(req))
+            .await
+    }
+
+    async fn handle_fresh(&self, req: Request) -> LogicalResult {
         let before = self.barrier.seen_generation();
         if !self.is_sealed() {
             self.refresh_caches(&before).await?;
         }
+        let _ = crate::barrier::GENERATION_SEEN.try_with(|seen| seen.set(false));
+        let read_only = matches!(req.operation, Operation::Read | Operation::List);
         let result = self.handle_once(req.clone()).await;
+        if self.is_sealed() || self.options.ha.is_none() || is_unauthenticated_sys(&req.path) {
+            return result;
+        }
+        // Served entirely from caches (a cached token looking itself up, a
+        // denial by a cached policy): one read of the generation tells
+        // whether another node changed something meanwhile.
+        let seen = crate::barrier::GENERATION_SEEN.try_with(|s| s.get()).unwrap_or(true);
+        if !seen {
+            self.barrier.read_generation().await?;
+        }
         let after = self.barrier.seen_generation();
-        let changed_by_others = after != before && !self.barrier.is_own_generation(&after);
-        if read_only && changed_by_others && !self.is_sealed() {
+        let changed_elsewhere = after != before && !self.barrier.is_own_generation(&after);
+        // Replaying is safe only for requests that had no effect: reads, and
+        // requests refused before they reached an engine.
+        let no_effect = read_only
+            || matches!(
+                result,
+                Err(LogicalError::NoRoute(_) | LogicalError::PermissionDenied | LogicalError::PermissionDeniedPolicy)
+            );
+        if changed_elsewhere && no_effect {
             self.refresh_caches(&after).await?;
             return self.handle_once(req).await;
         }
@@ -208,6 +237,11 @@ impl Core {
                     req.operation = Operation::Create;
                 }
             }
+        }
+        // The CLIs ask which mount serves a path before any kv command; any
+        // valid token may learn that (Vault answers it without a policy).
+        if req.path.starts_with("sys/internal/ui/mounts/") && req.operation == Operation::Read {
+            return Ok(());
         }
         let acl = self.acl_for(&caller.entry.policies).await?;
         let wrap_ttl = req.header("x-vault-wrap-ttl").and_then(|v| crate::logical::parse_duration_str(v).ok());

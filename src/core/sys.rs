@@ -42,9 +42,6 @@ pub(crate) async fn handle_unauthenticated(
         }
         "sys/leader" => {
             ensure(op, &[Operation::Read])?;
-            if core.is_sealed() {
-                return Err(LogicalError::Sealed);
-            }
             Response::raw(leader(core))
         }
         _ => return Ok(None),

@@ -44,8 +44,9 @@
 //! has passed reads as deleted.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -76,6 +77,12 @@ const MERGE_PATCH: &str = "application/merge-patch+json";
 const CUSTOM_MAX_KEYS: usize = 64;
 const CUSTOM_MAX_KEY_LEN: usize = 128;
 const CUSTOM_MAX_VALUE_LEN: usize = 512;
+/// Most secret records the write cache holds per engine instance.
+const CACHE_MAX_ENTRIES: usize = 1024;
+/// Most bytes (ciphertext plus plaintext, estimated) the write cache holds.
+const CACHE_MAX_BYTES: usize = 64 << 20;
+/// Most mount configs the write cache holds (an engine serves one mount).
+const CACHE_MAX_CONFIGS: usize = 16;
 
 /// Mount-wide settings (`<mount>/config`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -724,41 +731,257 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
-/// Reads the JSON record at `key` with its raw bytes, lets `decide` compute
-/// the change, and applies it in one batch conditioned on the record being
-/// unchanged. Retries from scratch when another writer got there first.
-async fn mutate<R, T, F>(view: &StorageView, key: &str, mut decide: F) -> Result<T, LogicalError>
-where
-    R: Serialize + DeserializeOwned + Send,
-    T: Send,
-    F: FnMut(Option<R>) -> Result<Change<R, T>, LogicalError> + Send,
-{
-    for attempt in 0..MAX_ATTEMPTS {
-        let (current, condition) = match view.get_versioned(key).await? {
-            Some(v) => {
-                let rec: R = serde_json::from_slice(&v.plaintext).map_err(|e| corrupt(key, e))?;
-                (Some(rec), Condition::Equals(v.raw))
-            }
-            None => (None, Condition::Absent),
-        };
-        let (head, extra, answer) = match decide(current)? {
-            Change::Keep(answer) => return Ok(answer),
-            Change::Put(rec, extra, answer) => (BatchItem::put(key, encode(&rec)?), extra, answer),
-            Change::Remove(extra, answer) => (BatchItem::delete(key), extra, answer),
-        };
-        let mut batch = vec![head.when(condition)];
-        batch.extend(extra);
-        match view.batch(batch).await {
-            Ok(()) => return Ok(answer),
-            Err(e) if is_condition_failed(&e) => backoff(attempt).await,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(LogicalError::Unavailable(
-        "too many concurrent writes to this key; retry the request".into(),
-    ))
+/// A stored record's value as the write cache holds it.
+#[derive(Clone)]
+enum Body {
+    /// Plaintext JSON as a read found it; parsed when a write needs it (so a
+    /// read refreshes the cache without copying or re-encoding anything).
+    Plain(Vec<u8>),
+    Config(Config),
+    Record(KeyRecord),
 }
 
+/// What this process last saw (or wrote) at one storage key.
+#[derive(Clone)]
+enum Snapshot {
+    Absent,
+    /// The value and the raw (encrypted) bytes storage holds for it.
+    Present {
+        body: Body,
+        raw: Vec<u8>,
+    },
+}
+
+impl Snapshot {
+    /// Estimated memory held: key, ciphertext and plaintext (a parsed record
+    /// is counted as the size of its ciphertext).
+    fn size(&self, key: &str) -> usize {
+        key.len()
+            + match self {
+                Snapshot::Absent => 0,
+                Snapshot::Present {
+                    body: Body::Plain(p),
+                    raw,
+                } => raw.len() + p.len(),
+                Snapshot::Present { raw, .. } => 2 * raw.len(),
+            }
+    }
+}
+
+/// A JSON record the write cache can hold parsed.
+trait Stored: Serialize + DeserializeOwned + Send + Sized {
+    fn into_body(self) -> Body;
+    /// `None` when `body` holds another kind of record.
+    fn from_body(body: Body) -> Option<Self>;
+}
+
+impl Stored for Config {
+    fn into_body(self) -> Body {
+        Body::Config(self)
+    }
+    fn from_body(body: Body) -> Option<Self> {
+        match body {
+            Body::Config(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl Stored for KeyRecord {
+    fn into_body(self) -> Body {
+        Body::Record(self)
+    }
+    fn from_body(body: Body) -> Option<Self> {
+        match body {
+            Body::Record(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Where a storage key lives in the write cache: keyed by the full storage
+/// key (view prefix included); the mount config has a map of its own, so
+/// evicting secrets never evicts it.
+struct Slot {
+    key: String,
+    config: bool,
+}
+
+impl Slot {
+    fn new(view: &StorageView, key: &str) -> Self {
+        Self {
+            key: format!("{}{key}", view.prefix()),
+            config: key == CONFIG_KEY,
+        }
+    }
+}
+
+#[derive(Default)]
+struct CacheMaps {
+    configs: HashMap<String, Snapshot>,
+    records: HashMap<String, Snapshot>,
+    /// Total [`Snapshot::size`] of `records`.
+    record_bytes: usize,
+}
+
+/// The records this engine instance may write without re-reading them
+/// (see "Write cache" in the module doc). A std mutex: it is held only for
+/// map operations, never across an await.
+#[derive(Default)]
+struct WriteCache {
+    maps: Mutex<CacheMaps>,
+}
+
+impl WriteCache {
+    fn maps(&self) -> std::sync::MutexGuard<'_, CacheMaps> {
+        // A panic while holding the lock cannot leave a map half-updated in
+        // a way that matters: every entry is re-checked by storage anyway.
+        self.maps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Removes and returns the entry (a write owns it until it puts back).
+    fn take(&self, slot: &Slot) -> Option<Snapshot> {
+        let mut m = self.maps();
+        if slot.config {
+            return m.configs.remove(&slot.key);
+        }
+        let snap = m.records.remove(&slot.key)?;
+        m.record_bytes = m.record_bytes.saturating_sub(snap.size(&slot.key));
+        Some(snap)
+    }
+
+    /// A copy of the entry (used for the small, shared mount config).
+    fn peek(&self, slot: &Slot) -> Option<Snapshot> {
+        let m = self.maps();
+        if slot.config {
+            m.configs.get(&slot.key).cloned()
+        } else {
+            m.records.get(&slot.key).cloned()
+        }
+    }
+
+    fn forget(&self, slot: &Slot) {
+        self.take(slot);
+    }
+
+    /// Stores `snap`, evicting arbitrary entries to stay within bounds.
+    fn put(&self, slot: &Slot, snap: Snapshot) {
+        let mut m = self.maps();
+        if slot.config {
+            if m.configs.len() >= CACHE_MAX_CONFIGS && !m.configs.contains_key(&slot.key) {
+                m.configs.clear();
+            }
+            m.configs.insert(slot.key.clone(), snap);
+            return;
+        }
+        if let Some(old) = m.records.remove(&slot.key) {
+            m.record_bytes = m.record_bytes.saturating_sub(old.size(&slot.key));
+        }
+        let size = snap.size(&slot.key);
+        if size > CACHE_MAX_BYTES / 16 {
+            return; // too big to be worth the memory
+        }
+        while m.records.len() >= CACHE_MAX_ENTRIES || m.record_bytes + size > CACHE_MAX_BYTES {
+            let Some(victim) = m.records.keys().next().cloned() else {
+                break;
+            };
+            if let Some(old) = m.records.remove(&victim) {
+                m.record_bytes = m.record_bytes.saturating_sub(old.size(&victim));
+            }
+        }
+        m.record_bytes += size;
+        m.records.insert(slot.key.clone(), snap);
+    }
+}
+
+/// A record as a write starts from.
+struct Seen<R> {
+    /// `None`: the key is absent.
+    value: Option<R>,
+    /// The raw bytes in storage (`None`: absent): the write's condition.
+    raw: Option<Vec<u8>>,
+    /// The plaintext, when read from storage in this attempt, so that a
+    /// write that changes nothing can put the record back in the cache.
+    plain: Option<Vec<u8>>,
+    /// Whether this came from the cache (possibly stale) or from storage.
+    cached: bool,
+}
+
+impl<R: Stored> Seen<R> {
+    /// Parses a cache entry; `None` if it holds another kind of record.
+    fn from_snapshot(key: &str, snap: Snapshot) -> Result<Option<Self>, LogicalError> {
+        let (value, raw) = match snap {
+            Snapshot::Absent => (None, None),
+            Snapshot::Present { body, raw } => {
+                let value = match body {
+                    Body::Plain(p) => serde_json::from_slice(&p).map_err(|e| corrupt(key, e))?,
+                    other => match R::from_body(other) {
+                        Some(v) => v,
+                        None => return Ok(None),
+                    },
+                };
+                (Some(value), Some(raw))
+            }
+        };
+        Ok(Some(Self {
+            value,
+            raw,
+            plain: None,
+            cached: true,
+        }))
+    }
+
+    /// Reads `key` from storage.
+    async fn fetch(view: &StorageView, key: &str) -> Result<Self, LogicalError> {
+        Ok(match view.get_versioned(key).await? {
+            Some(v) => Self {
+                value: Some(serde_json::from_slice(&v.plaintext).map_err(|e| corrupt(key, e))?),
+                raw: Some(v.raw),
+                plain: Some(v.plaintext),
+                cached: false,
+            },
+            None => Self {
+                value: None,
+                raw: None,
+                plain: None,
+                cached: false,
+            },
+        })
+    }
+
+    /// The cache entry for what was read from storage, if it is still whole
+    /// (the value is moved out when a write decides).
+    fn unchanged_snapshot(self) -> Option<Snapshot> {
+        match (self.raw, self.plain) {
+            (None, _) if !self.cached => Some(Snapshot::Absent),
+            (Some(raw), Some(plain)) => Some(Snapshot::Present {
+                body: Body::Plain(plain),
+                raw,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The cache entry for a config as a write saw it.
+fn config_snapshot(seen: &Seen<Config>) -> Snapshot {
+    match (&seen.value, &seen.raw) {
+        (Some(c), Some(raw)) => Snapshot::Present {
+            body: Body::Config(c.clone()),
+            raw: raw.clone(),
+        },
+        _ => Snapshot::Absent,
+    }
+}
+
+fn condition_for(raw: Option<Vec<u8>>) -> Condition {
+    match raw {
+        Some(raw) => Condition::Equals(raw),
+        None => Condition::Absent,
+    }
+}
+
+/// Reads a JSON value without its raw bytes (older versions' data).
 async fn load_json<T: DeserializeOwned>(
     view: &StorageView,
     key: &str,
@@ -771,53 +994,12 @@ async fn load_json<T: DeserializeOwned>(
     }
 }
 
-async fn load_config(view: &StorageView) -> Result<Config, LogicalError> {
-    Ok(load_json(view, CONFIG_KEY).await?.unwrap_or_default())
-}
-
-async fn load_record(view: &StorageView, path: &str) -> Result<Option<KeyRecord>, LogicalError> {
-    load_json(view, &meta_key(path)).await
-}
-
 /// The outcome of looking up one version for a read.
 enum Resolved {
     /// Live version: its data and response metadata.
     Live(Map<String, Value>, Value),
     /// Deleted or destroyed: only the response metadata.
     Gone(Value),
-}
-
-/// Finds `requested` (0 or absent: the current version) of `path`. A warm
-/// read of the current version is one storage get; an older one is two.
-async fn resolve_version(
-    view: &StorageView,
-    path: &str,
-    requested: Option<u64>,
-) -> Result<Resolved, LogicalError> {
-    // A version's data can vanish between the two gets (trimmed or destroyed
-    // by a concurrent writer); re-reading the record then gives the truth.
-    for _ in 0..3 {
-        let Some(rec) = load_record(view, path).await? else {
-            return Err(LogicalError::NotFound);
-        };
-        let version = requested.filter(|v| *v > 0).unwrap_or(rec.current_version);
-        let Some(vm) = rec.versions.get(&version) else {
-            return Err(LogicalError::NotFound);
-        };
-        let meta = vm.to_json(version, &rec.custom_metadata);
-        if !vm.is_live(Utc::now()) {
-            return Ok(Resolved::Gone(meta));
-        }
-        let data = if version == rec.current_version {
-            rec.current_data
-        } else {
-            load_json(view, &version_key(path, version)).await?
-        };
-        if let Some(data) = data {
-            return Ok(Resolved::Live(data, meta));
-        }
-    }
-    Err(LogicalError::NotFound)
 }
 
 /// How a new version's data is obtained from the current one.
@@ -839,6 +1021,8 @@ enum Target {
 pub(crate) struct KvV2 {
     /// Striped per-key write locks for this process (see the module doc).
     locks: Vec<tokio::sync::Mutex<()>>,
+    /// Records this instance may write without re-reading them.
+    cache: WriteCache,
 }
 
 impl Default for KvV2 {
@@ -853,6 +1037,7 @@ impl KvV2 {
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            cache: WriteCache::default(),
         }
     }
 
@@ -865,8 +1050,227 @@ impl KvV2 {
         self.locks[i].lock().await
     }
 
-    async fn read_config(view: &StorageView) -> LogicalResult {
-        let c = load_config(view).await?;
+    /// The record at `key` for a write: the cached one unless `fresh`, else
+    /// read from storage.
+    async fn seen<R: Stored>(
+        &self,
+        view: &StorageView,
+        key: &str,
+        fresh: bool,
+    ) -> Result<Seen<R>, LogicalError> {
+        if !fresh {
+            let slot = Slot::new(view, key);
+            if let Some(snap) = self.cache.take(&slot) {
+                if let Some(seen) = Seen::from_snapshot(key, snap)? {
+                    return Ok(seen);
+                }
+            }
+        }
+        Seen::fetch(view, key).await
+    }
+
+    /// The mount config for a write: the cached one unless `fresh`, else read
+    /// from storage (and cached). It stays in the cache meanwhile, shared by
+    /// writers of every path.
+    async fn config_seen(
+        &self,
+        view: &StorageView,
+        fresh: bool,
+    ) -> Result<Seen<Config>, LogicalError> {
+        let slot = Slot::new(view, CONFIG_KEY);
+        if !fresh {
+            if let Some(snap) = self.cache.peek(&slot) {
+                let reparse = matches!(
+                    snap,
+                    Snapshot::Present {
+                        body: Body::Plain(_),
+                        ..
+                    }
+                );
+                if let Some(seen) = Seen::<Config>::from_snapshot(CONFIG_KEY, snap)? {
+                    if reparse {
+                        self.cache.put(&slot, config_snapshot(&seen));
+                    }
+                    return Ok(seen);
+                }
+            }
+        }
+        let seen = Seen::fetch(view, CONFIG_KEY).await?;
+        self.cache.put(&slot, config_snapshot(&seen));
+        Ok(seen)
+    }
+
+    /// The read-modify-write behind every change: takes the record at `key`
+    /// (cached, else read with its raw bytes), lets `decide` compute the
+    /// change from it and the mount config, and applies it in one batch
+    /// conditioned on the record being unchanged in storage (or absent) and,
+    /// with `with_config`, on the config being the one `decide` saw. When a
+    /// condition fails (another node wrote, or the cache was stale), both
+    /// are re-read and the whole change is decided again. A refusal or a
+    /// no-op decided on cached state is likewise decided again on what
+    /// storage holds before it is answered: only a successful conditional
+    /// write can confirm cached state.
+    async fn mutate<R, T, F>(
+        &self,
+        view: &StorageView,
+        key: &str,
+        with_config: bool,
+        mut decide: F,
+    ) -> Result<T, LogicalError>
+    where
+        R: Stored,
+        T: Send,
+        F: FnMut(&Config, Option<R>) -> Result<Change<R, T>, LogicalError> + Send,
+    {
+        let slot = Slot::new(view, key);
+        let config_slot = Slot::new(view, CONFIG_KEY);
+        let defaults = Config::default();
+        let mut fresh = false;
+        let mut attempt = 0;
+        while attempt < MAX_ATTEMPTS {
+            let config = match with_config {
+                true => Some(self.config_seen(view, fresh).await?),
+                false => None,
+            };
+            let mut seen = self.seen::<R>(view, key, fresh).await?;
+            let from_cache = seen.cached || config.as_ref().is_some_and(|c| c.cached);
+            let config_value = config.as_ref().and_then(|c| c.value.as_ref());
+            let decision = decide(config_value.unwrap_or(&defaults), seen.value.take());
+            let (head, extra, answer, written_rec) = match decision {
+                Err(_) | Ok(Change::Keep(_)) if from_cache => {
+                    fresh = true;
+                    continue;
+                }
+                Err(e) => {
+                    if let Some(snap) = seen.unchanged_snapshot() {
+                        self.cache.put(&slot, snap);
+                    }
+                    return Err(e);
+                }
+                Ok(Change::Keep(answer)) => {
+                    if let Some(snap) = seen.unchanged_snapshot() {
+                        self.cache.put(&slot, snap);
+                    }
+                    return Ok(answer);
+                }
+                Ok(Change::Put(rec, extra, answer)) => {
+                    (BatchItem::put(key, encode(&rec)?), extra, answer, Some(rec))
+                }
+                Ok(Change::Remove(extra, answer)) => (BatchItem::delete(key), extra, answer, None),
+            };
+            let mut batch = vec![head.when(condition_for(seen.raw.take()))];
+            batch.extend(extra);
+            if let Some(c) = &config {
+                batch.push(BatchItem::check(CONFIG_KEY, condition_for(c.raw.clone())));
+            }
+            match view.batch_returning_raw(batch).await {
+                Ok(written) => {
+                    let snap = match written_rec {
+                        None => Some(Snapshot::Absent),
+                        Some(rec) => written.into_iter().find(|(k, _)| k == key).map(|(_, raw)| {
+                            Snapshot::Present {
+                                body: rec.into_body(),
+                                raw,
+                            }
+                        }),
+                    };
+                    match snap {
+                        Some(snap) => self.cache.put(&slot, snap),
+                        None => self.cache.forget(&slot),
+                    }
+                    return Ok(answer);
+                }
+                Err(e) if is_condition_failed(&e) => {
+                    self.cache.forget(&slot);
+                    if with_config {
+                        self.cache.forget(&config_slot);
+                    }
+                    // A stale cache is no race with a live writer: retry at once.
+                    if !from_cache {
+                        backoff(attempt).await;
+                    }
+                    fresh = true;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    // The write may or may not have landed.
+                    self.cache.forget(&slot);
+                    return Err(e.into());
+                }
+            }
+        }
+        Err(LogicalError::Unavailable(
+            "too many concurrent writes to this key; retry the request".into(),
+        ))
+    }
+
+    /// Reads the record of `path` for a read (always from storage: a standby
+    /// must see what the active node wrote), refreshing the write cache.
+    async fn read_record(
+        &self,
+        view: &StorageView,
+        path: &str,
+    ) -> Result<Option<KeyRecord>, LogicalError> {
+        let key = meta_key(path);
+        let slot = Slot::new(view, &key);
+        match view.get_versioned(&key).await? {
+            None => {
+                self.cache.put(&slot, Snapshot::Absent);
+                Ok(None)
+            }
+            Some(v) => {
+                let rec = serde_json::from_slice(&v.plaintext).map_err(|e| corrupt(&key, e))?;
+                self.cache.put(
+                    &slot,
+                    Snapshot::Present {
+                        body: Body::Plain(v.plaintext),
+                        raw: v.raw,
+                    },
+                );
+                Ok(Some(rec))
+            }
+        }
+    }
+
+    /// Finds `requested` (0 or absent: the current version) of `path`. A
+    /// read of the current version is one storage get; an older one is two.
+    async fn resolve_version(
+        &self,
+        view: &StorageView,
+        path: &str,
+        requested: Option<u64>,
+    ) -> Result<Resolved, LogicalError> {
+        // A version's data can vanish between the two gets (trimmed or
+        // destroyed by a concurrent writer); re-reading the record then
+        // gives the truth.
+        for _ in 0..3 {
+            let Some(rec) = self.read_record(view, path).await? else {
+                return Err(LogicalError::NotFound);
+            };
+            let version = requested.filter(|v| *v > 0).unwrap_or(rec.current_version);
+            let Some(vm) = rec.versions.get(&version) else {
+                return Err(LogicalError::NotFound);
+            };
+            let meta = vm.to_json(version, &rec.custom_metadata);
+            if !vm.is_live(Utc::now()) {
+                return Ok(Resolved::Gone(meta));
+            }
+            let data = if version == rec.current_version {
+                rec.current_data
+            } else {
+                load_json(view, &version_key(path, version)).await?
+            };
+            if let Some(data) = data {
+                return Ok(Resolved::Live(data, meta));
+            }
+        }
+        Err(LogicalError::NotFound)
+    }
+
+    async fn read_config(&self, view: &StorageView) -> LogicalResult {
+        // From storage, like every read; refreshes the cached config.
+        let seen = self.config_seen(view, true).await?;
+        let c = seen.value.unwrap_or_default();
         Ok(Response::json(json!({
             "cas_required": c.cas_required,
             "delete_version_after": go_duration(c.delete_version_after),
@@ -875,12 +1279,12 @@ impl KvV2 {
         })))
     }
 
-    async fn write_config(req: &Request, view: &StorageView) -> LogicalResult {
+    async fn write_config(&self, req: &Request, view: &StorageView) -> LogicalResult {
         let max_versions = u32_field(&req.data, "max_versions")?;
         let cas_required = field_bool(&req.data, "cas_required")?;
         let metadata_cas_required = field_bool(&req.data, "metadata_cas_required")?;
         let delete_after = duration_field(&req.data, "delete_version_after")?;
-        mutate(view, CONFIG_KEY, |current: Option<Config>| {
+        self.mutate(view, CONFIG_KEY, false, |_, current: Option<Config>| {
             let mut c = current.unwrap_or_default();
             if let Some(n) = max_versions {
                 c.max_versions = n;
@@ -900,9 +1304,9 @@ impl KvV2 {
         Ok(Response::empty())
     }
 
-    async fn read_data(req: &Request, view: &StorageView, path: &str) -> LogicalResult {
+    async fn read_data(&self, req: &Request, view: &StorageView, path: &str) -> LogicalResult {
         let requested = field_u64(&req.data, "version")?;
-        match resolve_version(view, path, requested).await? {
+        match self.resolve_version(view, path, requested).await? {
             Resolved::Live(data, meta) => {
                 Ok(Response::json(json!({ "data": data, "metadata": meta })))
             }
@@ -910,10 +1314,10 @@ impl KvV2 {
         }
     }
 
-    async fn read_subkeys(req: &Request, view: &StorageView, path: &str) -> LogicalResult {
+    async fn read_subkeys(&self, req: &Request, view: &StorageView, path: &str) -> LogicalResult {
         let requested = field_u64(&req.data, "version")?;
         let depth = field_u64(&req.data, "depth")?.unwrap_or(0);
-        match resolve_version(view, path, requested).await? {
+        match self.resolve_version(view, path, requested).await? {
             Resolved::Live(data, meta) => Ok(Response::json(
                 json!({ "subkeys": subkeys(&data, depth, 1), "metadata": meta }),
             )),
@@ -932,23 +1336,28 @@ impl KvV2 {
         cas: Option<u64>,
     ) -> LogicalResult {
         let _guard = self.lock(path).await;
-        let config = load_config(view).await?;
-        let answer = mutate(view, &meta_key(path), |current: Option<KeyRecord>| {
-            let now = Utc::now();
-            let mut rec = match (current, new) {
-                (Some(rec), _) => rec,
-                (None, NewData::Patch(_)) => return Err(LogicalError::NotFound),
-                (None, NewData::Replace(_)) => KeyRecord::new(&rfc3339(now)),
-            };
-            check_cas(&config, &rec, cas)?;
-            let data = match new {
-                NewData::Replace(d) => d.clone(),
-                NewData::Patch(p) => patched(&rec, p, now)?,
-            };
-            let (items, answer) = append_version(&mut rec, path, data, &config, now)?;
-            Ok(Change::Put(rec, items, answer))
-        })
-        .await?;
+        let answer = self
+            .mutate(
+                view,
+                &meta_key(path),
+                true,
+                |config, current: Option<KeyRecord>| {
+                    let now = Utc::now();
+                    let mut rec = match (current, new) {
+                        (Some(rec), _) => rec,
+                        (None, NewData::Patch(_)) => return Err(LogicalError::NotFound),
+                        (None, NewData::Replace(_)) => KeyRecord::new(&rfc3339(now)),
+                    };
+                    check_cas(config, &rec, cas)?;
+                    let data = match new {
+                        NewData::Replace(d) => d.clone(),
+                        NewData::Patch(p) => patched(&rec, p, now)?,
+                    };
+                    let (items, answer) = append_version(&mut rec, path, data, config, now)?;
+                    Ok(Change::Put(rec, items, answer))
+                },
+            )
+            .await?;
         Ok(Response::json(answer))
     }
 
@@ -983,28 +1392,33 @@ impl KvV2 {
         F: FnMut(&mut KeyRecord, u64, DateTime<Utc>, &mut Vec<BatchItem>) -> bool + Send,
     {
         let _guard = self.lock(path).await;
-        mutate(view, &meta_key(path), |current: Option<KeyRecord>| {
-            let Some(mut rec) = current else {
-                return Ok(Change::Keep(()));
-            };
-            // Resolved inside the read-modify-write, so "latest" is the
-            // latest at the moment the change lands.
-            let versions = match &target {
-                Target::Latest => vec![rec.current_version],
-                Target::Versions(v) => v.clone(),
-            };
-            let now = Utc::now();
-            let mut items = Vec::new();
-            let mut changed = false;
-            for v in versions {
-                changed |= change(&mut rec, v, now, &mut items);
-            }
-            Ok(if changed {
-                Change::Put(rec, items, ())
-            } else {
-                Change::Keep(())
-            })
-        })
+        self.mutate(
+            view,
+            &meta_key(path),
+            false,
+            |_, current: Option<KeyRecord>| {
+                let Some(mut rec) = current else {
+                    return Ok(Change::Keep(()));
+                };
+                // Resolved inside the read-modify-write, so "latest" is the
+                // latest at the moment the change lands.
+                let versions = match &target {
+                    Target::Latest => vec![rec.current_version],
+                    Target::Versions(v) => v.clone(),
+                };
+                let now = Utc::now();
+                let mut items = Vec::new();
+                let mut changed = false;
+                for v in versions {
+                    changed |= change(&mut rec, v, now, &mut items);
+                }
+                Ok(if changed {
+                    Change::Put(rec, items, ())
+                } else {
+                    Change::Keep(())
+                })
+            },
+        )
         .await?;
         Ok(Response::empty())
     }
@@ -1065,8 +1479,8 @@ impl KvV2 {
         .await
     }
 
-    async fn read_metadata(view: &StorageView, path: &str) -> LogicalResult {
-        match load_record(view, path).await? {
+    async fn read_metadata(&self, view: &StorageView, path: &str) -> LogicalResult {
+        match self.read_record(view, path).await? {
             Some(rec) => Ok(Response::json(rec.to_json())),
             None => Err(LogicalError::NotFound),
         }
@@ -1091,21 +1505,26 @@ impl KvV2 {
             return Ok(Response::empty());
         }
         let _guard = self.lock(path).await;
-        let config = load_config(view).await?;
-        mutate(view, &meta_key(path), |current: Option<KeyRecord>| {
-            let mut rec = match current {
-                Some(rec) => rec,
-                None if patch => return Err(LogicalError::NotFound),
-                None => KeyRecord::new(&rfc3339(Utc::now())),
-            };
-            settings.check_metadata_cas(&config, &rec)?;
-            settings.apply(&mut rec)?;
-            rec.current_metadata_version = rec.current_metadata_version.saturating_add(1);
-            Ok(Change::Put(rec, Vec::new(), ()))
-        })
-        .await?;
+        let warnings = self
+            .mutate(
+                view,
+                &meta_key(path),
+                true,
+                |config, current: Option<KeyRecord>| {
+                    let mut rec = match current {
+                        Some(rec) => rec,
+                        None if patch => return Err(LogicalError::NotFound),
+                        None => KeyRecord::new(&rfc3339(Utc::now())),
+                    };
+                    settings.check_metadata_cas(config, &rec)?;
+                    settings.apply(&mut rec)?;
+                    rec.current_metadata_version = rec.current_metadata_version.saturating_add(1);
+                    Ok(Change::Put(rec, Vec::new(), settings.warnings(config)))
+                },
+            )
+            .await?;
         Ok(Response {
-            warnings: settings.warnings(&config),
+            warnings,
             ..Default::default()
         })
     }
@@ -1113,18 +1532,23 @@ impl KvV2 {
     /// Removes the key's metadata and every version's data, atomically.
     async fn delete_metadata(&self, view: &StorageView, path: &str) -> LogicalResult {
         let _guard = self.lock(path).await;
-        mutate(view, &meta_key(path), |current: Option<KeyRecord>| {
-            let Some(rec) = current else {
-                return Ok(Change::Keep(()));
-            };
-            let items = rec
-                .versions
-                .iter()
-                .filter(|(n, vm)| **n != rec.current_version && !vm.destroyed)
-                .map(|(n, _)| BatchItem::delete(version_key(path, *n)))
-                .collect();
-            Ok(Change::<KeyRecord, ()>::Remove(items, ()))
-        })
+        self.mutate(
+            view,
+            &meta_key(path),
+            false,
+            |_, current: Option<KeyRecord>| {
+                let Some(rec) = current else {
+                    return Ok(Change::Keep(()));
+                };
+                let items = rec
+                    .versions
+                    .iter()
+                    .filter(|(n, vm)| **n != rec.current_version && !vm.destroyed)
+                    .map(|(n, _)| BatchItem::delete(version_key(path, *n)))
+                    .collect();
+                Ok(Change::<KeyRecord, ()>::Remove(items, ()))
+            },
+        )
         .await?;
         Ok(Response::empty())
     }
@@ -1149,7 +1573,7 @@ impl KvV2 {
         }
         let path = secret_key(path)?;
         match req.operation {
-            Operation::Read => Self::read_data(req, view, path).await,
+            Operation::Read => self.read_data(req, view, path).await,
             Operation::Create | Operation::Update => self.write_data(req, view, path).await,
             Operation::Patch => self.patch_data(req, view, path).await,
             Operation::Delete => self.soft_delete(view, path, Target::Latest).await,
@@ -1168,7 +1592,7 @@ impl KvV2 {
         }
         let path = secret_key(path)?;
         match req.operation {
-            Operation::Read => Self::read_metadata(view, path).await,
+            Operation::Read => self.read_metadata(view, path).await,
             Operation::Create | Operation::Update => {
                 self.write_metadata(req, view, path, false).await
             }
@@ -1209,8 +1633,8 @@ impl Backend for KvV2 {
     async fn handle(&self, req: &Request, view: &StorageView) -> LogicalResult {
         let op = req.operation;
         match route(&req.relative_path) {
-            Route::Config if op == Operation::Read => Self::read_config(view).await,
-            Route::Config if is_write(op) => Self::write_config(req, view).await,
+            Route::Config if op == Operation::Read => self.read_config(view).await,
+            Route::Config if is_write(op) => self.write_config(req, view).await,
             Route::Data(p) => self.handle_data(req, view, p).await,
             Route::Metadata(p) => self.handle_metadata(req, view, p).await,
             Route::Delete(p) if is_write(op) => {
@@ -1222,7 +1646,7 @@ impl Backend for KvV2 {
             Route::Undelete(p) if is_write(op) => self.undelete(req, view, secret_key(p)?).await,
             Route::Destroy(p) if is_write(op) => self.destroy(req, view, secret_key(p)?).await,
             Route::Subkeys(p) if op == Operation::Read => {
-                Self::read_subkeys(req, view, secret_key(p)?).await
+                self.read_subkeys(req, view, secret_key(p)?).await
             }
             Route::Invalid => invalid_path(op),
             _ => Err(LogicalError::UnsupportedOperation),
@@ -1232,7 +1656,9 @@ impl Backend for KvV2 {
     async fn exists(&self, req: &Request, view: &StorageView) -> Result<bool, LogicalError> {
         match route(&req.relative_path) {
             Route::Data(p) | Route::Metadata(p) => match secret_key(p) {
-                Ok(path) => Ok(view.get(&meta_key(path)).await?.is_some()),
+                // One get, which also refreshes the write cache, so the write
+                // that usually follows needs no read of its own.
+                Ok(path) => Ok(self.read_record(view, path).await?.is_some()),
                 Err(_) => Ok(true),
             },
             _ => Ok(true),
@@ -1562,7 +1988,7 @@ mod tests {
         }
         // No version data is left in storage.
         assert!(v.list(VERSION_PREFIX).await.unwrap().is_empty());
-        let rec = load_record(&v, "foo").await.unwrap().unwrap();
+        let rec = kv.read_record(&v, "foo").await.unwrap().unwrap();
         assert!(rec.current_data.is_none());
 
         // On missing keys these are quiet no-ops.

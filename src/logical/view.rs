@@ -45,9 +45,36 @@ impl StorageView {
         self.barrier.list(&self.full(prefix)).await
     }
 
+    /// The key prefix of this view (`logical/<mount uuid>/`).
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Like [`StorageView::batch`], and returns the encrypted bytes written
+    /// by each `Put` as `(key relative to this view, raw)`, in batch order:
+    /// what a later [`crate::storage::Condition::Equals`] must carry.
+    pub(crate) async fn batch_returning_raw(
+        &self,
+        batch: Batch,
+    ) -> Result<Vec<(String, Vec<u8>)>, BarrierError> {
+        let written = self.barrier.batch_returning_raw(self.prefixed(batch)).await?;
+        Ok(written
+            .into_iter()
+            .map(|(key, raw)| match key.strip_prefix(&self.prefix) {
+                Some(rel) => (rel.to_string(), raw),
+                None => (key, raw),
+            })
+            .collect())
+    }
+
     /// Applies a batch whose keys are relative to this view.
     pub(crate) async fn batch(&self, batch: Batch) -> Result<(), BarrierError> {
-        let batch = batch
+        self.barrier.batch(self.prefixed(batch)).await
+    }
+
+    /// The batch with every key made absolute.
+    fn prefixed(&self, batch: Batch) -> Batch {
+        batch
             .into_iter()
             .map(|item| {
                 let op = match item.op {
@@ -67,8 +94,7 @@ impl StorageView {
                     condition: item.condition,
                 }
             })
-            .collect();
-        self.barrier.batch(batch).await
+            .collect()
     }
 
     /// Deletes every key under this view (used when a mount is disabled).

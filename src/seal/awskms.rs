@@ -309,10 +309,14 @@ mod tests {
         }
     }
 
+    /// Never let the SDK fall back to IMDS (169.254.169.254) in tests.
     fn credentials(m: &mut Map<String, Value>) {
         if env_nonempty("AWS_ACCESS_KEY_ID").is_none() {
             m.insert("access_key".into(), "test".into());
             m.insert("secret_key".into(), "test".into());
+        }
+        if env_nonempty("AWS_REGION").is_none() {
+            m.insert("region".into(), "us-east-1".into());
         }
     }
 

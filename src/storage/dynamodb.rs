@@ -1297,9 +1297,13 @@ mod tests {
         let mut options = Map::new();
         options.insert("table".into(), Value::String(table.to_string()));
         options.insert("create_table".into(), Value::Bool(true));
+        // Never let the SDK fall back to IMDS (169.254.169.254) in tests.
         if env_nonempty("AWS_ACCESS_KEY_ID").is_none() {
             options.insert("access_key".into(), "test".into());
             options.insert("secret_key".into(), "test".into());
+        }
+        if env_nonempty("AWS_REGION").is_none() {
+            options.insert("region".into(), "us-east-1".into());
         }
         options
     }
@@ -1446,6 +1450,9 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
+        eprintln!(
+            "concurrent_writers: {total} conditional increments succeeded out of 80 attempts"
+        );
         assert!(total > 0);
         assert_eq!(
             final_value, total,

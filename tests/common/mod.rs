@@ -49,11 +49,25 @@ pub fn command() -> Command {
 /// Clears the environment except what a process needs to run.
 pub fn clean_env(cmd: &mut Command) {
     cmd.env_clear();
-    for key in ["PATH", "LANG", "LC_ALL", "TMPDIR", "RUST_BACKTRACE"] {
+    for key in [
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "TMPDIR",
+        "RUST_BACKTRACE",
+        // The local AWS endpoint (moto) that `make test` starts.
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
         if let Ok(v) = std::env::var(key) {
             cmd.env(key, v);
         }
     }
+    // Never reach for the EC2 metadata service from a test.
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     cmd.env("HOME", std::env::temp_dir());
 }
 
@@ -142,10 +156,18 @@ impl Server {
     /// A non-dev server started from the given HCL (where `{PORT}` is
     /// replaced by the chosen port).
     pub fn with_hcl(hcl_template: &str) -> Server {
+        Self::with_hcl_env(hcl_template, &[])
+    }
+
+    /// Like [`Server::with_hcl`], with extra environment variables.
+    pub fn with_hcl_env(hcl_template: &str, env: &[(&str, &str)]) -> Server {
         let t = hcl_template.to_string();
-        Self::start_retrying(
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::start_retrying_env(
             |_| Vec::new(),
             move |port| t.replace("{PORT}", &port.to_string()),
+            &env,
         )
     }
 
@@ -153,6 +175,14 @@ impl Server {
     /// taken between choosing and binding. `args(port)` gives the arguments
     /// (empty: a config file from `hcl(port)` is used).
     fn start_retrying(args: impl Fn(u16) -> Vec<String>, hcl: impl Fn(u16) -> String) -> Server {
+        Self::start_retrying_env(args, hcl, &[])
+    }
+
+    fn start_retrying_env(
+        args: impl Fn(u16) -> Vec<String>,
+        hcl: impl Fn(u16) -> String,
+        env: &[(String, String)],
+    ) -> Server {
         let mut last_err = String::new();
         for _ in 0..3 {
             let port = free_port();
@@ -165,7 +195,7 @@ impl Server {
                 argv = vec!["server".into(), format!("-config={}", path.display())];
                 config_path = Some(path);
             }
-            match Self::spawn(&argv, port, logs, config_path) {
+            match Self::spawn(&argv, port, logs, config_path, env) {
                 Ok(s) => return s,
                 Err(e) => last_err = e,
             }
@@ -178,6 +208,7 @@ impl Server {
         port: u16,
         logs: tempfile::TempDir,
         config_path: Option<PathBuf>,
+        env: &[(String, String)],
     ) -> Result<Server, String> {
         let out = fs::File::create(logs.path().join("stdout")).expect("stdout file");
         let err = fs::File::create(logs.path().join("stderr")).expect("stderr file");
@@ -185,6 +216,7 @@ impl Server {
         cmd.args(argv)
             .env("STRONGROOM_LOG", "strongroom=info,warn")
             .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
@@ -251,6 +283,30 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `TERM`, ...) to the server process.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -s {sig} failed");
+    }
+
+    /// Waits (bounded) for the process to exit by itself, e.g. after SIGTERM.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(_))) | None => {
+                    self.child = None;
+                    return true;
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        false
     }
 
     /// True while the process has not exited.

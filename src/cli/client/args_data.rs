@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 /// Why the arguments could not be turned into a request body.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DataError {
-    #[error("format must be key=value")]
-    Format,
+    #[error("invalid key/value pair {0:?}: format must be key=value")]
+    Format(String),
     #[error("stdin already consumed")]
     StdinConsumed,
     #[error("error reading file: {0}")]
@@ -60,7 +60,7 @@ impl ArgsData<'_> {
                 let bytes = std::fs::read(file).map_err(DataError::File)?;
                 return self.merge_json(&bytes);
             }
-            return Err(DataError::Format);
+            return Err(DataError::Format(raw.to_string()));
         };
         let value = if let Some(file) = value.strip_prefix('@') {
             let bytes = std::fs::read(file).map_err(DataError::File)?;
@@ -139,7 +139,10 @@ mod tests {
             parse(&["k=\\@literal"], "").unwrap(),
             json!({"k": "@literal"})
         );
-        assert!(matches!(parse(&["novalue"], ""), Err(DataError::Format)));
+        assert_eq!(
+            parse(&["novalue"], "").unwrap_err().to_string(),
+            "invalid key/value pair \"novalue\": format must be key=value"
+        );
     }
 
     #[test]

@@ -164,7 +164,7 @@ pub(crate) fn list(a: ListArgs) -> u8 {
 
 fn list_inner(a: ListArgs) -> Result<u8, u8> {
     let path = super::expect_one(&a.args)?;
-    let path = format!("{}/", sanitize_path(path));
+    let path = sanitize_path(path);
     let session = Session::open_or_report(&a.common)?;
     match session.client.read("LIST", &path, &[]) {
         Err(e) => {

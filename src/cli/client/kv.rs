@@ -572,8 +572,7 @@ fn list(a: KvPathArgs) -> Result<u8, u8> {
     };
     let (session, target) = target(&a.common, a.mount.as_deref(), path)?;
     let full = target.full_path("metadata");
-    let request_path = format!("{}/", full.trim_end_matches('/'));
-    match session.client.read("LIST", &request_path, &[]) {
+    match session.client.read("LIST", &full, &[]) {
         Err(e) => {
             err(&format!("Error listing {full}: {e}"));
             Ok(2)

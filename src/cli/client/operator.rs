@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
-use super::api::ClientError;
+use super::api::{Body, ClientError};
 use super::format::{self, columnize, err, json_ordered, out, wrap_at_length, Format};
 use super::{parse_go_bool, usage, CommonArgs, Session};
 
@@ -160,7 +160,7 @@ fn fetch_seal_status(
     };
     let secret = session
         .client
-        .call(method, path, &[], body.map(super::api::Body::json))?;
+        .call(method, path, &[], body.map(Body::json))?;
     secret
         .map(|s| s.0)
         .ok_or_else(|| ClientError::Decode("empty seal status response".into()))
@@ -260,8 +260,8 @@ pub(crate) fn seal_status_table(s: &Map<String, Value>, leader: &Map<String, Val
     format::table(&["Key", "Value"], rows)
 }
 
-/// `status -format=json`: Vault's `SealStatusOutput` struct, in its field
-/// order, with its `omitempty` fields dropped when empty.
+/// `status -format=json`: the CLI's `SealStatusOutput` struct in the field
+/// order `bao` prints, with its `omitempty` fields dropped when empty.
 pub(crate) fn seal_status_json(s: &Map<String, Value>, leader: &Map<String, Value>) -> String {
     let mut fields: Vec<(&str, Value)> = vec![
         ("type", Value::from(str_of(s, "type"))),
@@ -272,7 +272,6 @@ pub(crate) fn seal_status_json(s: &Map<String, Value>, leader: &Map<String, Valu
         ("progress", Value::from(int_of(s, "progress"))),
         ("nonce", Value::from(str_of(s, "nonce"))),
         ("version", Value::from(str_of(s, "version"))),
-        ("build_date", Value::from(str_of(s, "build_date"))),
     ];
     if !str_of(s, "commit_date").is_empty() {
         fields.push(("commit_date", Value::from(str_of(s, "commit_date"))));
@@ -289,6 +288,7 @@ pub(crate) fn seal_status_json(s: &Map<String, Value>, leader: &Map<String, Valu
             fields.push((key, Value::from(str_of(s, key))));
         }
     }
+    fields.push(("build_date", Value::from(str_of(s, "build_date"))));
     if let Some(w) = s
         .get("warnings")
         .filter(|w| w.as_array().is_some_and(|a| !a.is_empty()))
@@ -577,7 +577,10 @@ fn seal(a: PlainArgs) -> Result<u8, u8> {
 fn rotate(a: PlainArgs) -> Result<u8, u8> {
     no_args(&a.args)?;
     let session = Session::open_or_report(&a.common)?;
-    if let Err(e) = session.client.put("sys/rotate", &json!({})) {
+    let rotated = session
+        .client
+        .call("POST", "sys/rotate", &[], Some(Body::json(&json!({}))));
+    if let Err(e) = rotated {
         err(&format!("Error rotating key: {e}"));
         return Ok(2);
     }

