@@ -162,6 +162,7 @@ impl Core {
             "cubbyhole" => Ok(Arc::new(KvV1::new())),
             "userpass" => Ok(Arc::new(crate::logical::userpass::UserpassBackend::new())),
             "approle" => Ok(Arc::new(crate::logical::approle::AppRoleBackend::new())),
+            "aws" => Ok(Arc::new(crate::logical::aws_auth::AwsAuthBackend::new())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),
