@@ -16,11 +16,13 @@ use crate::storage::BatchItem;
 
 const POLICY_PREFIX: &str = "sys/policy/";
 
+type ParsedPolicies = HashMap<String, Arc<Policy>>;
+
 /// Parsed-policy cache, valid for one cluster generation.
 #[derive(Default)]
 pub(crate) struct PolicyCache {
     // std RwLock: never held across an await.
-    parsed: RwLock<(Vec<u8>, HashMap<String, Arc<Policy>>)>,
+    parsed: RwLock<(Vec<u8>, ParsedPolicies)>,
 }
 
 impl PolicyCache {
