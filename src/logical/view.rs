@@ -57,7 +57,10 @@ impl StorageView {
         &self,
         batch: Batch,
     ) -> Result<Vec<(String, Vec<u8>)>, BarrierError> {
-        let written = self.barrier.batch_returning_raw(self.prefixed(batch)).await?;
+        let written = self
+            .barrier
+            .batch_returning_raw(self.prefixed(batch))
+            .await?;
         Ok(written
             .into_iter()
             .map(|(key, raw)| match key.strip_prefix(&self.prefix) {

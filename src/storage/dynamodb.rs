@@ -1217,11 +1217,20 @@ impl Storage for DynamoStorage {
             }
             let error = match self.transact(items).await {
                 Ok(()) => {
+                    // A directory the same batch also wrote into is not
+                    // empty: skip its cleanup (saves a Query per write once
+                    // KV v2 starts dropping old versions).
+                    let written: std::collections::HashSet<&str> = plans
+                        .iter()
+                        .filter(|p| matches!(p.action, Action::Put { .. }))
+                        .map(|p| parent_dir(&p.key))
+                        .collect();
                     let deleted: Vec<String> = plans
                         .iter()
                         .filter(|p| matches!(p.action, Action::Delete))
-                        .map(|p| parent_dir(&p.key).to_string())
-                        .filter(|d| !d.is_empty())
+                        .map(|p| parent_dir(&p.key))
+                        .filter(|d| !d.is_empty() && !written.contains(d))
+                        .map(str::to_string)
                         .collect();
                     if !deleted.is_empty() {
                         self.cleanup_folders(deleted).await;
