@@ -127,7 +127,15 @@ fn dynamodb_and_kms_survive_kill_9_and_auto_unseal() {
     let before = aws_requests(&s, &root);
     expect_status(&call(&s, "PUT", "/v1/secret/data/k0", Some(&json!({"data": {"v": format!("{marker}-again")}}))), 200, "write");
     let write_cost = aws_requests(&s, &root) - before;
-    println!("DynamoDB requests: warm KV v2 read {read_cost}, KV v2 write {write_cost}");
+    // Past max_versions (10) every write also drops the oldest version.
+    for i in 0..11 {
+        call(&s, "PUT", "/v1/secret/data/many", Some(&json!({"data": {"i": i}})));
+    }
+    let before = aws_requests(&s, &root);
+    expect_status(&call(&s, "PUT", "/v1/secret/data/many", Some(&json!({"data": {"i": 99}}))), 200, "write");
+    let trim_cost = aws_requests(&s, &root) - before;
+    println!("DynamoDB requests: warm KV v2 read {read_cost}, KV v2 write {write_cost}, write past max_versions {trim_cost}");
+    assert_eq!(trim_cost, 1.0, "a write that trims an old version must still cost one request");
     assert_eq!(read_cost, 1.0, "a warm KV v2 read must cost one DynamoDB request");
     assert_eq!(write_cost, 1.0, "a warm KV v2 write must cost one DynamoDB request");
 
