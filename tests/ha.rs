@@ -218,6 +218,31 @@ fn writes_through_standbys_are_forwarded_and_reads_are_local() {
     assert_eq!(me(standby), 200, "fresh token on a standby");
     expect_status(&c.call(active, "POST", "/v1/auth/token/revoke", Some(&json!({"token": t}))), 204, "revoke");
     assert_eq!(me(standby), 403, "a revoked token must fail on a standby immediately");
+
+    // A tightened policy is honored by a standby for the next request.
+    let open = r#"path "secret/data/*" { capabilities = ["read"] }"#;
+    expect_status(&c.call(active, "PUT", "/v1/sys/policies/acl/reader", Some(&json!({"policy": open}))), 204, "policy");
+    let t = c.call(active, "POST", "/v1/auth/token/create", Some(&json!({"policies": ["reader"]})))
+        .json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = |i: usize| c.node(i).call("GET", "/v1/secret/data/app", Some(&t), None).status;
+    assert_eq!(read(standby), 200, "allowed read on a standby");
+    let closed = r#"path "secret/data/other" { capabilities = ["read"] }"#;
+    expect_status(&c.call(active, "PUT", "/v1/sys/policies/acl/reader", Some(&json!({"policy": closed}))), 204, "tighten");
+    assert_eq!(read(standby), 403, "a tightened policy must apply on a standby immediately");
+
+    // A rotated key term is picked up by standbys.
+    expect_status(&c.call(standby, "PUT", "/v1/sys/rotate", None), 204, "rotate (forwarded)");
+    let w = c.call(active, "PUT", "/v1/secret/data/after-rotate", Some(&json!({"data": {"v": 2}})));
+    expect_status(&w, 200, "write with the new term");
+    for i in 0..3 {
+        let r = c.call(i, "GET", "/v1/secret/data/after-rotate", None);
+        expect_status(&r, 200, "read of a new-term value on every node");
+    }
+    let term = |i: usize| c.call(i, "GET", "/v1/sys/key-status", None).json()["data"]["term"].clone();
+    assert_eq!(term(standby), term(active), "standbys report the new term");
     drop(c.nodes.drain(..));
 }
 
