@@ -379,3 +379,362 @@ fn strongroom_client_operator_init_unseal() {
         "unsealed by strongroom",
     );
 }
+
+// ---- login, token, policy, auth (our client) -------------------------------
+
+impl Clients {
+    /// `strongroom ARGS` with no VAULT_TOKEN/BAO_TOKEN in the environment,
+    /// so the token comes from `~/.vault-token` in the private HOME.
+    fn strongroom_no_env_token(&self, args: &[&str]) -> Output {
+        let mut cmd = client(common::binary(), &self.server, self.home.path());
+        cmd.env_remove("VAULT_TOKEN")
+            .env_remove("BAO_TOKEN")
+            .args(args);
+        common::run_with_timeout(cmd, Duration::from_secs(120))
+    }
+
+    fn strongroom_json(&self, args: &[&str]) -> Value {
+        let out = ok_stdout(&format!("strongroom {args:?}"), &self.strongroom(args));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
+    }
+
+    fn stored_token(&self) -> String {
+        std::fs::read_to_string(self.home.path().join(".vault-token"))
+            .expect("~/.vault-token written by login")
+    }
+}
+
+const READ_SECRET_POLICY: &str = "path \"secret/*\" {\n  capabilities = [\"read\", \"list\"]\n}\n";
+
+#[test]
+fn strongroom_client_policy_commands() {
+    let c = Clients::new();
+    let file = c.home.path().join("p.hcl");
+    std::fs::write(&file, READ_SECRET_POLICY).unwrap();
+    let out = ok_stdout(
+        "policy write",
+        &c.strongroom(&["policy", "write", "Reader", file.to_str().unwrap()]),
+    );
+    assert_eq!(out, "Success! Uploaded policy: reader\n");
+    let out = ok_stdout("policy read", &c.strongroom(&["policy", "read", "reader"]));
+    assert_eq!(out, READ_SECRET_POLICY.trim().to_string() + "\n");
+    let v = c.strongroom_json(&["policy", "read", "-format=json", "reader"]);
+    assert_eq!(v, json!({"policy": READ_SECRET_POLICY}));
+    let out = ok_stdout("policy list", &c.strongroom(&["policy", "list"]));
+    let names: Vec<&str> = out.lines().collect();
+    assert!(
+        names.contains(&"reader") && names.contains(&"default"),
+        "{out}"
+    );
+    let v = c.strongroom_json(&["policy", "list", "-format=json"]);
+    assert!(v.as_array().unwrap().contains(&json!("reader")), "{v}");
+    // The server agrees.
+    let body = c.server.get("/v1/sys/policies/acl/reader").json();
+    assert_eq!(body["data"]["policy"], READ_SECRET_POLICY, "{body}");
+
+    let out = ok_stdout(
+        "policy delete",
+        &c.strongroom(&["policy", "delete", "reader"]),
+    );
+    assert_eq!(out, "Success! Deleted policy: reader\n");
+    let out = c.strongroom(&["policy", "read", "reader"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "No policy named: reader\n"
+    );
+    let out = c.strongroom(&["policy", "write", "only-a-name"]);
+    assert_eq!(out.status.code(), Some(1), "usage error: {out:?}");
+    let out = c.strongroom(&["policy", "write", "x", "/nonexistent/p.hcl"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn strongroom_client_token_lifecycle() {
+    let c = Clients::new();
+    let file = c.home.path().join("p.hcl");
+    std::fs::write(&file, READ_SECRET_POLICY).unwrap();
+    ok_stdout(
+        "policy write",
+        &c.strongroom(&["policy", "write", "reader", file.to_str().unwrap()]),
+    );
+    let created = c.strongroom_json(&[
+        "token",
+        "create",
+        "-policy=reader",
+        "-ttl=1h",
+        "-metadata=team=ops",
+        "-display-name=ci",
+        "-format=json",
+    ]);
+    let token = created["auth"]["client_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
+    let accessor = created["auth"]["accessor"].as_str().unwrap().to_string();
+    assert_eq!(created["auth"]["lease_duration"], 3600, "{created}");
+    let policies = created["auth"]["policies"].as_array().unwrap();
+    assert!(policies.contains(&json!("reader")), "{created}");
+
+    let out = ok_stdout(
+        "token create -field=token",
+        &c.strongroom(&["token", "create", "-policy=reader", "-field=token"]),
+    );
+    assert!(!out.trim().is_empty() && !out.contains('\n'), "{out:?}");
+
+    let looked = c.strongroom_json(&["token", "lookup", "-format=json", &token]);
+    assert_eq!(looked["data"]["display_name"], "token-ci", "{looked}");
+    assert_eq!(looked["data"]["meta"], json!({"team": "ops"}), "{looked}");
+    assert!(
+        looked["data"]["policies"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("reader")),
+        "{looked}"
+    );
+    let by_accessor =
+        c.strongroom_json(&["token", "lookup", "-format=json", "-accessor", &accessor]);
+    assert_eq!(
+        by_accessor["data"]["accessor"],
+        accessor.as_str(),
+        "{by_accessor}"
+    );
+    let out = ok_stdout(
+        "token lookup (table)",
+        &c.strongroom(&["token", "lookup", &token]),
+    );
+    assert!(out.contains("policies") && out.contains("reader"), "{out}");
+
+    let renewed = c.strongroom_json(&["token", "renew", "-increment=2h", "-format=json", &token]);
+    assert_eq!(renewed["auth"]["client_token"], token.as_str(), "{renewed}");
+    assert!(
+        renewed["auth"]["lease_duration"].as_i64().unwrap() > 3600,
+        "{renewed}"
+    );
+
+    let out = ok_stdout(
+        "token capabilities",
+        &c.strongroom(&["token", "capabilities", &token, "secret/data/x"]),
+    );
+    assert_eq!(out, "list, read\n");
+
+    let out = ok_stdout("token revoke", &c.strongroom(&["token", "revoke", &token]));
+    assert_eq!(out, "Success! Revoked token (if it existed)\n");
+    let out = c.strongroom(&["token", "lookup", &token]);
+    assert_eq!(out.status.code(), Some(2), "lookup after revoke: {out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("Error looking up token: "),
+        "{out:?}"
+    );
+    let out = c.strongroom(&["token", "revoke"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
+#[test]
+fn strongroom_client_auth_userpass_login() {
+    let c = Clients::new();
+    let file = c.home.path().join("p.hcl");
+    std::fs::write(&file, READ_SECRET_POLICY).unwrap();
+    ok_stdout(
+        "policy write",
+        &c.strongroom(&["policy", "write", "p", file.to_str().unwrap()]),
+    );
+    let out = ok_stdout(
+        "auth enable",
+        &c.strongroom(&["auth", "enable", "-description=people", "userpass"]),
+    );
+    assert_eq!(out, "Success! Enabled userpass auth method at: userpass/\n");
+    let out = ok_stdout("auth list", &c.strongroom(&["auth", "list"]));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("userpass/") && l.contains("people")),
+        "{out}"
+    );
+    let l = c.strongroom_json(&["auth", "list", "-format=json"]);
+    assert_eq!(l["userpass/"]["type"], "userpass", "{l}");
+    ok_stdout(
+        "write user",
+        &c.strongroom(&[
+            "write",
+            "auth/userpass/users/alice",
+            "password=x",
+            "token_policies=p",
+        ]),
+    );
+
+    let out =
+        c.strongroom_no_env_token(&["login", "-method=userpass", "username=alice", "password=x"]);
+    let stdout = ok_stdout("login -method=userpass", &out);
+    assert!(
+        stdout.starts_with("Success! You are now authenticated."),
+        "{stdout}"
+    );
+    let token = c.stored_token();
+    assert!(!token.is_empty() && !token.contains('\n'), "{token:?}");
+    assert!(stdout.contains(&token), "{stdout}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(c.home.path().join(".vault-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Later commands use the stored token.
+    let out = ok_stdout(
+        "token lookup with the stored token",
+        &c.strongroom_no_env_token(&["token", "lookup", "-format=json"]),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["data"]["id"], token.as_str(), "{v}");
+    assert!(
+        v["data"]["policies"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("p")),
+        "{v}"
+    );
+    assert_eq!(v["data"]["meta"]["username"], "alice", "{v}");
+
+    // The password can come from stdin; -token-only prints the bare token
+    // and stores nothing.
+    std::fs::remove_file(c.home.path().join(".vault-token")).unwrap();
+    let mut cmd = client(common::binary(), &c.server, c.home.path());
+    cmd.env_remove("VAULT_TOKEN")
+        .env_remove("BAO_TOKEN")
+        .args(["login", "-method=userpass", "-token-only", "username=alice"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn login");
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"x\n").unwrap();
+    }
+    let out = child.wait_with_output().expect("login output");
+    let bare = ok_stdout("login -token-only (password on stdin)", &out);
+    assert!(bare.starts_with("hvs.") || !bare.is_empty(), "{bare:?}");
+    assert!(!bare.contains('\n'), "{bare:?}");
+    assert!(!c.home.path().join(".vault-token").exists());
+
+    // A token login validates the token and stores it.
+    let out = ok_stdout(
+        "login TOKEN",
+        &c.strongroom_no_env_token(&["login", "-format=json", &bare]),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["auth"]["client_token"], bare.as_str(), "{v}");
+    assert_eq!(c.stored_token(), bare);
+
+    // A wrong password: exit 2 and the API error.
+    let out = c.strongroom_no_env_token(&[
+        "login",
+        "-method=userpass",
+        "username=alice",
+        "password=wrong",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("Error authenticating: Error making API request.")
+            && stderr.contains("/v1/auth/userpass/login/alice")
+            && stderr.contains("invalid username or password"),
+        "{stderr}"
+    );
+    assert_eq!(c.stored_token(), bare, "a failed login keeps the old token");
+
+    // A bad token: exit 2.
+    let out = c.strongroom_no_env_token(&["login", "not-a-token"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // An unknown method: exit 1.
+    let out = c.strongroom_no_env_token(&["login", "-method=nope"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+
+    let out = ok_stdout(
+        "auth disable",
+        &c.strongroom(&["auth", "disable", "userpass"]),
+    );
+    assert_eq!(
+        out,
+        "Success! Disabled the auth method (if it existed) at: userpass/\n"
+    );
+}
+
+#[test]
+fn strongroom_client_approle_login_and_secrets() {
+    let c = Clients::new();
+    ok_stdout(
+        "auth enable approle",
+        &c.strongroom(&["auth", "enable", "-path=machines", "approle"]),
+    );
+    ok_stdout(
+        "write role",
+        &c.strongroom(&[
+            "write",
+            "auth/machines/role/ci",
+            "token_policies=default,ci",
+        ]),
+    );
+    let role_id = ok_stdout(
+        "read role-id",
+        &c.strongroom(&["read", "-field=role_id", "auth/machines/role/ci/role-id"]),
+    );
+    let secret_id = ok_stdout(
+        "write secret-id",
+        &c.strongroom(&[
+            "write",
+            "-f",
+            "-field=secret_id",
+            "auth/machines/role/ci/secret-id",
+        ]),
+    );
+    let out = ok_stdout(
+        "login -method=approle",
+        &c.strongroom_no_env_token(&[
+            "login",
+            "-method=approle",
+            "-path=machines",
+            "-format=json",
+            &format!("role_id={role_id}"),
+            &format!("secret_id={secret_id}"),
+        ]),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let token = v["auth"]["client_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(c.stored_token(), token);
+    assert!(
+        v["auth"]["token_policies"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ci")),
+        "{v}"
+    );
+    let out = c.strongroom_no_env_token(&[
+        "login",
+        "-method=approle",
+        "-path=machines",
+        &format!("role_id={role_id}"),
+        "secret_id=wrong",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+
+    // secrets enable / list / disable
+    let out = ok_stdout(
+        "secrets enable",
+        &c.strongroom(&["secrets", "enable", "-path=kv2", "-version=2", "kv"]),
+    );
+    assert_eq!(out, "Success! Enabled the kv secrets engine at: kv2/\n");
+    let l = c.strongroom_json(&["secrets", "list", "-format=json"]);
+    assert_eq!(l["kv2/"]["options"]["version"], "2", "{l}");
+    let out = ok_stdout("secrets list", &c.strongroom(&["secrets", "list"]));
+    assert!(out.lines().any(|l| l.starts_with("kv2/")), "{out}");
+    ok_stdout(
+        "secrets disable",
+        &c.strongroom(&["secrets", "disable", "kv2"]),
+    );
+    let l = c.strongroom_json(&["secrets", "list", "-format=json"]);
+    assert!(l.get("kv2/").is_none(), "{l}");
+}

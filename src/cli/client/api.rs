@@ -238,6 +238,12 @@ impl VaultClient {
         })
     }
 
+    /// Replaces the token sent with later requests (`login` checks a token
+    /// that is not the configured one; non-token logins send none).
+    pub(crate) fn set_token(&mut self, token: Option<String>) {
+        self.config.token = token;
+    }
+
     /// The URL a request goes to, as printed in error messages.
     pub(crate) fn url(&self, path: &str, query: &[(String, String)]) -> String {
         let base = self.config.address.trim_end_matches('/');

@@ -348,6 +348,91 @@ pub(crate) fn json_ordered(fields: &[(&str, Value)]) -> String {
     go_escape(&format!("{{\n{}\n}}", body.join(",\n")))
 }
 
+/// A JSON value whose objects keep a chosen key order, for printing Go
+/// structs (whose fields marshal in declaration order) nested inside
+/// other values.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ordered {
+    Plain(Value),
+    Object(Vec<(String, Ordered)>),
+}
+
+impl Ordered {
+    fn render(&self, indent: usize) -> String {
+        match self {
+            Self::Plain(v) => serde_json::to_string_pretty(v)
+                .unwrap_or_else(|_| "null".into())
+                .replace('\n', &format!("\n{}", " ".repeat(indent))),
+            Self::Object(fields) if fields.is_empty() => "{}".into(),
+            Self::Object(fields) => {
+                let pad = " ".repeat(indent + 2);
+                let body: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = serde_json::to_string(k).unwrap_or_default();
+                        format!("{pad}{key}: {}", v.render(indent + 2))
+                    })
+                    .collect();
+                format!("{{\n{}\n{}}}", body.join(",\n"), " ".repeat(indent))
+            }
+        }
+    }
+}
+
+/// Prints an [`Ordered`] value as Go's `json.MarshalIndent(v, "", "  ")`.
+pub(crate) fn json_ordered_value(v: &Ordered) -> String {
+    go_escape(&v.render(0))
+}
+
+/// One field of a Go struct: its JSON name, the zero value printed when
+/// the server left it out, and whether `omitempty` drops it when empty.
+pub(crate) type GoField = (&'static str, Value, bool);
+
+fn is_go_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// A decoded object re-marshalled as the Go struct `fields` describes:
+/// declared fields in order (zero values filled in, `omitempty` ones
+/// dropped when empty); keys the struct lacks are dropped, as Go does.
+pub(crate) fn go_struct(m: &Map<String, Value>, fields: &[GoField]) -> Vec<(String, Ordered)> {
+    fields
+        .iter()
+        .filter_map(|(name, zero, omitempty)| {
+            let v = m.get(*name).cloned().unwrap_or_else(|| zero.clone());
+            if *omitempty && is_go_empty(&v) {
+                None
+            } else {
+                Some((name.to_string(), Ordered::Plain(v)))
+            }
+        })
+        .collect()
+}
+
+/// `api.SecretAuth`'s fields.
+pub(crate) fn secret_auth_fields() -> Vec<GoField> {
+    vec![
+        ("client_token", Value::from(""), false),
+        ("accessor", Value::from(""), false),
+        ("policies", Value::Null, false),
+        ("token_policies", Value::Null, false),
+        ("identity_policies", Value::Null, false),
+        ("metadata", Value::Null, false),
+        ("orphan", Value::Bool(false), false),
+        ("entity_id", Value::from(""), false),
+        ("lease_duration", Value::from(0), false),
+        ("renewable", Value::Bool(false), false),
+        ("mfa_requirement", Value::Null, false),
+    ]
+}
+
 /// Go's encoder escapes `<`, `>`, `&` and the JS line separators. They can
 /// only occur inside strings, so replacing them everywhere is safe.
 fn go_escape(s: &str) -> String {
@@ -377,15 +462,28 @@ pub(crate) fn secret_json(secret: &Secret) -> String {
         ("data", get("data")),
         ("warnings", get("warnings")),
     ];
-    for key in ["auth", "wrap_info"] {
-        if !get(key).is_null() {
-            fields.push((key, get(key)));
-        }
+    if !get("wrap_info").is_null() {
+        fields.push(("wrap_info", get("wrap_info")));
     }
     if !secret.str_field("mount_type").is_empty() {
         fields.push(("mount_type", get("mount_type")));
     }
-    json_ordered(&fields)
+    let mut ordered: Vec<(String, Ordered)> = fields
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Ordered::Plain(v)))
+        .collect();
+    if let Some(auth) = secret.object("auth") {
+        // `auth` is a Go struct: its fields print in declaration order.
+        // After `warnings`, before `wrap_info` and `mount_type`.
+        ordered.insert(
+            6,
+            (
+                "auth".into(),
+                Ordered::Object(go_struct(auth, &secret_auth_fields())),
+            ),
+        );
+    }
+    json_ordered_value(&Ordered::Object(ordered))
 }
 
 /// Vault's `OutputSecret`: the table or the JSON of a response.
@@ -626,6 +724,54 @@ mod tests {
             secret_json(&s),
             "{\n  \"request_id\": \"r\",\n  \"lease_id\": \"\",\n  \"lease_duration\": 0,\n  \"renewable\": false,\n  \"data\": {\n    \"a\": \"\\u003cx\\u003e\",\n    \"b\": 1\n  },\n  \"warnings\": null\n}"
         );
+    }
+
+    #[test]
+    fn auth_prints_in_struct_order() {
+        let s = Secret(
+            json!({"request_id": "r", "data": null,
+                   "auth": {"renewable": true, "client_token": "t", "policies": ["a"],
+                            "extra": 1, "metadata": {"k": "v"}}})
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        let text = secret_json(&s);
+        let keys: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("    \""))
+            .map(|l| l.trim().split('"').nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "client_token",
+                "accessor",
+                "policies",
+                "token_policies",
+                "identity_policies",
+                "metadata",
+                "orphan",
+                "entity_id",
+                "lease_duration",
+                "renewable",
+                "mfa_requirement"
+            ]
+        );
+        assert!(
+            text.contains("  \"auth\": {\n    \"client_token\": \"t\","),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"metadata\": {\n      \"k\": \"v\"\n    },"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("    \"mfa_requirement\": null\n  }\n}"),
+            "{text}"
+        );
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["auth"]["policies"], json!(["a"]));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The client half of the CLI: `status`, `operator ...`, `kv ...`, `read`,
-//! `write`, `list`, `delete`. Each speaks the Vault HTTP API and mimics the
+//! `write`, `list`, `delete`, `login`, `token ...`, `policy ...`,
+//! `auth ...` and `secrets ...`. Each speaks the Vault HTTP API and mimics the
 //! `vault` CLI's flags, output and exit codes (0 success, 1 usage or local
 //! error, 2 API error; `status` uses 2 for "sealed"), so scripts written
 //! for Vault keep working.
@@ -12,7 +13,11 @@ mod args_data;
 mod format;
 mod generic;
 mod kv;
+mod login;
+mod mounts;
 mod operator;
+mod policy;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +29,11 @@ use format::{err, Format};
 
 pub(crate) use generic::{DeleteArgs, ListArgs, ReadArgs, WriteArgs};
 pub(crate) use kv::KvCommand;
+pub(crate) use login::LoginArgs;
+pub(crate) use mounts::{AuthCommand, SecretsCommand};
 pub(crate) use operator::{OperatorCommand, StatusArgs};
+pub(crate) use policy::PolicyCommand;
+pub(crate) use token::TokenCommand;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum ClientCommand {
@@ -48,6 +57,28 @@ pub(crate) enum ClientCommand {
     List(ListArgs),
     /// Delete secrets and configuration.
     Delete(DeleteArgs),
+    /// Authenticate and store the token for later commands.
+    Login(LoginArgs),
+    /// Interact with tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCommand,
+    },
+    /// Interact with ACL policies.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCommand,
+    },
+    /// Interact with auth methods.
+    Auth {
+        #[command(subcommand)]
+        cmd: AuthCommand,
+    },
+    /// Interact with secrets engines.
+    Secrets {
+        #[command(subcommand)]
+        cmd: SecretsCommand,
+    },
 }
 
 /// Runs one client command and maps its result to Vault's exit codes.
@@ -60,6 +91,11 @@ pub(crate) fn run(cmd: ClientCommand) -> ExitCode {
         ClientCommand::Write(a) => generic::write(a),
         ClientCommand::List(a) => generic::list(a),
         ClientCommand::Delete(a) => generic::delete(a),
+        ClientCommand::Login(a) => login::login(a),
+        ClientCommand::Token { cmd } => token::run(cmd),
+        ClientCommand::Policy { cmd } => policy::run(cmd),
+        ClientCommand::Auth { cmd } => mounts::run_auth(cmd),
+        ClientCommand::Secrets { cmd } => mounts::run_secrets(cmd),
     };
     ExitCode::from(code)
 }
@@ -356,6 +392,172 @@ mod tests {
             parse(&["delete", "secret/foo"]).unwrap(),
             ClientCommand::Delete(_)
         ));
+    }
+
+    #[test]
+    fn parses_login_flags() {
+        let ClientCommand::Login(a) = parse(&[
+            "login",
+            "-method=userpass",
+            "-path=people",
+            "-no-store",
+            "-format=json",
+            "username=alice",
+            "password=x",
+        ])
+        .unwrap() else {
+            panic!("not login");
+        };
+        assert_eq!((a.method.as_str(), a.path.as_str()), ("userpass", "people"));
+        assert!(a.no_store && !a.token_only && !a.no_print);
+        assert_eq!(a.common.format.as_deref(), Some("json"));
+        assert_eq!(a.args, ["username=alice", "password=x"]);
+        let ClientCommand::Login(a) = parse(&["login", "-token-only", "s.abc"]).unwrap() else {
+            panic!("not login");
+        };
+        assert_eq!((a.method.as_str(), a.token_only), ("token", true));
+        assert_eq!(a.args, ["s.abc"]);
+        let ClientCommand::Login(a) = parse(&["login", "-"]).unwrap() else {
+            panic!("not login");
+        };
+        assert_eq!(a.args, ["-"]);
+    }
+
+    #[test]
+    fn parses_token_flags() {
+        let ClientCommand::Token {
+            cmd: TokenCommand::Create(a),
+        } = parse(&[
+            "token",
+            "create",
+            "-policy=a",
+            "-policy=b,c",
+            "-ttl=1h",
+            "-explicit-max-ttl=2h",
+            "-period=30m",
+            "-use-limit=3",
+            "-orphan",
+            "-renewable=false",
+            "-display-name=ci",
+            "-metadata=team=ops",
+            "-metadata=env=prod",
+            "-no-default-policy",
+            "-role=r",
+            "-field=token",
+        ])
+        .unwrap()
+        else {
+            panic!("not token create");
+        };
+        assert_eq!(a.policies, ["a", "b,c"]);
+        assert_eq!(
+            (a.ttl, a.explicit_max_ttl, a.period),
+            (Some(3600), Some(7200), Some(1800))
+        );
+        assert_eq!(a.use_limit, 3);
+        assert!(a.orphan && !a.renewable && a.no_default_policy);
+        assert_eq!(a.display_name, "ci");
+        assert_eq!(
+            a.metadata,
+            [("team".into(), "ops".into()), ("env".into(), "prod".into())]
+        );
+        assert_eq!(a.role.as_deref(), Some("r"));
+        assert_eq!(a.field.as_deref(), Some("token"));
+        assert!(parse(&["token", "create", "-ttl=soon"]).is_err());
+
+        let ClientCommand::Token {
+            cmd: TokenCommand::Lookup(a),
+        } = parse(&["token", "lookup", "-accessor", "acc"]).unwrap()
+        else {
+            panic!("not token lookup");
+        };
+        assert!(a.accessor);
+        assert_eq!(a.args, ["acc"]);
+        let ClientCommand::Token {
+            cmd: TokenCommand::Renew(a),
+        } = parse(&["token", "renew", "-increment=2h", "s.x"]).unwrap()
+        else {
+            panic!("not token renew");
+        };
+        assert_eq!(a.increment, 7200);
+        let ClientCommand::Token {
+            cmd: TokenCommand::Revoke(a),
+        } = parse(&["token", "revoke", "-mode=orphan", "s.x"]).unwrap()
+        else {
+            panic!("not token revoke");
+        };
+        assert_eq!((a.mode.as_str(), a.self_), ("orphan", false));
+        let ClientCommand::Token {
+            cmd: TokenCommand::Revoke(a),
+        } = parse(&["token", "revoke", "-self"]).unwrap()
+        else {
+            panic!("not token revoke");
+        };
+        assert!(a.self_);
+        let ClientCommand::Token {
+            cmd: TokenCommand::Capabilities(a),
+        } = parse(&["token", "capabilities", "s.x", "secret/foo"]).unwrap()
+        else {
+            panic!("not token capabilities");
+        };
+        assert_eq!(a.args, ["s.x", "secret/foo"]);
+    }
+
+    #[test]
+    fn parses_policy_auth_and_secrets() {
+        let ClientCommand::Policy {
+            cmd: PolicyCommand::Write(a),
+        } = parse(&["policy", "write", "dev", "-"]).unwrap()
+        else {
+            panic!("not policy write");
+        };
+        assert_eq!(a.args, ["dev", "-"]);
+        for sub in ["read", "list", "delete"] {
+            assert!(matches!(
+                parse(&["policy", sub, "dev"]).unwrap(),
+                ClientCommand::Policy { .. }
+            ));
+        }
+        let ClientCommand::Auth {
+            cmd: AuthCommand::Enable(a),
+        } = parse(&[
+            "auth",
+            "enable",
+            "-path=people",
+            "-description=humans",
+            "-default-lease-ttl=1h",
+            "userpass",
+        ])
+        .unwrap()
+        else {
+            panic!("not auth enable");
+        };
+        assert_eq!(
+            (a.path.as_str(), a.description.as_str()),
+            ("people", "humans")
+        );
+        assert_eq!(a.default_lease_ttl, Some(3600));
+        assert_eq!(a.args, ["userpass"]);
+        let ClientCommand::Auth {
+            cmd: AuthCommand::List(a),
+        } = parse(&["auth", "list", "-detailed"]).unwrap()
+        else {
+            panic!("not auth list");
+        };
+        assert!(a.detailed);
+        assert!(matches!(
+            parse(&["auth", "disable", "people"]).unwrap(),
+            ClientCommand::Auth {
+                cmd: AuthCommand::Disable(_)
+            }
+        ));
+        let ClientCommand::Secrets {
+            cmd: SecretsCommand::Enable(a),
+        } = parse(&["secrets", "enable", "-path=kv2", "-version=2", "kv"]).unwrap()
+        else {
+            panic!("not secrets enable");
+        };
+        assert_eq!((a.path.as_str(), a.version), ("kv2", 2));
     }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

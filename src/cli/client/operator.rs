@@ -550,7 +550,7 @@ fn read_key() -> Result<String, u8> {
 }
 
 /// Best effort: hides the typed key; without `stty` it simply echoes.
-fn set_echo(on: bool) {
+pub(crate) fn set_echo(on: bool) {
     let _ = std::process::Command::new("stty")
         .arg(if on { "echo" } else { "-echo" })
         .stdin(std::process::Stdio::inherit())
