@@ -79,3 +79,18 @@ clean:
 .PHONY: bench
 bench:
 	bench/run.sh
+
+# ---- Lambda --------------------------------------------------------------------
+# lambda-zip:   target/lambda/strongroom/bootstrap.zip (the release binary as
+#               `bootstrap`, for provided.al2023; infra/read-lambda.yaml).
+#               cargo-lambda from .venv/ (zig from its wheel), else a native
+#               release build; LAMBDA_BUILD=native|cargo-lambda, LAMBDA_ARCH.
+# lambda-local: moto + an active node + `cargo lambda watch` on 127.0.0.1:9000
+#               (http://127.0.0.1:9000/lambda-url/strongroom/v1/...).
+# See infra/README.md.
+.PHONY: lambda-zip lambda-local
+lambda-zip: venv
+	scripts/lambda-zip.sh
+
+lambda-local: venv
+	scripts/lambda-local.sh

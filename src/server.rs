@@ -230,11 +230,12 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
     if let Some(t) = elector {
         t.abort();
     }
-    // Hand the lease over before exiting, so another node takes over at once.
+    // Seal first (it persists the encryption count, which needs the lease),
+    // then hand the lease over so another node takes over at once.
+    core.seal().await.ok();
     if let Some(ha) = &ha {
         crate::ha::elector::release(&ha.storage, ha).await;
     }
-    core.seal().await.ok();
     Ok(())
 }
 

@@ -34,7 +34,10 @@ fn with_app_policy(s: &Server) {
         "policy write",
     );
     expect_status(
-        &s.put("/v1/secret/data/app/db", json!({"data": {"password": "p1"}})),
+        &s.put(
+            "/v1/secret/data/app/db",
+            json!({"data": {"password": "p1"}}),
+        ),
         200,
         "seed app secret",
     );
@@ -57,12 +60,29 @@ fn a_policy_grants_exactly_what_it_says() {
 
     let denied = s.call("GET", "/v1/secret/data/admin", Some(&t), None);
     expect_status(&denied, 403, "read elsewhere");
-    assert_eq!(denied.errors(), vec!["1 error occurred:\n\t* permission denied\n\n"]);
-    let write = s.call("PUT", "/v1/secret/data/app/db", Some(&t), Some(&json!({"data": {"x": 1}})));
+    assert_eq!(
+        denied.errors(),
+        vec!["1 error occurred:\n\t* permission denied\n\n"]
+    );
+    let write = s.call(
+        "PUT",
+        "/v1/secret/data/app/db",
+        Some(&t),
+        Some(&json!({"data": {"x": 1}})),
+    );
     expect_status(&write, 403, "write on a read-only path");
-    expect_status(&s.call("POST", "/v1/sys/seal", Some(&t), None), 403, "sys/seal");
     expect_status(
-        &s.call("PUT", "/v1/sys/policies/acl/app", Some(&t), Some(&json!({"policy": ""}))),
+        &s.call("POST", "/v1/sys/seal", Some(&t), None),
+        403,
+        "sys/seal",
+    );
+    expect_status(
+        &s.call(
+            "PUT",
+            "/v1/sys/policies/acl/app",
+            Some(&t),
+            Some(&json!({"policy": ""})),
+        ),
         403,
         "policy change",
     );
@@ -70,7 +90,10 @@ fn a_policy_grants_exactly_what_it_says() {
     // The default policy lets a token look itself up.
     let me = s.call("GET", "/v1/auth/token/lookup-self", Some(&t), None);
     expect_status(&me, 200, "lookup-self");
-    assert_eq!(at(&me.json(), &["data", "policies"]), &json!(["app", "default"]));
+    assert_eq!(
+        at(&me.json(), &["data", "policies"]),
+        &json!(["app", "default"])
+    );
 
     let caps = s.call(
         "POST",
@@ -79,8 +102,14 @@ fn a_policy_grants_exactly_what_it_says() {
         Some(&json!({"paths": ["secret/data/app/db", "secret/data/admin"]})),
     );
     expect_status(&caps, 200, "capabilities-self");
-    assert_eq!(at(&caps.json(), &["data", "secret/data/app/db"]), &json!(["read"]));
-    assert_eq!(at(&caps.json(), &["data", "secret/data/admin"]), &json!(["deny"]));
+    assert_eq!(
+        at(&caps.json(), &["data", "secret/data/app/db"]),
+        &json!(["read"])
+    );
+    assert_eq!(
+        at(&caps.json(), &["data", "secret/data/admin"]),
+        &json!(["deny"])
+    );
 }
 
 #[test]
@@ -113,7 +142,11 @@ fn path_tricks_never_reach_a_denied_path() {
         let r = s.call("PUT", target, Some(ROOT), None);
         assert_eq!(r.status, 400, "{target}: {}", r.text());
     }
-    expect_status(&s.call("GET", "/v1/sys/health", None, None), 200, "still unsealed");
+    expect_status(
+        &s.call("GET", "/v1/sys/health", None, None),
+        200,
+        "still unsealed",
+    );
 }
 
 #[test]
@@ -129,8 +162,16 @@ fn bad_policies_and_unknown_tokens_are_clear_errors() {
         expect_status(&r, 400, text);
         assert!(!r.errors().is_empty());
     }
-    expect_status(&s.put("/v1/sys/policies/acl/root", json!({"policy": APP_POLICY})), 400, "root");
-    expect_status(&s.delete("/v1/sys/policies/acl/default"), 400, "delete default");
+    expect_status(
+        &s.put("/v1/sys/policies/acl/root", json!({"policy": APP_POLICY})),
+        400,
+        "root",
+    );
+    expect_status(
+        &s.delete("/v1/sys/policies/acl/default"),
+        400,
+        "delete default",
+    );
     let r = s.call("GET", "/v1/secret/data/x", Some("hvs.nonsense"), None);
     expect_status(&r, 403, "unknown token");
     assert_eq!(r.errors(), vec!["permission denied"]);
@@ -141,13 +182,26 @@ fn tokens_expire_renew_and_cascade() {
     let s = Server::dev();
     // Expiry.
     let short = create_token(&s, json!({"ttl": "2s"}));
-    expect_status(&s.call("GET", "/v1/auth/token/lookup-self", Some(&short), None), 200, "fresh");
+    expect_status(
+        &s.call("GET", "/v1/auth/token/lookup-self", Some(&short), None),
+        200,
+        "fresh",
+    );
     std::thread::sleep(Duration::from_millis(3200));
-    expect_status(&s.call("GET", "/v1/auth/token/lookup-self", Some(&short), None), 403, "expired");
+    expect_status(
+        &s.call("GET", "/v1/auth/token/lookup-self", Some(&short), None),
+        403,
+        "expired",
+    );
 
     // Renewal is capped by explicit_max_ttl.
     let capped = create_token(&s, json!({"ttl": "60s", "explicit_max_ttl": "90s"}));
-    let r = s.call("POST", "/v1/auth/token/renew-self", Some(&capped), Some(&json!({"increment": "1h"})));
+    let r = s.call(
+        "POST",
+        "/v1/auth/token/renew-self",
+        Some(&capped),
+        Some(&json!({"increment": "1h"})),
+    );
     expect_status(&r, 200, "renew-self");
     let ttl = at(&r.json(), &["auth", "lease_duration"]).as_u64().unwrap();
     assert!(ttl <= 90, "renewal went past the cap: {ttl}");
@@ -155,19 +209,49 @@ fn tokens_expire_renew_and_cascade() {
 
     // Revoking a parent revokes its children and grandchildren.
     let creator = r#"path "auth/token/create" { capabilities = ["update"] }"#;
-    expect_status(&s.put("/v1/sys/policies/acl/creator", json!({"policy": creator})), 204, "policy");
+    expect_status(
+        &s.put("/v1/sys/policies/acl/creator", json!({"policy": creator})),
+        204,
+        "policy",
+    );
     let parent = create_token(&s, json!({"policies": ["creator"]}));
-    let child = token_of(&s.call("POST", "/v1/auth/token/create", Some(&parent), Some(&json!({}))));
-    let grandchild = token_of(&s.call("POST", "/v1/auth/token/create", Some(&child), Some(&json!({}))));
+    let child = token_of(&s.call(
+        "POST",
+        "/v1/auth/token/create",
+        Some(&parent),
+        Some(&json!({})),
+    ));
+    let grandchild = token_of(&s.call(
+        "POST",
+        "/v1/auth/token/create",
+        Some(&child),
+        Some(&json!({})),
+    ));
     let orphan = create_token(&s, json!({"no_parent": true}));
-    let r = s.call("POST", "/v1/auth/token/create", Some(&child), Some(&json!({"policies": ["app"]})));
+    let r = s.call(
+        "POST",
+        "/v1/auth/token/create",
+        Some(&child),
+        Some(&json!({"policies": ["app"]})),
+    );
     assert!(r.status == 400 || r.status == 403, "policy escalation: {r}");
-    expect_status(&s.post("/v1/auth/token/revoke", json!({"token": parent})), 204, "revoke");
+    expect_status(
+        &s.post("/v1/auth/token/revoke", json!({"token": parent})),
+        204,
+        "revoke",
+    );
     for t in [&parent, &child, &grandchild] {
-        expect_status(&s.call("GET", "/v1/auth/token/lookup-self", Some(t), None), 403, "revoked tree");
+        expect_status(
+            &s.call("GET", "/v1/auth/token/lookup-self", Some(t), None),
+            403,
+            "revoked tree",
+        );
     }
-    expect_status(&s.call("GET", "/v1/auth/token/lookup-self", Some(&orphan), None), 200, "orphan lives");
-
+    expect_status(
+        &s.call("GET", "/v1/auth/token/lookup-self", Some(&orphan), None),
+        200,
+        "orphan lives",
+    );
 }
 
 #[test]
@@ -175,9 +259,17 @@ fn use_limited_tokens_stop_after_their_last_use() {
     let s = Server::dev();
     let t = create_token(&s, json!({"num_uses": 2}));
     for i in 0..2 {
-        expect_status(&s.call("GET", "/v1/auth/token/lookup-self", Some(&t), None), 200, &format!("use {i}"));
+        expect_status(
+            &s.call("GET", "/v1/auth/token/lookup-self", Some(&t), None),
+            200,
+            &format!("use {i}"),
+        );
     }
-    expect_status(&s.call("GET", "/v1/auth/token/lookup-self", Some(&t), None), 403, "third use");
+    expect_status(
+        &s.call("GET", "/v1/auth/token/lookup-self", Some(&t), None),
+        403,
+        "third use",
+    );
 }
 
 #[test]
@@ -185,15 +277,36 @@ fn cubbyhole_is_private_to_each_token() {
     let s = Server::dev();
     let a = create_token(&s, json!({}));
     let b = create_token(&s, json!({}));
-    expect_status(&s.call("PUT", "/v1/cubbyhole/note", Some(&a), Some(&json!({"v": "mine"}))), 204, "write");
+    expect_status(
+        &s.call(
+            "PUT",
+            "/v1/cubbyhole/note",
+            Some(&a),
+            Some(&json!({"v": "mine"})),
+        ),
+        204,
+        "write",
+    );
     let r = s.call("GET", "/v1/cubbyhole/note", Some(&a), None);
     expect_status(&r, 200, "own read");
     assert_eq!(at(&r.json(), &["data", "v"]), "mine");
-    expect_status(&s.call("GET", "/v1/cubbyhole/note", Some(&b), None), 404, "other token");
+    expect_status(
+        &s.call("GET", "/v1/cubbyhole/note", Some(&b), None),
+        404,
+        "other token",
+    );
     // Revoking the token destroys its cubbyhole.
-    expect_status(&s.post("/v1/auth/token/revoke", json!({"token": a})), 204, "revoke");
+    expect_status(
+        &s.post("/v1/auth/token/revoke", json!({"token": a})),
+        204,
+        "revoke",
+    );
     let again = create_token(&s, json!({}));
-    expect_status(&s.call("GET", "/v1/cubbyhole/note", Some(&again), None), 404, "gone");
+    expect_status(
+        &s.call("GET", "/v1/cubbyhole/note", Some(&again), None),
+        404,
+        "gone",
+    );
 }
 
 #[test]
@@ -210,16 +323,32 @@ fn wrapped_responses_unwrap_exactly_once() {
     assert_eq!(info["ttl"], 60);
     let wt = info["token"].as_str().unwrap().to_string();
 
-    let look = s.call("POST", "/v1/sys/wrapping/lookup", Some(ROOT), Some(&json!({"token": wt})));
+    let look = s.call(
+        "POST",
+        "/v1/sys/wrapping/lookup",
+        Some(ROOT),
+        Some(&json!({"token": wt})),
+    );
     expect_status(&look, 200, "lookup");
-    assert_eq!(at(&look.json(), &["data", "creation_path"]), "sys/wrapping/wrap");
+    assert_eq!(
+        at(&look.json(), &["data", "creation_path"]),
+        "sys/wrapping/wrap"
+    );
 
     let first = s.call("POST", "/v1/sys/wrapping/unwrap", Some(&wt), None);
     expect_status(&first, 200, "first unwrap");
     assert_eq!(at(&first.json(), &["data", "secret"]), "s3");
     let second = s.call("POST", "/v1/sys/wrapping/unwrap", Some(&wt), None);
-    assert!(second.status == 400 || second.status == 403, "second unwrap: {second}");
-    let by_body = s.call("POST", "/v1/sys/wrapping/unwrap", Some(ROOT), Some(&json!({"token": wt})));
+    assert!(
+        second.status == 400 || second.status == 403,
+        "second unwrap: {second}"
+    );
+    let by_body = s.call(
+        "POST",
+        "/v1/sys/wrapping/unwrap",
+        Some(ROOT),
+        Some(&json!({"token": wt})),
+    );
     expect_status(&by_body, 400, "unwrap by body after use");
 
     // Any response can be wrapped with the header, e.g. a token creation.
@@ -231,22 +360,44 @@ fn wrapped_responses_unwrap_exactly_once() {
     );
     expect_status(&r, 200, "wrapped create");
     let v = r.json();
-    assert!(v["auth"].is_null(), "the token must not appear unwrapped: {v}");
+    assert!(
+        v["auth"].is_null(),
+        "the token must not appear unwrapped: {v}"
+    );
     let wt = v["wrap_info"]["token"].as_str().unwrap();
-    let inner = s.call("POST", "/v1/sys/wrapping/unwrap", Some(ROOT), Some(&json!({"token": wt})));
+    let inner = s.call(
+        "POST",
+        "/v1/sys/wrapping/unwrap",
+        Some(ROOT),
+        Some(&json!({"token": wt})),
+    );
     expect_status(&inner, 200, "unwrap token");
-    let t = inner.json()["auth"]["client_token"].as_str().unwrap().to_string();
-    expect_status(&s.call("GET", "/v1/auth/token/lookup-self", Some(&t), None), 200, "unwrapped token works");
+    let t = inner.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    expect_status(
+        &s.call("GET", "/v1/auth/token/lookup-self", Some(&t), None),
+        200,
+        "unwrapped token works",
+    );
 }
 
 #[test]
 fn userpass_login_end_to_end() {
     let s = Server::dev();
     with_app_policy(&s);
-    expect_status(&s.post("/v1/sys/auth/userpass", json!({"type": "userpass"})), 204, "enable");
+    expect_status(
+        &s.post("/v1/sys/auth/userpass", json!({"type": "userpass"})),
+        204,
+        "enable",
+    );
     let listed = s.get("/v1/sys/auth");
     expect_status(&listed, 200, "sys/auth");
-    assert_eq!(at(&listed.json(), &["data", "userpass/", "type"]), "userpass");
+    assert_eq!(
+        at(&listed.json(), &["data", "userpass/", "type"]),
+        "userpass"
+    );
     expect_status(
         &s.post(
             "/v1/auth/userpass/users/alice",
@@ -267,24 +418,59 @@ fn userpass_login_end_to_end() {
     assert_eq!(v["auth"]["lease_duration"], 1800);
     assert_eq!(v["auth"]["metadata"]["username"], "alice");
     let t = token_of(&login);
-    expect_status(&s.call("GET", "/v1/secret/data/app/db", Some(&t), None), 200, "read with login token");
-    expect_status(&s.call("GET", "/v1/secret/data/admin", Some(&t), None), 403, "denied elsewhere");
+    expect_status(
+        &s.call("GET", "/v1/secret/data/app/db", Some(&t), None),
+        200,
+        "read with login token",
+    );
+    expect_status(
+        &s.call("GET", "/v1/secret/data/admin", Some(&t), None),
+        403,
+        "denied elsewhere",
+    );
 
-    let wrong = s.call("POST", "/v1/auth/userpass/login/alice", None, Some(&json!({"password": "nope"})));
+    let wrong = s.call(
+        "POST",
+        "/v1/auth/userpass/login/alice",
+        None,
+        Some(&json!({"password": "nope"})),
+    );
     expect_status(&wrong, 400, "wrong password");
-    let nobody = s.call("POST", "/v1/auth/userpass/login/bob", None, Some(&json!({"password": "x"})));
+    let nobody = s.call(
+        "POST",
+        "/v1/auth/userpass/login/bob",
+        None,
+        Some(&json!({"password": "x"})),
+    );
     expect_status(&nobody, 400, "unknown user");
-    assert_eq!(wrong.errors(), nobody.errors(), "the error must not reveal which users exist");
+    assert_eq!(
+        wrong.errors(),
+        nobody.errors(),
+        "the error must not reveal which users exist"
+    );
 
     // A password change takes effect.
     expect_status(
-        &s.post("/v1/auth/userpass/users/alice/password", json!({"password": "battery staple"})),
+        &s.post(
+            "/v1/auth/userpass/users/alice/password",
+            json!({"password": "battery staple"}),
+        ),
         204,
         "change password",
     );
-    let old = s.call("POST", "/v1/auth/userpass/login/alice", None, Some(&json!({"password": "correct horse"})));
+    let old = s.call(
+        "POST",
+        "/v1/auth/userpass/login/alice",
+        None,
+        Some(&json!({"password": "correct horse"})),
+    );
     expect_status(&old, 400, "old password");
-    let new = s.call("POST", "/v1/auth/userpass/login/alice", None, Some(&json!({"password": "battery staple"})));
+    let new = s.call(
+        "POST",
+        "/v1/auth/userpass/login/alice",
+        None,
+        Some(&json!({"password": "battery staple"})),
+    );
     expect_status(&new, 200, "new password");
 }
 
@@ -292,7 +478,11 @@ fn userpass_login_end_to_end() {
 fn approle_login_with_a_wrapped_secret_id() {
     let s = Server::dev();
     with_app_policy(&s);
-    expect_status(&s.post("/v1/sys/auth/approle", json!({"type": "approle"})), 204, "enable");
+    expect_status(
+        &s.post("/v1/sys/auth/approle", json!({"type": "approle"})),
+        204,
+        "enable",
+    );
     expect_status(
         &s.post(
             "/v1/auth/approle/role/web",
@@ -318,12 +508,21 @@ fn approle_login_with_a_wrapped_secret_id() {
         Some(b"{}"),
     );
     expect_status(&wrapped, 200, "wrapped secret-id");
-    let wt = wrapped.json()["wrap_info"]["token"].as_str().unwrap().to_string();
+    let wt = wrapped.json()["wrap_info"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let unwrapped = s.call("POST", "/v1/sys/wrapping/unwrap", Some(&wt), None);
     expect_status(&unwrapped, 200, "unwrap secret-id");
-    let secret_id = unwrapped.json()["data"]["secret_id"].as_str().unwrap().to_string();
+    let secret_id = unwrapped.json()["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let again = s.call("POST", "/v1/sys/wrapping/unwrap", Some(&wt), None);
-    assert!(again.status == 400 || again.status == 403, "second unwrap: {again}");
+    assert!(
+        again.status == 400 || again.status == 403,
+        "second unwrap: {again}"
+    );
 
     let login = s.call(
         "POST",
@@ -336,7 +535,11 @@ fn approle_login_with_a_wrapped_secret_id() {
     assert_eq!(v["auth"]["policies"], json!(["app", "default"]));
     assert_eq!(v["auth"]["lease_duration"], 1200);
     let t = token_of(&login);
-    expect_status(&s.call("GET", "/v1/secret/data/app/db", Some(&t), None), 200, "read");
+    expect_status(
+        &s.call("GET", "/v1/secret/data/app/db", Some(&t), None),
+        200,
+        "read",
+    );
 
     let wrong = s.call(
         "POST",
@@ -361,11 +564,27 @@ fn no_raw_token_or_password_reaches_storage() {
     let iv = init.json();
     let root = iv["root_token"].as_str().unwrap().to_string();
     let key = iv["keys"][0].as_str().unwrap().to_string();
-    expect_status(&s.call("PUT", "/v1/sys/unseal", None, Some(&json!({"key": key}))), 200, "unseal");
+    expect_status(
+        &s.call("PUT", "/v1/sys/unseal", None, Some(&json!({"key": key}))),
+        200,
+        "unseal",
+    );
     let call = |m: &str, p: &str, b: Value| s.call(m, p, Some(&root), Some(&b));
-    expect_status(&call("POST", "/v1/sys/auth/userpass", json!({"type": "userpass"})), 204, "enable userpass");
+    expect_status(
+        &call("POST", "/v1/sys/auth/userpass", json!({"type": "userpass"})),
+        204,
+        "enable userpass",
+    );
     let password = "pw-8c1f0a7e-unique";
-    expect_status(&call("POST", "/v1/auth/userpass/users/carol", json!({"password": password})), 204, "user");
+    expect_status(
+        &call(
+            "POST",
+            "/v1/auth/userpass/users/carol",
+            json!({"password": password}),
+        ),
+        204,
+        "user",
+    );
     let t = token_of(&call("POST", "/v1/auth/token/create", json!({"ttl": "1h"})));
     s.kill();
 

@@ -48,13 +48,24 @@ fn wait_health(s: &Server, want: u16, timeout: Duration) -> Duration {
         if st == want {
             return start.elapsed();
         }
-        assert!(start.elapsed() < timeout, "health stayed {st}, wanted {want}; stderr:\n{}", s.stderr());
+        assert!(
+            start.elapsed() < timeout,
+            "health stayed {st}, wanted {want}; stderr:\n{}",
+            s.stderr()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn aws_requests(s: &Server, token: &str) -> f64 {
-    let text = s.call("GET", "/v1/sys/metrics?format=prometheus", Some(token), None).text();
+    let text = s
+        .call(
+            "GET",
+            "/v1/sys/metrics?format=prometheus",
+            Some(token),
+            None,
+        )
+        .text();
     text.lines()
         .filter(|l| l.starts_with("strongroom_aws_requests_total{service=\"dynamodb\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -79,7 +90,11 @@ for page in ddb.get_paginator("scan").paginate(TableName=sys.argv[1]):
         .args(["-c", script, table])
         .output()
         .expect("run python (run `make test` to build .venv)");
-    assert!(out.status.success(), "scan failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "scan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -104,40 +119,92 @@ fn dynamodb_and_kms_survive_kill_9_and_auto_unseal() {
     assert_eq!(status["type"], "awskms");
     assert_eq!(status["recovery_seal"], true);
 
-    let call = |s: &Server, m: &str, p: &str, b: Option<&serde_json::Value>| s.call(m, p, Some(&root), b);
+    let call =
+        |s: &Server, m: &str, p: &str, b: Option<&serde_json::Value>| s.call(m, p, Some(&root), b);
     expect_status(
-        &call(&s, "POST", "/v1/sys/mounts/secret", Some(&json!({"type": "kv", "options": {"version": "2"}}))),
+        &call(
+            &s,
+            "POST",
+            "/v1/sys/mounts/secret",
+            Some(&json!({"type": "kv", "options": {"version": "2"}})),
+        ),
         204,
         "enable kv",
     );
     let marker = "plaintext-marker-7f3a";
     for i in 0..5 {
-        let r = call(&s, "PUT", &format!("/v1/secret/data/k{i}"), Some(&json!({"data": {"v": format!("{marker}-{i}")}})));
+        let r = call(
+            &s,
+            "PUT",
+            &format!("/v1/secret/data/k{i}"),
+            Some(&json!({"data": {"v": format!("{marker}-{i}")}})),
+        );
         expect_status(&r, 200, "write");
     }
     let big = "0123456789abcdef".repeat(65536); // 1 MiB
-    let r = call(&s, "PUT", "/v1/secret/data/big", Some(&json!({"data": {"blob": format!("{marker}{big}")}})));
+    let r = call(
+        &s,
+        "PUT",
+        "/v1/secret/data/big",
+        Some(&json!({"data": {"blob": format!("{marker}{big}")}})),
+    );
     expect_status(&r, 200, "1 MiB write");
 
     // The request budget, from the metrics counter.
     call(&s, "GET", "/v1/secret/data/k0", None); // warm
     let before = aws_requests(&s, &root);
-    expect_status(&call(&s, "GET", "/v1/secret/data/k0", None), 200, "warm read");
+    expect_status(
+        &call(&s, "GET", "/v1/secret/data/k0", None),
+        200,
+        "warm read",
+    );
     let read_cost = aws_requests(&s, &root) - before;
     let before = aws_requests(&s, &root);
-    expect_status(&call(&s, "PUT", "/v1/secret/data/k0", Some(&json!({"data": {"v": format!("{marker}-again")}}))), 200, "write");
+    expect_status(
+        &call(
+            &s,
+            "PUT",
+            "/v1/secret/data/k0",
+            Some(&json!({"data": {"v": format!("{marker}-again")}})),
+        ),
+        200,
+        "write",
+    );
     let write_cost = aws_requests(&s, &root) - before;
     // Past max_versions (10) every write also drops the oldest version.
     for i in 0..11 {
-        call(&s, "PUT", "/v1/secret/data/many", Some(&json!({"data": {"i": i}})));
+        call(
+            &s,
+            "PUT",
+            "/v1/secret/data/many",
+            Some(&json!({"data": {"i": i}})),
+        );
     }
     let before = aws_requests(&s, &root);
-    expect_status(&call(&s, "PUT", "/v1/secret/data/many", Some(&json!({"data": {"i": 99}}))), 200, "write");
+    expect_status(
+        &call(
+            &s,
+            "PUT",
+            "/v1/secret/data/many",
+            Some(&json!({"data": {"i": 99}})),
+        ),
+        200,
+        "write",
+    );
     let trim_cost = aws_requests(&s, &root) - before;
     println!("DynamoDB requests: warm KV v2 read {read_cost}, KV v2 write {write_cost}, write past max_versions {trim_cost}");
-    assert_eq!(trim_cost, 1.0, "a write that trims an old version must still cost one request");
-    assert_eq!(read_cost, 1.0, "a warm KV v2 read must cost one DynamoDB request");
-    assert_eq!(write_cost, 1.0, "a warm KV v2 write must cost one DynamoDB request");
+    assert_eq!(
+        trim_cost, 1.0,
+        "a write that trims an old version must still cost one request"
+    );
+    assert_eq!(
+        read_cost, 1.0,
+        "a warm KV v2 read must cost one DynamoDB request"
+    );
+    assert_eq!(
+        write_cost, 1.0,
+        "a warm KV v2 write must cost one DynamoDB request"
+    );
 
     // kill -9, restart: unsealed with no key typed, every write back.
     s.kill();
@@ -153,7 +220,10 @@ fn dynamodb_and_kms_survive_kill_9_and_auto_unseal() {
     assert_eq!(r.json()["data"]["data"]["v"], format!("{marker}-again"));
     let r = call(&s, "GET", "/v1/secret/data/big", None);
     expect_status(&r, 200, "1 MiB read back");
-    assert_eq!(r.json()["data"]["data"]["blob"].as_str().map(str::len), Some(marker.len() + big.len()));
+    assert_eq!(
+        r.json()["data"]["data"]["blob"].as_str().map(str::len),
+        Some(marker.len() + big.len())
+    );
     drop(s);
 
     // No plaintext anywhere in the table.
@@ -175,7 +245,9 @@ fn start_proxy_later(listener_port: u16, upstream: String, after: Duration) {
         for conn in listener.incoming().flatten() {
             let upstream = upstream.clone();
             std::thread::spawn(move || {
-                let Ok(server) = TcpStream::connect(&upstream) else { return };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    return;
+                };
                 pipe(conn, server);
             });
         }
@@ -214,7 +286,12 @@ fn copy(from: &mut TcpStream, to: &mut TcpStream) {
 fn kms_down_at_start_stays_sealed_then_recovers_by_itself() {
     let table = format!("aws-kmsdown-{}", std::process::id());
     let mut s = Server::with_hcl(&hcl(&table, &endpoint()));
-    let init = s.call("PUT", "/v1/sys/init", None, Some(&json!({"recovery_shares": 1, "recovery_threshold": 1})));
+    let init = s.call(
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(&json!({"recovery_shares": 1, "recovery_threshold": 1})),
+    );
     expect_status(&init, 200, "init");
     wait_health(&s, 200, Duration::from_secs(20));
     s.kill();
@@ -235,16 +312,29 @@ fn kms_down_at_start_stays_sealed_then_recovers_by_itself() {
 fn iam_login_with_hvac_against_moto_sts() {
     let table = format!("aws-iam-{}", std::process::id());
     let s = Server::with_hcl(&hcl(&table, &endpoint()));
-    let init = s.call("PUT", "/v1/sys/init", None, Some(&json!({"recovery_shares": 1, "recovery_threshold": 1})));
+    let init = s.call(
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(&json!({"recovery_shares": 1, "recovery_threshold": 1})),
+    );
     expect_status(&init, 200, "init");
     let root = init.json()["root_token"].as_str().unwrap().to_string();
     wait_health(&s, 200, Duration::from_secs(20));
     let call = |m: &str, p: &str, b: serde_json::Value| s.call(m, p, Some(&root), Some(&b));
-    expect_status(&call("POST", "/v1/sys/auth/aws", json!({"type": "aws"})), 204, "enable aws auth");
+    expect_status(
+        &call("POST", "/v1/sys/auth/aws", json!({"type": "aws"})),
+        204,
+        "enable aws auth",
+    );
     // No sts_endpoint: the server replays to AWS_ENDPOINT_URL (moto), while
     // hvac signs for sts.amazonaws.com as real clients do.
     expect_status(
-        &call("POST", "/v1/auth/aws/config/client", json!({"iam_server_id_header_value": "strongroom.test"})),
+        &call(
+            "POST",
+            "/v1/auth/aws/config/client",
+            json!({"iam_server_id_header_value": "strongroom.test"}),
+        ),
         204,
         "config/client",
     );
@@ -269,8 +359,18 @@ fn iam_login_with_hvac_against_moto_sts() {
     };
     let ok = run("strongroom.test");
     let out = String::from_utf8_lossy(&ok.stdout);
-    assert!(ok.status.success(), "hvac IAM login failed: {out} {}", String::from_utf8_lossy(&ok.stderr));
-    assert!(out.contains("app"), "the login token must carry the role's policy: {out}");
+    assert!(
+        ok.status.success(),
+        "hvac IAM login failed: {out} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        out.contains("app"),
+        "the login token must carry the role's policy: {out}"
+    );
     let wrong = run("another.server");
-    assert!(!wrong.status.success(), "a wrong server-ID header must be refused");
+    assert!(
+        !wrong.status.success(),
+        "a wrong server-ID header must be refused"
+    );
 }

@@ -122,15 +122,17 @@ impl Cluster {
 
     fn wait_settled(&mut self, timeout: Duration) -> (usize, Duration) {
         let mut idx = 0;
-        let took = wait_until("one active node and unsealed standbys", timeout, || {
-            match self.active_index() {
+        let took = wait_until(
+            "one active node and unsealed standbys",
+            timeout,
+            || match self.active_index() {
                 Some(i) => {
                     idx = i;
                     true
                 }
                 None => false,
-            }
-        });
+            },
+        );
         (idx, took)
     }
 
@@ -154,7 +156,12 @@ impl Cluster {
 }
 
 fn enable_kv(c: &Cluster, on: usize) {
-    let r = c.call(on, "POST", "/v1/sys/mounts/secret", Some(&json!({"type": "kv", "options": {"version": "2"}})));
+    let r = c.call(
+        on,
+        "POST",
+        "/v1/sys/mounts/secret",
+        Some(&json!({"type": "kv", "options": {"version": "2"}})),
+    );
     expect_status(&r, 204, "enable kv");
 }
 
@@ -167,7 +174,8 @@ fn writes_through_standbys_are_forwarded_and_reads_are_local() {
     enable_kv(&c, standby); // a mount change through a standby is forwarded too
 
     // sys/leader agrees everywhere.
-    let leader_of = |s: &Server| s.call("GET", "/v1/sys/leader", None, None).json()["leader_address"].clone();
+    let leader_of =
+        |s: &Server| s.call("GET", "/v1/sys/leader", None, None).json()["leader_address"].clone();
     let expected = leader_of(c.node(active));
     for n in c.live() {
         let v = n.call("GET", "/v1/sys/leader", None, None).json();
@@ -175,7 +183,12 @@ fn writes_through_standbys_are_forwarded_and_reads_are_local() {
         assert_eq!(v["leader_address"], expected, "sys/leader disagrees: {v}");
     }
 
-    let w = c.call(standby, "PUT", "/v1/secret/data/app", Some(&json!({"data": {"v": "via-standby"}})));
+    let w = c.call(
+        standby,
+        "PUT",
+        "/v1/secret/data/app",
+        Some(&json!({"data": {"v": "via-standby"}})),
+    );
     expect_status(&w, 200, "write through a standby");
     for i in 0..3 {
         let r = c.call(i, "GET", "/v1/secret/data/app", None);
@@ -185,7 +198,14 @@ fn writes_through_standbys_are_forwarded_and_reads_are_local() {
 
     // Reads on a standby do not touch the active node.
     let count = |s: &Server| -> f64 {
-        let text = s.call("GET", "/v1/sys/metrics?format=prometheus", Some(&c.root), None).text();
+        let text = s
+            .call(
+                "GET",
+                "/v1/sys/metrics?format=prometheus",
+                Some(&c.root),
+                None,
+            )
+            .text();
         text.lines()
             .filter(|l| l.starts_with("strongroom_http_requests_total"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -193,55 +213,133 @@ fn writes_through_standbys_are_forwarded_and_reads_are_local() {
     };
     let before = count(c.node(active));
     for _ in 0..20 {
-        expect_status(&c.call(standby, "GET", "/v1/secret/data/app", None), 200, "standby read");
+        expect_status(
+            &c.call(standby, "GET", "/v1/secret/data/app", None),
+            200,
+            "standby read",
+        );
     }
     let after = count(c.node(active));
-    assert!(after - before <= 2.0, "standby reads reached the active node ({before} -> {after})");
+    assert!(
+        after - before <= 2.0,
+        "standby reads reached the active node ({before} -> {after})"
+    );
 
     // X-Vault-No-Request-Forwarding: a redirect instead.
     let r = c.node(standby).raw(
         "PUT",
         "/v1/secret/data/redirect",
-        &[("X-Vault-Token", c.root.as_str()), ("X-Vault-No-Request-Forwarding", "true")],
+        &[
+            ("X-Vault-Token", c.root.as_str()),
+            ("X-Vault-No-Request-Forwarding", "true"),
+        ],
         Some(br#"{"data":{"a":1}}"#),
     );
     expect_status(&r, 307, "no-forwarding header");
-    assert!(r.header("location").unwrap_or("").ends_with("/v1/secret/data/redirect"));
+    assert!(r
+        .header("location")
+        .unwrap_or("")
+        .ends_with("/v1/secret/data/redirect"));
 
     // A token revoked on the active node stops working on a standby at once.
-    let t = c.call(active, "POST", "/v1/auth/token/create", Some(&json!({"policies": ["default"]})))
+    let t = c
+        .call(
+            active,
+            "POST",
+            "/v1/auth/token/create",
+            Some(&json!({"policies": ["default"]})),
+        )
         .json()["auth"]["client_token"]
         .as_str()
         .unwrap()
         .to_string();
-    let me = |i: usize| c.node(i).call("GET", "/v1/auth/token/lookup-self", Some(&t), None).status;
+    let me = |i: usize| {
+        c.node(i)
+            .call("GET", "/v1/auth/token/lookup-self", Some(&t), None)
+            .status
+    };
     assert_eq!(me(standby), 200, "fresh token on a standby");
-    expect_status(&c.call(active, "POST", "/v1/auth/token/revoke", Some(&json!({"token": t}))), 204, "revoke");
-    assert_eq!(me(standby), 403, "a revoked token must fail on a standby immediately");
+    expect_status(
+        &c.call(
+            active,
+            "POST",
+            "/v1/auth/token/revoke",
+            Some(&json!({"token": t})),
+        ),
+        204,
+        "revoke",
+    );
+    assert_eq!(
+        me(standby),
+        403,
+        "a revoked token must fail on a standby immediately"
+    );
 
     // A tightened policy is honored by a standby for the next request.
     let open = r#"path "secret/data/*" { capabilities = ["read"] }"#;
-    expect_status(&c.call(active, "PUT", "/v1/sys/policies/acl/reader", Some(&json!({"policy": open}))), 204, "policy");
-    let t = c.call(active, "POST", "/v1/auth/token/create", Some(&json!({"policies": ["reader"]})))
+    expect_status(
+        &c.call(
+            active,
+            "PUT",
+            "/v1/sys/policies/acl/reader",
+            Some(&json!({"policy": open})),
+        ),
+        204,
+        "policy",
+    );
+    let t = c
+        .call(
+            active,
+            "POST",
+            "/v1/auth/token/create",
+            Some(&json!({"policies": ["reader"]})),
+        )
         .json()["auth"]["client_token"]
         .as_str()
         .unwrap()
         .to_string();
-    let read = |i: usize| c.node(i).call("GET", "/v1/secret/data/app", Some(&t), None).status;
+    let read = |i: usize| {
+        c.node(i)
+            .call("GET", "/v1/secret/data/app", Some(&t), None)
+            .status
+    };
     assert_eq!(read(standby), 200, "allowed read on a standby");
     let closed = r#"path "secret/data/other" { capabilities = ["read"] }"#;
-    expect_status(&c.call(active, "PUT", "/v1/sys/policies/acl/reader", Some(&json!({"policy": closed}))), 204, "tighten");
-    assert_eq!(read(standby), 403, "a tightened policy must apply on a standby immediately");
+    expect_status(
+        &c.call(
+            active,
+            "PUT",
+            "/v1/sys/policies/acl/reader",
+            Some(&json!({"policy": closed})),
+        ),
+        204,
+        "tighten",
+    );
+    assert_eq!(
+        read(standby),
+        403,
+        "a tightened policy must apply on a standby immediately"
+    );
 
     // A rotated key term is picked up by standbys.
-    expect_status(&c.call(standby, "PUT", "/v1/sys/rotate", None), 204, "rotate (forwarded)");
-    let w = c.call(active, "PUT", "/v1/secret/data/after-rotate", Some(&json!({"data": {"v": 2}})));
+    expect_status(
+        &c.call(standby, "PUT", "/v1/sys/rotate", None),
+        204,
+        "rotate (forwarded)",
+    );
+    let w = c.call(
+        active,
+        "PUT",
+        "/v1/secret/data/after-rotate",
+        Some(&json!({"data": {"v": 2}})),
+    );
     expect_status(&w, 200, "write with the new term");
     for i in 0..3 {
         let r = c.call(i, "GET", "/v1/secret/data/after-rotate", None);
         expect_status(&r, 200, "read of a new-term value on every node");
     }
-    let term = |i: usize| c.call(i, "GET", "/v1/sys/key-status", None).json()["data"]["term"].clone();
+    let term =
+        |i: usize| c.call(i, "GET", "/v1/sys/key-status", None).json()["data"]["term"].clone();
     assert_eq!(term(standby), term(active), "standbys report the new term");
     drop(c.nodes.drain(..));
 }
@@ -258,8 +356,16 @@ fn kill_sigterm_and_step_down_fail_over() {
     c.nodes[active] = None;
     let (new_active, took) = c.wait_settled(Duration::from_secs(TTL_SECS + 10));
     println!("takeover after kill -9: {took:?} (lease_ttl {TTL_SECS}s)");
-    assert!(took <= Duration::from_secs(TTL_SECS + 2), "takeover took {took:?}");
-    let w = c.call(new_active, "PUT", "/v1/secret/data/after-kill", Some(&json!({"data": {"a": 1}})));
+    assert!(
+        took <= Duration::from_secs(TTL_SECS + 2),
+        "takeover took {took:?}"
+    );
+    let w = c.call(
+        new_active,
+        "PUT",
+        "/v1/secret/data/after-kill",
+        Some(&json!({"data": {"a": 1}})),
+    );
     expect_status(&w, 200, "write after failover");
     c.restart(active, &[]);
     c.wait_settled(Duration::from_secs(20));
@@ -268,12 +374,21 @@ fn kill_sigterm_and_step_down_fail_over() {
     let (active, _) = c.wait_settled(Duration::from_secs(10));
     let start = Instant::now();
     c.nodes[active].as_ref().unwrap().signal("TERM");
-    assert!(c.nodes[active].as_mut().unwrap().wait_exit(Duration::from_secs(10)), "SIGTERM exit");
+    assert!(
+        c.nodes[active]
+            .as_mut()
+            .unwrap()
+            .wait_exit(Duration::from_secs(10)),
+        "SIGTERM exit"
+    );
     c.nodes[active] = None;
     let (_, _) = c.wait_settled(Duration::from_secs(10));
     let took = start.elapsed();
     println!("takeover after SIGTERM: {took:?}");
-    assert!(took <= Duration::from_secs(2), "takeover after SIGTERM took {took:?}");
+    assert!(
+        took <= Duration::from_secs(2),
+        "takeover after SIGTERM took {took:?}"
+    );
     c.restart(active, &[]);
     c.wait_settled(Duration::from_secs(20));
 
@@ -281,12 +396,19 @@ fn kill_sigterm_and_step_down_fail_over() {
     let (active, _) = c.wait_settled(Duration::from_secs(10));
     let standby = c.standby_index(active);
     let start = Instant::now();
-    expect_status(&c.call(standby, "PUT", "/v1/sys/step-down", None), 204, "step-down");
+    expect_status(
+        &c.call(standby, "PUT", "/v1/sys/step-down", None),
+        204,
+        "step-down",
+    );
     let (next, _) = c.wait_settled(Duration::from_secs(10));
     let took = start.elapsed();
     println!("takeover after step-down: {took:?}");
     assert_ne!(next, active, "another node must take over");
-    assert!(took <= Duration::from_secs(2), "takeover after step-down took {took:?}");
+    assert!(
+        took <= Duration::from_secs(2),
+        "takeover after step-down took {took:?}"
+    );
     drop(c.nodes.drain(..));
 }
 
@@ -303,9 +425,17 @@ fn a_paused_active_node_is_fenced() {
     c.wait_settled(Duration::from_secs(TTL_SECS + 10));
     c.restart(active, &[("STRONGROOM_TEST_WRITE_DELAY_MS", "2500")]);
     c.wait_settled(Duration::from_secs(20));
-    expect_status(&c.call(other, "PUT", "/v1/sys/step-down", None), 204, "hand the lease to the slow node");
+    expect_status(
+        &c.call(other, "PUT", "/v1/sys/step-down", None),
+        204,
+        "hand the lease to the slow node",
+    );
     let slow = active;
-    wait_until("the slow node to be active", Duration::from_secs(15), || health_status(c.node(slow)) == 200);
+    wait_until(
+        "the slow node to be active",
+        Duration::from_secs(15),
+        || health_status(c.node(slow)) == 200,
+    );
 
     // A write through the slow node: it takes the fence, then waits 2.5 s.
     let port = c.node(slow).port;
@@ -315,29 +445,54 @@ fn a_paused_active_node_is_fenced() {
             port,
             "PUT",
             "/v1/secret/data/fenced",
-            &[("X-Vault-Token", root.as_str()), ("X-Vault-No-Request-Forwarding", "true")],
+            &[
+                ("X-Vault-Token", root.as_str()),
+                ("X-Vault-No-Request-Forwarding", "true"),
+            ],
             Some(br#"{"data":{"writer":"deposed"}}"#),
         )
     });
     std::thread::sleep(Duration::from_millis(500));
     c.node(slow).signal("STOP");
     // The other node takes over and writes.
-    let took = wait_until("takeover from the paused node", Duration::from_secs(TTL_SECS + 10), || {
-        health_status(c.node(other)) == 200
-    });
+    let took = wait_until(
+        "takeover from the paused node",
+        Duration::from_secs(TTL_SECS + 10),
+        || health_status(c.node(other)) == 200,
+    );
     println!("takeover from a paused node: {took:?}");
     expect_status(
-        &c.call(other, "PUT", "/v1/secret/data/after-pause", Some(&json!({"data": {"writer": "new"}}))),
+        &c.call(
+            other,
+            "PUT",
+            "/v1/secret/data/after-pause",
+            Some(&json!({"data": {"writer": "new"}})),
+        ),
         200,
         "write on the new active node",
     );
     c.node(slow).signal("CONT");
     let answer = writer.join().expect("writer thread").expect("transport");
-    assert_ne!(answer.status, 200, "the deposed node acknowledged a write: {answer}");
+    assert_ne!(
+        answer.status, 200,
+        "the deposed node acknowledged a write: {answer}"
+    );
     // It stepped down, and its write does not exist anywhere.
-    wait_until("the old node to report standby", Duration::from_secs(10), || health_status(c.node(slow)) == 473);
-    expect_status(&c.call(other, "GET", "/v1/secret/data/fenced", None), 404, "fenced write absent");
-    expect_status(&c.call(slow, "GET", "/v1/secret/data/fenced", None), 404, "fenced write absent (old node)");
+    wait_until(
+        "the old node to report standby",
+        Duration::from_secs(10),
+        || health_status(c.node(slow)) == 473,
+    );
+    expect_status(
+        &c.call(other, "GET", "/v1/secret/data/fenced", None),
+        404,
+        "fenced write absent",
+    );
+    expect_status(
+        &c.call(slow, "GET", "/v1/secret/data/fenced", None),
+        404,
+        "fenced write absent (old node)",
+    );
     drop(c.nodes.drain(..));
 }
 
@@ -368,12 +523,16 @@ fn failover_loop_with_concurrent_cas_writers_loses_nothing() {
                     p[i % p.len()]
                 };
                 let value = format!("c{client}-v{}", version + 1);
-                let body = json!({"options": {"cas": version}, "data": {"value": value}}).to_string();
+                let body =
+                    json!({"options": {"cas": version}, "data": {"value": value}}).to_string();
                 let r = common::http::request(
                     port,
                     "PUT",
                     &key,
-                    &[("X-Vault-Token", root.as_str()), ("Content-Type", "application/json")],
+                    &[
+                        ("X-Vault-Token", root.as_str()),
+                        ("Content-Type", "application/json"),
+                    ],
                     Some(body.as_bytes()),
                 );
                 match r {
@@ -394,7 +553,9 @@ fn failover_loop_with_concurrent_cas_writers_loses_nothing() {
                             None,
                         ) {
                             if m.status == 200 {
-                                version = m.json()["data"]["current_version"].as_u64().unwrap_or(version);
+                                version = m.json()["data"]["current_version"]
+                                    .as_u64()
+                                    .unwrap_or(version);
                             }
                         }
                     }
@@ -422,17 +583,30 @@ fn failover_loop_with_concurrent_cas_writers_loses_nothing() {
     for h in clients {
         let (key, acked) = h.join().expect("client thread");
         total += acked.len();
-        let meta = c.call(active, "GET", &key.replace("/data/", "/metadata/"), None).json();
+        let meta = c
+            .call(active, "GET", &key.replace("/data/", "/metadata/"), None)
+            .json();
         let current = meta["data"]["current_version"].as_u64().unwrap_or(0);
-        let versions = meta["data"]["versions"].as_object().cloned().unwrap_or_default();
-        assert_eq!(versions.len() as u64, current.min(10), "versions are unique and contiguous: {meta}");
+        let versions = meta["data"]["versions"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            versions.len() as u64,
+            current.min(10),
+            "versions are unique and contiguous: {meta}"
+        );
         for (v, value) in &acked {
             if *v + 10 <= current {
                 continue; // trimmed by max_versions
             }
             let r = c.call(active, "GET", &format!("{key}?version={v}"), None);
             expect_status(&r, 200, "acknowledged version");
-            assert_eq!(&r.json()["data"]["data"]["value"], value, "acknowledged value of version {v}");
+            assert_eq!(
+                &r.json()["data"]["data"]["value"],
+                value,
+                "acknowledged value of version {v}"
+            );
         }
     }
     println!("acknowledged writes across failovers: {total}");

@@ -162,8 +162,10 @@ impl Server {
     /// Like [`Server::with_hcl`], with extra environment variables.
     pub fn with_hcl_env(hcl_template: &str, env: &[(&str, &str)]) -> Server {
         let t = hcl_template.to_string();
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Self::start_retrying_env(
             |_| Vec::new(),
             move |port| t.replace("{PORT}", &port.to_string()),
