@@ -197,7 +197,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
 
     let elector = ha.as_ref().map(|ha| spawn_elector(core.clone(), ha.clone()));
     let auto_unseal = core.seal.is_auto().then(|| tokio::spawn(auto_unseal_loop(core.clone())));
-    let expiration = tokio::spawn(core.clone().run_expiration(std::time::Duration::from_secs(1)));
+    let expiration = tokio::spawn(core.clone().run_expiration(expiration_interval()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for ((listener, tls), l) in bound {
@@ -269,3 +269,16 @@ Development mode should NOT be used in production installations!
     let _ = std::io::stdout().flush();
 }
 
+
+/// How often the active node sweeps expired tokens (default 10 s). Expired
+/// tokens are refused at lookup on every node regardless; the sweep only
+/// reclaims storage and cascades to children, so it need not be frequent —
+/// each sweep costs a storage list (a DynamoDB `Query`).
+fn expiration_interval() -> std::time::Duration {
+    let secs = std::env::var("STRONGROOM_EXPIRATION_INTERVAL_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(10);
+    std::time::Duration::from_secs(secs)
+}

@@ -102,7 +102,9 @@ for page in ddb.get_paginator("scan").paginate(TableName=sys.argv[1]):
 fn dynamodb_and_kms_survive_kill_9_and_auto_unseal() {
     let table = format!("aws-e2e-{}", std::process::id());
     let config = hcl(&table, &endpoint());
-    let mut s = Server::with_hcl(&config);
+    // No background sweep during the request-count measurements.
+    let quiet = [("STRONGROOM_EXPIRATION_INTERVAL_SECS", "3600")];
+    let mut s = Server::with_hcl_env(&config, &quiet);
     let init = s.call(
         "PUT",
         "/v1/sys/init",
@@ -208,7 +210,7 @@ fn dynamodb_and_kms_survive_kill_9_and_auto_unseal() {
 
     // kill -9, restart: unsealed with no key typed, every write back.
     s.kill();
-    let s = Server::with_hcl(&config);
+    let s = Server::with_hcl_env(&config, &quiet);
     let took = wait_health(&s, 200, Duration::from_secs(30));
     println!("auto-unsealed {took:?} after restart");
     for i in 1..5 {
