@@ -26,8 +26,9 @@ pub(crate) fn in_lambda() -> bool {
 
 /// `STRONGROOM_CONFIG`: a path to an HCL/JSON file, or the HCL text itself.
 fn load_config() -> Result<ServerConfig, String> {
-    let raw = std::env::var("STRONGROOM_CONFIG")
-        .map_err(|_| "STRONGROOM_CONFIG is not set (a config file path, or the HCL text)".to_string())?;
+    let raw = std::env::var("STRONGROOM_CONFIG").map_err(|_| {
+        "STRONGROOM_CONFIG is not set (a config file path, or the HCL text)".to_string()
+    })?;
     let path = std::path::Path::new(raw.trim());
     if !raw.contains('\n') && !raw.contains('{') && path.exists() {
         return ServerConfig::load(&[path.to_path_buf()]).map_err(|e| e.to_string());
@@ -36,7 +37,10 @@ fn load_config() -> Result<ServerConfig, String> {
 }
 
 pub(crate) fn run() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Error starting the runtime: {e}");
@@ -86,7 +90,11 @@ pub(crate) async fn init() -> Result<Arc<Core>, String> {
 async fn run_async() -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("strongroom=info,warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
     let core = init().await?;
     lambda_http::run(service_fn(move |event: Request| {
         let core = core.clone();

@@ -40,35 +40,68 @@ fn metrics() -> &'static Metrics {
     M.get_or_init(|| {
         let mut registry = Registry::with_prefix("strongroom");
         let aws_requests = Family::<AwsLabels, Counter>::default();
-        registry.register("aws_requests", "AWS API requests sent, by service and operation", aws_requests.clone());
+        registry.register(
+            "aws_requests",
+            "AWS API requests sent, by service and operation",
+            aws_requests.clone(),
+        );
         let aws_errors = Family::<AwsLabels, Counter>::default();
-        registry.register("aws_request_errors", "AWS API requests that failed (each retry counts)", aws_errors.clone());
+        registry.register(
+            "aws_request_errors",
+            "AWS API requests that failed (each retry counts)",
+            aws_errors.clone(),
+        );
         let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests served, by method and status code", http_requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests served, by method and status code",
+            http_requests.clone(),
+        );
         let http_duration = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 18))
         });
-        registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
-        Metrics { registry, aws_requests, aws_errors, http_requests, http_duration }
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            http_duration.clone(),
+        );
+        Metrics {
+            registry,
+            aws_requests,
+            aws_errors,
+            http_requests,
+            http_duration,
+        }
     })
 }
 
 /// Counts one AWS API request (call it once per attempt, retries included).
 pub(crate) fn aws_request(service: &'static str, operation: &'static str) {
-    metrics().aws_requests.get_or_create(&AwsLabels { service, operation }).inc();
+    metrics()
+        .aws_requests
+        .get_or_create(&AwsLabels { service, operation })
+        .inc();
 }
 
 /// Counts one failed AWS API attempt.
 pub(crate) fn aws_error(service: &'static str, operation: &'static str) {
-    metrics().aws_errors.get_or_create(&AwsLabels { service, operation }).inc();
+    metrics()
+        .aws_errors
+        .get_or_create(&AwsLabels { service, operation })
+        .inc();
 }
 
 /// Records one served HTTP request.
 pub(crate) fn http_request(method: &str, code: u16, took: Duration) {
-    let labels = HttpLabels { method: method.to_string(), code };
+    let labels = HttpLabels {
+        method: method.to_string(),
+        code,
+    };
     let m = metrics();
     m.http_requests.get_or_create(&labels).inc();
-    m.http_duration.get_or_create(&labels).observe(took.as_secs_f64());
+    m.http_duration
+        .get_or_create(&labels)
+        .observe(took.as_secs_f64());
 }
 
 /// The Prometheus text exposition of every metric.
@@ -86,6 +119,11 @@ mod tests {
     fn renders_counters() {
         super::aws_request("dynamodb", "GetItem");
         let text = super::render();
-        assert!(text.contains("strongroom_aws_requests_total{service=\"dynamodb\",operation=\"GetItem\"}"), "{text}");
+        assert!(
+            text.contains(
+                "strongroom_aws_requests_total{service=\"dynamodb\",operation=\"GetItem\"}"
+            ),
+            "{text}"
+        );
     }
 }

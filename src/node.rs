@@ -20,14 +20,22 @@ pub(crate) struct BuiltStorage {
 /// Builds the physical storage backend a `storage` stanza names.
 pub(crate) async fn build_storage(stanza: &Stanza, can_lead: bool) -> Result<BuiltStorage, String> {
     match stanza.kind.as_str() {
-        "inmem" => Ok(BuiltStorage { storage: Arc::new(MemoryStorage::new()), kind: "inmem".into(), ha: None }),
+        "inmem" => Ok(BuiltStorage {
+            storage: Arc::new(MemoryStorage::new()),
+            kind: "inmem".into(),
+            ha: None,
+        }),
         "file" | "raft" => {
             let path = stanza
                 .get_str("path")
                 .ok_or_else(|| format!("storage \"{}\": path is required", stanza.kind))?;
             let s = FileStorage::open(std::path::Path::new(&path))
                 .map_err(|e| format!("storage \"file\": {e}"))?;
-            Ok(BuiltStorage { storage: Arc::new(s), kind: "file".into(), ha: None })
+            Ok(BuiltStorage {
+                storage: Arc::new(s),
+                kind: "file".into(),
+                ha: None,
+            })
         }
         "dynamodb" => {
             let s = crate::storage::dynamodb::DynamoStorage::from_options(&stanza.options)
@@ -42,13 +50,22 @@ pub(crate) async fn build_storage(stanza: &Stanza, can_lead: bool) -> Result<Bui
                 if ttl < 2 {
                     return Err("storage \"dynamodb\": lease_ttl must be at least 2s".into());
                 }
-                Some(crate::ha::HaConfig { lease_ttl: std::time::Duration::from_secs(ttl), can_lead })
+                Some(crate::ha::HaConfig {
+                    lease_ttl: std::time::Duration::from_secs(ttl),
+                    can_lead,
+                })
             } else {
                 None
             };
-            Ok(BuiltStorage { storage: Arc::new(s), kind: "dynamodb".into(), ha })
+            Ok(BuiltStorage {
+                storage: Arc::new(s),
+                kind: "dynamodb".into(),
+                ha,
+            })
         }
-        other => Err(format!("unknown storage type {other:?} (supported: file, dynamodb, inmem)")),
+        other => Err(format!(
+            "unknown storage type {other:?} (supported: file, dynamodb, inmem)"
+        )),
     }
 }
 
@@ -67,7 +84,9 @@ pub(crate) async fn build_seal(stanza: Option<&Stanza>) -> Result<Arc<dyn Seal>,
                 .map_err(|e| format!("seal \"awskms\": {e}"))?;
             Ok(Arc::new(seal))
         }
-        Some(other) => Err(format!("unsupported seal type {other:?} (supported: shamir, awskms)")),
+        Some(other) => Err(format!(
+            "unsupported seal type {other:?} (supported: shamir, awskms)"
+        )),
     }
 }
 
@@ -84,14 +103,24 @@ pub(crate) async fn build_node(
     api_addr: String,
     can_lead: bool,
 ) -> Result<Node, String> {
-    let stanza = config.storage.as_ref().ok_or("the configuration has no storage stanza")?;
+    let stanza = config
+        .storage
+        .as_ref()
+        .ok_or("the configuration has no storage stanza")?;
     let built = build_storage(stanza, can_lead).await?;
     let seal = build_seal(config.seal.as_ref()).await?;
-    let ha = built
-        .ha
-        .map(|cfg| Arc::new(crate::ha::HaState::new(built.storage.clone(), api_addr.clone(), cfg)));
+    let ha = built.ha.map(|cfg| {
+        Arc::new(crate::ha::HaState::new(
+            built.storage.clone(),
+            api_addr.clone(),
+            cfg,
+        ))
+    });
     let core_storage: Arc<dyn Storage> = match &ha {
-        Some(ha) => Arc::new(crate::ha::fence::FencedStorage::new(built.storage.clone(), ha.clone())),
+        Some(ha) => Arc::new(crate::ha::fence::FencedStorage::new(
+            built.storage.clone(),
+            ha.clone(),
+        )),
         None => built.storage.clone(),
     };
     let core = Core::new(
@@ -108,7 +137,10 @@ pub(crate) async fn build_node(
 }
 
 /// Runs the HA elector for this node.
-pub(crate) fn spawn_elector(core: Arc<Core>, ha: Arc<crate::ha::HaState>) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn_elector(
+    core: Arc<Core>,
+    ha: Arc<crate::ha::HaState>,
+) -> tokio::task::JoinHandle<()> {
     let contend_core = core.clone();
     let change_core = core;
     tokio::spawn(crate::ha::elector::run(
@@ -119,7 +151,9 @@ pub(crate) fn spawn_elector(core: Arc<Core>, ha: Arc<crate::ha::HaState>) -> tok
             // that `sys/init` has an active node to run on).
             !contend_core.is_sealed()
                 || !contend_core.initialized_cached()
-                || contend_core.initializing.load(std::sync::atomic::Ordering::SeqCst)
+                || contend_core
+                    .initializing
+                    .load(std::sync::atomic::Ordering::SeqCst)
         },
         move |active| {
             let core = change_core.clone();

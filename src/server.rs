@@ -139,7 +139,9 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
             max_request_size: None,
         }]
     } else if config.listeners.is_empty() {
-        return Err(StartError::Other("the configuration has no listener \"tcp\" stanza".into()));
+        return Err(StartError::Other(
+            "the configuration has no listener \"tcp\" stanza".into(),
+        ));
     } else {
         config.listeners.clone()
     };
@@ -149,8 +151,16 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         bound.push((bind(l).await.map_err(StartError::Other)?, l.clone()));
     }
     let first = &bound[0];
-    let scheme = if first.0 .1.is_some() { "https" } else { "http" };
-    let local = first.0 .0.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+    let scheme = if first.0 .1.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let local = first
+        .0
+         .0
+        .local_addr()
+        .map_err(|e| StartError::Other(e.to_string()))?;
     let api_addr = config
         .api_addr
         .clone()
@@ -170,7 +180,9 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         );
         (core, None)
     } else {
-        let node = build_node(&config, api_addr.clone(), true).await.map_err(StartError::Other)?;
+        let node = build_node(&config, api_addr.clone(), true)
+            .await
+            .map_err(StartError::Other)?;
         (node.core, node.ha)
     };
 
@@ -195,8 +207,13 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         }
     }
 
-    let elector = ha.as_ref().map(|ha| spawn_elector(core.clone(), ha.clone()));
-    let auto_unseal = core.seal.is_auto().then(|| tokio::spawn(auto_unseal_loop(core.clone())));
+    let elector = ha
+        .as_ref()
+        .map(|ha| spawn_elector(core.clone(), ha.clone()));
+    let auto_unseal = core
+        .seal
+        .is_auto()
+        .then(|| tokio::spawn(auto_unseal_loop(core.clone())));
     let expiration = tokio::spawn(core.clone().run_expiration(expiration_interval()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -268,7 +285,6 @@ Development mode should NOT be used in production installations!
     use std::io::Write;
     let _ = std::io::stdout().flush();
 }
-
 
 /// How often the active node sweeps expired tokens (default 10 s). Expired
 /// tokens are refused at lookup on every node regardless; the sweep only

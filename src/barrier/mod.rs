@@ -317,7 +317,11 @@ impl Barrier {
             }
             other => other?,
         };
-        Ok(Some(Versioned { plaintext, raw, generation }))
+        Ok(Some(Versioned {
+            plaintext,
+            raw,
+            generation,
+        }))
     }
 
     fn observe_generation(&self, generation: Vec<u8>) {
@@ -355,7 +359,10 @@ impl Barrier {
 
     /// The generation most recently seen in storage.
     pub(crate) fn seen_generation(&self) -> Vec<u8> {
-        self.seen_generation.read().map(|g| g.clone()).unwrap_or_default()
+        self.seen_generation
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_default()
     }
 
     /// Like [`Barrier::batch`], and marks the cluster generation changed in
@@ -365,7 +372,8 @@ impl Barrier {
         let mut generation = vec![0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut generation);
         self.remember_own(&generation);
-        self.batch_inner(batch, Some(generation.clone()), None).await?;
+        self.batch_inner(batch, Some(generation.clone()), None)
+            .await?;
         self.observe_generation(generation.clone());
         Ok(generation)
     }
@@ -390,7 +398,8 @@ impl Barrier {
                 s.ciphers.entry(*t).or_insert_with(|| cipher_for(&k.key));
             }
             if s.keyring.active_term != ring.active_term {
-                s.encryptions.store(ring.active().reserved, Ordering::Relaxed);
+                s.encryptions
+                    .store(ring.active().reserved, Ordering::Relaxed);
             }
             s.keyring = ring;
         }

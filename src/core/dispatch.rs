@@ -31,7 +31,10 @@ const SUDO_PATHS: &[&str] = &[
 
 /// The sys endpoints served before authentication (no caches involved).
 fn is_unauthenticated_sys(path: &str) -> bool {
-    matches!(path, "sys/health" | "sys/seal-status" | "sys/init" | "sys/unseal" | "sys/leader")
+    matches!(
+        path,
+        "sys/health" | "sys/seal-status" | "sys/init" | "sys/unseal" | "sys/leader"
+    )
 }
 
 fn needs_sudo(path: &str, op: Operation) -> bool {
@@ -86,7 +89,9 @@ impl Core {
         // Served entirely from caches (a cached token looking itself up, a
         // denial by a cached policy): one read of the generation tells
         // whether another node changed something meanwhile.
-        let seen = crate::barrier::GENERATION_SEEN.try_with(|s| s.get()).unwrap_or(true);
+        let seen = crate::barrier::GENERATION_SEEN
+            .try_with(|s| s.get())
+            .unwrap_or(true);
         if !seen {
             self.barrier.read_generation().await?;
         }
@@ -97,7 +102,9 @@ impl Core {
         let no_effect = read_only
             || matches!(
                 result,
-                Err(LogicalError::NoRoute(_) | LogicalError::PermissionDenied | LogicalError::PermissionDeniedPolicy)
+                Err(LogicalError::NoRoute(_)
+                    | LogicalError::PermissionDenied
+                    | LogicalError::PermissionDeniedPolicy)
             );
         if changed_elsewhere && no_effect {
             self.refresh_caches(&after).await?;
@@ -122,7 +129,9 @@ impl Core {
         let state = self.unsealed_state()?;
         let target = self.route(&state, &mut req)?;
         let unauthenticated = match &target {
-            Target::Mount(r) => is_unauthenticated(r.backend.unauthenticated_paths(), &req.relative_path),
+            Target::Mount(r) => {
+                is_unauthenticated(r.backend.unauthenticated_paths(), &req.relative_path)
+            }
             _ => false,
         };
         let caller = if unauthenticated {
@@ -138,7 +147,12 @@ impl Core {
         let mut resp = match (&target, &caller) {
             (Target::Sys, Some(c)) => sys::handle(self, &state, &req, c).await?,
             (Target::TokenStore, Some(c)) => {
-                let rest = req.path.strip_prefix("auth/token").unwrap_or("").trim_start_matches('/').to_string();
+                let rest = req
+                    .path
+                    .strip_prefix("auth/token")
+                    .unwrap_or("")
+                    .trim_start_matches('/')
+                    .to_string();
                 token_store::handle(self, &state, &req, c, &rest).await?
             }
             (Target::Mount(route), _) => {
@@ -152,7 +166,14 @@ impl Core {
         if let (Target::Mount(route), Some(auth)) = (&target, resp.auth.as_mut()) {
             if auth.client_token.is_empty() {
                 let mut warnings = Vec::new();
-                token_store::issue_for_login(&state, &route.entry.path, &req.path, auth, &mut warnings).await?;
+                token_store::issue_for_login(
+                    &state,
+                    &route.entry.path,
+                    &req.path,
+                    auth,
+                    &mut warnings,
+                )
+                .await?;
                 resp.warnings.extend(warnings);
             }
         }
@@ -177,20 +198,36 @@ impl Core {
         }
         if req.path == "auth/token" || req.path.starts_with("auth/token/") {
             req.mount_point = "auth/token/".into();
-            req.relative_path = req.path.strip_prefix("auth/token").unwrap_or("").trim_start_matches('/').to_string();
+            req.relative_path = req
+                .path
+                .strip_prefix("auth/token")
+                .unwrap_or("")
+                .trim_start_matches('/')
+                .to_string();
             return Ok(Target::TokenStore);
         }
         let route = state.router.lookup(&req.path).ok_or_else(|| {
-            LogicalError::NoRoute(format!("no handler for route \"{}\". route entry not found.", req.path))
+            LogicalError::NoRoute(format!(
+                "no handler for route \"{}\". route entry not found.",
+                req.path
+            ))
         })?;
         req.mount_point = route.entry.path.clone();
-        req.relative_path = req.path.strip_prefix(&route.entry.path).unwrap_or("").to_string();
+        req.relative_path = req
+            .path
+            .strip_prefix(&route.entry.path)
+            .unwrap_or("")
+            .to_string();
         Ok(Target::Mount(route.clone()))
     }
 
     /// The storage view an engine gets: its mount's, or for cubbyhole the
     /// calling token's private one.
-    fn view_for(&self, route: &crate::core::router::Route, caller: Option<&FoundToken>) -> StorageView {
+    fn view_for(
+        &self,
+        route: &crate::core::router::Route,
+        caller: Option<&FoundToken>,
+    ) -> StorageView {
         if route.entry.mount_type == "cubbyhole" {
             let hash = caller.map(|c| c.hash.as_str()).unwrap_or("anonymous");
             return StorageView::new(self.barrier.clone(), super::tokens::cubbyhole_prefix(hash));
@@ -201,15 +238,23 @@ impl Core {
     /// Resolves the request's token. Missing, unknown, expired and
     /// out-of-CIDR tokens are all denied with the same message so callers
     /// cannot probe which tokens exist.
-    pub(crate) async fn authenticate(&self, state: &Unsealed, req: &Request) -> Result<FoundToken, LogicalError> {
+    pub(crate) async fn authenticate(
+        &self,
+        state: &Unsealed,
+        req: &Request,
+    ) -> Result<FoundToken, LogicalError> {
         let Some(token) = req.client_token.as_deref() else {
             return Err(LogicalError::PermissionDenied);
         };
-        let found = state.tokens.lookup(token).await?.ok_or(LogicalError::PermissionDenied)?;
+        let found = state
+            .tokens
+            .lookup(token)
+            .await?
+            .ok_or(LogicalError::PermissionDenied)?;
         if !found.entry.bound_cidrs.is_empty() {
-            let allowed = req.remote_addr.is_some_and(|ip| {
-                found.entry.bound_cidrs.iter().any(|c| cidr_contains(c, ip))
-            });
+            let allowed = req
+                .remote_addr
+                .is_some_and(|ip| found.entry.bound_cidrs.iter().any(|c| cidr_contains(c, ip)));
             if !allowed {
                 return Err(LogicalError::PermissionDenied);
             }
@@ -244,7 +289,9 @@ impl Core {
             return Ok(());
         }
         let acl = self.acl_for(&caller.entry.policies).await?;
-        let wrap_ttl = req.header("x-vault-wrap-ttl").and_then(|v| crate::logical::parse_duration_str(v).ok());
+        let wrap_ttl = req
+            .header("x-vault-wrap-ttl")
+            .and_then(|v| crate::logical::parse_duration_str(v).ok());
         let decision = acl.check(req.operation, &req.path, &req.data, wrap_ttl);
         if !decision.allowed || (needs_sudo(&req.path, req.operation) && !decision.root_privs) {
             return Err(LogicalError::PermissionDeniedPolicy);
@@ -260,7 +307,6 @@ pub(crate) fn cidr_contains(cidr: &str, ip: std::net::IpAddr) -> bool {
     }
     cidr.parse::<std::net::IpAddr>().is_ok_and(|a| a == ip)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,11 @@ pub(crate) fn lease_id(found: &FoundToken) -> String {
 
 async fn by_lease_id(state: &Unsealed, wanted: &str) -> Result<FoundToken, LogicalError> {
     let invalid = || LogicalError::bad("invalid lease");
-    let hash = wanted.rsplit('/').next().filter(|h| !h.is_empty()).ok_or_else(invalid)?;
+    let hash = wanted
+        .rsplit('/')
+        .next()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(invalid)?;
     let found = state.tokens.lookup_hash(hash).await?.ok_or_else(invalid)?;
     if lease_id(&found) != wanted {
         return Err(invalid());
@@ -110,6 +114,8 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
             ts.sweep_expired().await?;
             Ok(Response::empty())
         }
-        _ => Err(LogicalError::NoRoute(format!("unsupported path: sys/leases/{rest}"))),
+        _ => Err(LogicalError::NoRoute(format!(
+            "unsupported path: sys/leases/{rest}"
+        ))),
     }
 }

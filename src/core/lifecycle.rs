@@ -100,7 +100,10 @@ impl Core {
 
     /// Initialization as last seen, without touching storage.
     pub(crate) fn initialized_cached(&self) -> bool {
-        self.seal_config.read().map(|c| c.is_some()).unwrap_or(false)
+        self.seal_config
+            .read()
+            .map(|c| c.is_some())
+            .unwrap_or(false)
     }
 
     pub(crate) async fn is_initialized(&self) -> Result<bool, LogicalError> {
@@ -111,9 +114,11 @@ impl Core {
     /// root key with the seal, and creates the first root token.
     pub(crate) async fn initialize(&self, params: InitParams) -> Result<InitResult, LogicalError> {
         let _guard = self.lifecycle_lock.lock().await;
-        self.initializing.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.initializing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let result = self.initialize_locked(params).await;
-        self.initializing.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.initializing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         result
     }
 

@@ -24,9 +24,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::barrier::Barrier;
-use crate::logical::{
-    kv::KvV1, kv2::KvV2, Backend, LogicalError,
-};
+use crate::logical::{kv::KvV1, kv2::KvV2, Backend, LogicalError};
 use crate::seal::{Seal, SealConfig};
 use crate::storage::Storage;
 use mounts::{MountEntry, MountTable, MOUNT_TABLE_PATH};
@@ -203,7 +201,10 @@ impl Core {
     async fn store_mount_table(&self, table: &MountTable) -> Result<(), LogicalError> {
         let bytes = serde_json::to_vec(table).map_err(|e| LogicalError::Internal(e.to_string()))?;
         self.barrier
-            .batch_bump(vec![crate::storage::BatchItem::put(MOUNT_TABLE_PATH, bytes)])
+            .batch_bump(vec![crate::storage::BatchItem::put(
+                MOUNT_TABLE_PATH,
+                bytes,
+            )])
             .await?;
         Ok(())
     }
@@ -253,7 +254,9 @@ impl Core {
             if !self.is_active() {
                 continue;
             }
-            let Ok(state) = self.unsealed_state() else { continue };
+            let Ok(state) = self.unsealed_state() else {
+                continue;
+            };
             match state.tokens.sweep_expired().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(revoked = n, "expired tokens revoked"),

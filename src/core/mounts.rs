@@ -117,10 +117,16 @@ impl MountTable {
             "system endpoints used for control, policy and debugging",
         );
         sys.local = false;
-        let mut cubbyhole = MountEntry::new("cubbyhole/", "cubbyhole", "per-token private secret storage");
+        let mut cubbyhole = MountEntry::new(
+            "cubbyhole/",
+            "cubbyhole",
+            "per-token private secret storage",
+        );
         cubbyhole.local = true;
         let token = MountEntry::new("auth/token/", "token", "token based credentials");
-        Self { entries: vec![sys, cubbyhole, token] }
+        Self {
+            entries: vec![sys, cubbyhole, token],
+        }
     }
 
     pub(crate) fn get(&self, path: &str) -> Option<&MountEntry> {
@@ -140,7 +146,11 @@ impl MountTable {
     pub(crate) fn auth_json(&self) -> Map<String, Value> {
         self.entries
             .iter()
-            .filter_map(|e| e.path.strip_prefix("auth/").map(|p| (p.to_string(), e.to_json())))
+            .filter_map(|e| {
+                e.path
+                    .strip_prefix("auth/")
+                    .map(|p| (p.to_string(), e.to_json()))
+            })
             .collect()
     }
 }

@@ -74,8 +74,15 @@ impl Core {
             let text = super::wrapping::RESPONSE_WRAPPING_POLICY_TEXT.to_string();
             return Ok((Some(text), self.barrier.seen_generation()));
         }
-        match self.barrier.get_versioned(&format!("{POLICY_PREFIX}{name}")).await? {
-            Some(v) => Ok((Some(String::from_utf8_lossy(&v.plaintext).into_owned()), v.generation)),
+        match self
+            .barrier
+            .get_versioned(&format!("{POLICY_PREFIX}{name}"))
+            .await?
+        {
+            Some(v) => Ok((
+                Some(String::from_utf8_lossy(&v.plaintext).into_owned()),
+                v.generation,
+            )),
             None => {
                 let builtin = (name == policy::DEFAULT_POLICY_NAME)
                     .then(|| policy::default_policy_text().to_string());
@@ -95,8 +102,9 @@ impl Core {
         let Some(text) = text else {
             return Ok(None);
         };
-        let parsed = policy::parse(name, &text)
-            .map_err(|e| LogicalError::Internal(format!("stored policy {name} does not parse: {e}")))?;
+        let parsed = policy::parse(name, &text).map_err(|e| {
+            LogicalError::Internal(format!("stored policy {name} does not parse: {e}"))
+        })?;
         let parsed = Arc::new(parsed);
         self.policies.put(parsed.clone(), &generation);
         Ok(Some(parsed))
@@ -114,7 +122,12 @@ impl Core {
     }
 
     /// `sys/policies/acl[/name]` and legacy `sys/policy[/name]`.
-    pub(crate) async fn policy_endpoint(&self, req: &Request, name: &str, legacy: bool) -> LogicalResult {
+    pub(crate) async fn policy_endpoint(
+        &self,
+        req: &Request,
+        name: &str,
+        legacy: bool,
+    ) -> LogicalResult {
         let op = req.operation;
         if name.is_empty() {
             let mut names: Vec<String> = self
@@ -131,16 +144,20 @@ impl Core {
             names.sort();
             return match (op, legacy) {
                 (Operation::List, _) => Ok(Response::list(names)),
-                (Operation::Read, true) => {
-                    Ok(Response::json(json!({"policies": names.clone(), "keys": names})))
-                }
+                (Operation::Read, true) => Ok(Response::json(
+                    json!({"policies": names.clone(), "keys": names}),
+                )),
                 _ => Err(LogicalError::UnsupportedOperation),
             };
         }
         let name = valid_name(name)?;
         match op {
             Operation::Read => {
-                let text = if name == "root" { Some(String::new()) } else { self.policy_text(&name).await? };
+                let text = if name == "root" {
+                    Some(String::new())
+                } else {
+                    self.policy_text(&name).await?
+                };
                 let Some(text) = text else {
                     return Err(LogicalError::NotFound);
                 };
@@ -159,18 +176,25 @@ impl Core {
                     .ok_or_else(|| LogicalError::bad("'policy' parameter not supplied or empty"))?;
                 // Policies may be sent base64-encoded, as the CLI sometimes does.
                 let text = decode_policy_text(text);
-                policy::parse(&name, &text).map_err(|e| LogicalError::bad(format!("failed to parse policy: {e}")))?;
+                policy::parse(&name, &text)
+                    .map_err(|e| LogicalError::bad(format!("failed to parse policy: {e}")))?;
                 let key = format!("{POLICY_PREFIX}{name}");
-                self.barrier.batch_bump(vec![BatchItem::put(key, text.into_bytes())]).await?;
+                self.barrier
+                    .batch_bump(vec![BatchItem::put(key, text.into_bytes())])
+                    .await?;
                 self.policies.forget(&name);
                 Ok(Response::empty())
             }
             Operation::Delete => {
                 if name == "root" || name == "default" {
-                    return Err(LogicalError::bad(format!("cannot delete \"{name}\" policy")));
+                    return Err(LogicalError::bad(format!(
+                        "cannot delete \"{name}\" policy"
+                    )));
                 }
                 let key = format!("{POLICY_PREFIX}{name}");
-                self.barrier.batch_bump(vec![BatchItem::delete(key)]).await?;
+                self.barrier
+                    .batch_bump(vec![BatchItem::delete(key)])
+                    .await?;
                 self.policies.forget(&name);
                 Ok(Response::empty())
             }

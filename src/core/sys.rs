@@ -57,7 +57,6 @@ fn ensure(op: Operation, allowed: &[Operation]) -> Result<(), LogicalError> {
     }
 }
 
-
 /// Reads a status-code override from the query (`?sealedcode=200`).
 fn code(req: &Request, key: &str, default: u16) -> Result<u16, LogicalError> {
     match field_u64(&req.data, key)? {
@@ -183,7 +182,9 @@ pub(crate) async fn handle(
                 return Ok(Response::empty()); // single node: nothing to hand over
             };
             if !ha.is_active() {
-                return Err(LogicalError::Standby("step-down must run on the active node".into()));
+                return Err(LogicalError::Standby(
+                    "step-down must run on the active node".into(),
+                ));
             }
             // Hand the lease over and keep out of the contest for a while so
             // another node takes it at once.
@@ -193,7 +194,9 @@ pub(crate) async fn handle(
             crate::ha::elector::release(&ha.storage, ha).await;
             Ok(Response::empty())
         }
-        p if p.starts_with("mounts/") => mounts(core, state, req, &p["mounts/".len()..], false).await,
+        p if p.starts_with("mounts/") => {
+            mounts(core, state, req, &p["mounts/".len()..], false).await
+        }
         "metrics" => {
             ensure(op, &[Operation::Read])?;
             match field_str(&req.data, "format") {
@@ -201,10 +204,12 @@ pub(crate) async fn handle(
                     text: Some(("text/plain; version=0.0.4", crate::metrics::render())),
                     ..Default::default()
                 }),
-                Some(other) if !other.is_empty() => {
-                    Err(LogicalError::bad(format!("unknown metrics format {other:?}; use prometheus")))
-                }
-                _ => Ok(Response::json(json!({"prometheus": crate::metrics::render()}))),
+                Some(other) if !other.is_empty() => Err(LogicalError::bad(format!(
+                    "unknown metrics format {other:?}; use prometheus"
+                ))),
+                _ => Ok(Response::json(
+                    json!({"prometheus": crate::metrics::render()}),
+                )),
             }
         }
         "auth" => {
@@ -216,20 +221,47 @@ pub(crate) async fn handle(
             let rest = &p["auth/".len()..];
             mounts(core, state, req, &format!("auth/{rest}"), true).await
         }
-        "policy" | "policies/acl" | "policies/acl/" => core.policy_endpoint(req, "", path == "policy").await,
-        p if p.starts_with("policy/") => core.policy_endpoint(req, &p["policy/".len()..], true).await,
-        p if p.starts_with("policies/acl/") => core.policy_endpoint(req, &p["policies/acl/".len()..], false).await,
+        "policy" | "policies/acl" | "policies/acl/" => {
+            core.policy_endpoint(req, "", path == "policy").await
+        }
+        p if p.starts_with("policy/") => {
+            core.policy_endpoint(req, &p["policy/".len()..], true).await
+        }
+        p if p.starts_with("policies/acl/") => {
+            core.policy_endpoint(req, &p["policies/acl/".len()..], false)
+                .await
+        }
         p if p.starts_with("wrapping/") => {
             crate::core::wrapping::handle(core, state, req, token, &p["wrapping/".len()..]).await
         }
-        p if p.starts_with("leases/") => crate::core::leases::handle(state, req, &p["leases/".len()..]).await,
+        p if p.starts_with("leases/") => {
+            crate::core::leases::handle(state, req, &p["leases/".len()..]).await
+        }
         p if p == "renew" || p.starts_with("renew/") => {
-            crate::core::leases::handle(state, req, &format!("renew/{}", p.trim_start_matches("renew").trim_start_matches('/'))).await
+            crate::core::leases::handle(
+                state,
+                req,
+                &format!(
+                    "renew/{}",
+                    p.trim_start_matches("renew").trim_start_matches('/')
+                ),
+            )
+            .await
         }
         p if p == "revoke" || p.starts_with("revoke/") => {
-            crate::core::leases::handle(state, req, &format!("revoke/{}", p.trim_start_matches("revoke").trim_start_matches('/'))).await
+            crate::core::leases::handle(
+                state,
+                req,
+                &format!(
+                    "revoke/{}",
+                    p.trim_start_matches("revoke").trim_start_matches('/')
+                ),
+            )
+            .await
         }
-        "capabilities" | "capabilities-self" | "capabilities-accessor" => capabilities(core, state, req, token, path).await,
+        "capabilities" | "capabilities-self" | "capabilities-accessor" => {
+            capabilities(core, state, req, token, path).await
+        }
         p if p.starts_with("internal/ui/mounts/") => {
             ui_mount(state, &p["internal/ui/mounts/".len()..])
         }
@@ -282,7 +314,13 @@ fn ttl_field(data: &Map<String, Value>, key: &str) -> Result<Option<u64>, Logica
     }
 }
 
-async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str, auth: bool) -> LogicalResult {
+async fn mounts(
+    core: &Core,
+    state: &Unsealed,
+    req: &Request,
+    rest: &str,
+    auth: bool,
+) -> LogicalResult {
     let (mount_path, tune) = match rest
         .strip_suffix("/tune")
         .or_else(|| rest.strip_suffix("/tune/"))
@@ -338,8 +376,14 @@ async fn mounts(core: &Core, state: &Unsealed, req: &Request, rest: &str, auth: 
                 )));
             }
             if crate::core::mounts::is_auth_type(mount_type) != auth {
-                let what = if auth { "auth method" } else { "secrets engine" };
-                return Err(LogicalError::bad(format!("plugin not found in the catalog: {mount_type} is not a {what}")));
+                let what = if auth {
+                    "auth method"
+                } else {
+                    "secrets engine"
+                };
+                return Err(LogicalError::bad(format!(
+                    "plugin not found in the catalog: {mount_type} is not a {what}"
+                )));
             }
             let (mount_type, forced_version) = match mount_type {
                 "kv-v2" => ("kv", Some("2")),
@@ -511,7 +555,9 @@ async fn capabilities(
         }
     };
     let acl = core.acl_for(&policies).await?;
-    Ok(Response::json(crate::core::policies::capabilities_json(&acl, &paths)))
+    Ok(Response::json(crate::core::policies::capabilities_json(
+        &acl, &paths,
+    )))
 }
 
 /// `sys/leader`: Vault's shape; only `ha_enabled` without HA.
@@ -520,9 +566,16 @@ fn leader(core: &Core) -> Value {
         return json!({"ha_enabled": false});
     };
     let active = ha.is_active();
-    let record = if active { ha.held().map(|h| h.record) } else { ha.leader() };
+    let record = if active {
+        ha.held().map(|h| h.record)
+    } else {
+        ha.leader()
+    };
     let active_time = if active {
-        core.active_since.read().map(|t| crate::util::rfc3339(*t)).unwrap_or_default()
+        core.active_since
+            .read()
+            .map(|t| crate::util::rfc3339(*t))
+            .unwrap_or_default()
     } else {
         "0001-01-01T00:00:00Z".to_string()
     };
@@ -551,7 +604,11 @@ async fn ha_nodes(core: &Core) -> Result<Vec<Value>, LogicalError> {
             "version": API_VERSION,
         })]);
     };
-    let leader = if ha.is_active() { Some(ha.node_id.clone()) } else { ha.leader().map(|l| l.holder) };
+    let leader = if ha.is_active() {
+        Some(ha.node_id.clone())
+    } else {
+        ha.leader().map(|l| l.holder)
+    };
     let nodes = crate::ha::elector::live_nodes(&ha.storage, ha.config.lease_ttl * 3).await?;
     Ok(nodes
         .into_iter()

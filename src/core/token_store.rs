@@ -43,19 +43,30 @@ fn yes() -> bool {
 }
 
 /// Reads a duration field (`"1h"` or seconds).
-pub(crate) fn duration_field(data: &Map<String, Value>, key: &str) -> Result<Option<u64>, LogicalError> {
+pub(crate) fn duration_field(
+    data: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<u64>, LogicalError> {
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => parse_duration(v).map(Some).map_err(|e| LogicalError::bad(format!("{key}: {e}"))),
+        Some(v) => parse_duration(v)
+            .map(Some)
+            .map_err(|e| LogicalError::bad(format!("{key}: {e}"))),
     }
 }
 
 /// Reads a list of strings given as a JSON array or a comma-separated string.
-pub(crate) fn string_list(data: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, LogicalError> {
+pub(crate) fn string_list(
+    data: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<String>>, LogicalError> {
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(
-            s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
         )),
         Some(Value::Array(items)) => items
             .iter()
@@ -66,11 +77,16 @@ pub(crate) fn string_list(data: &Map<String, Value>, key: &str) -> Result<Option
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|v| Some(v.into_iter().filter(|s| !s.is_empty()).collect())),
-        Some(_) => Err(LogicalError::bad(format!("{key} must be a list of strings"))),
+        Some(_) => Err(LogicalError::bad(format!(
+            "{key} must be a list of strings"
+        ))),
     }
 }
 
-fn string_map(data: &Map<String, Value>, key: &str) -> Result<BTreeMap<String, String>, LogicalError> {
+fn string_map(
+    data: &Map<String, Value>,
+    key: &str,
+) -> Result<BTreeMap<String, String>, LogicalError> {
     match data.get(key) {
         None | Some(Value::Null) => Ok(BTreeMap::new()),
         Some(Value::Object(m)) => m
@@ -100,9 +116,21 @@ pub(crate) fn normalize_policies(mut p: Vec<String>, add_default: bool) -> Vec<S
 
 /// The effective TTL limits of the token auth mount.
 fn mount_ttls(state: &Unsealed, mount: &str) -> (u64, u64) {
-    let cfg = state.mounts.get(mount).map(|m| m.config.clone()).unwrap_or_default();
-    let max = if cfg.max_lease_ttl == 0 { SYSTEM_MAX_TTL } else { cfg.max_lease_ttl };
-    let default = if cfg.default_lease_ttl == 0 { SYSTEM_DEFAULT_TTL } else { cfg.default_lease_ttl };
+    let cfg = state
+        .mounts
+        .get(mount)
+        .map(|m| m.config.clone())
+        .unwrap_or_default();
+    let max = if cfg.max_lease_ttl == 0 {
+        SYSTEM_MAX_TTL
+    } else {
+        cfg.max_lease_ttl
+    };
+    let default = if cfg.default_lease_ttl == 0 {
+        SYSTEM_DEFAULT_TTL
+    } else {
+        cfg.default_lease_ttl
+    };
     (default.min(max), max)
 }
 
@@ -117,10 +145,25 @@ pub(crate) fn resolve_ttls(
     warnings: &mut Vec<String>,
 ) -> (u64, u64) {
     let (default, mount_max) = mount_ttls(state, mount);
-    let cap = if explicit_max_ttl > 0 { explicit_max_ttl.min(mount_max) } else { mount_max };
+    let cap = if explicit_max_ttl > 0 {
+        explicit_max_ttl.min(mount_max)
+    } else {
+        mount_max
+    };
     if period > 0 {
-        let ttl = if explicit_max_ttl > 0 { period.min(explicit_max_ttl) } else { period };
-        return (ttl, if explicit_max_ttl > 0 { explicit_max_ttl } else { 0 });
+        let ttl = if explicit_max_ttl > 0 {
+            period.min(explicit_max_ttl)
+        } else {
+            period
+        };
+        return (
+            ttl,
+            if explicit_max_ttl > 0 {
+                explicit_max_ttl
+            } else {
+                0
+            },
+        );
     }
     let wanted = if ttl == 0 { default } else { ttl };
     if wanted > cap {
@@ -140,8 +183,18 @@ pub(crate) async fn issue_for_login(
     warnings: &mut Vec<String>,
 ) -> Result<(), LogicalError> {
     let policies = normalize_policies(auth.policies.clone(), !auth.no_default_policy);
-    let (ttl, max) = resolve_ttls(state, mount, auth.ttl, auth.explicit_max_ttl, auth.period, warnings);
-    let mount_name = mount.trim_start_matches("auth/").trim_end_matches('/').replace('/', "-");
+    let (ttl, max) = resolve_ttls(
+        state,
+        mount,
+        auth.ttl,
+        auth.explicit_max_ttl,
+        auth.period,
+        warnings,
+    );
+    let mount_name = mount
+        .trim_start_matches("auth/")
+        .trim_end_matches('/')
+        .replace('/', "-");
     let display_name = if auth.display_name.is_empty() {
         mount_name
     } else {
@@ -182,7 +235,11 @@ pub(crate) fn lookup_json(entry: &TokenEntry, id: &str, now: i64) -> Value {
             .map(|t| Value::from(crate::util::rfc3339(t)))
             .unwrap_or(Value::Null)
     };
-    let meta: Value = if entry.meta.is_empty() { Value::Null } else { json!(entry.meta) };
+    let meta: Value = if entry.meta.is_empty() {
+        Value::Null
+    } else {
+        json!(entry.meta)
+    };
     let mut v = json!({
         "accessor": entry.accessor,
         "creation_time": entry.creation_time,
@@ -239,7 +296,9 @@ pub(crate) async fn handle(
         }
         r if r.starts_with("create/") => {
             write_ops(op)?;
-            let role = load_role(core, &r["create/".len()..]).await?.ok_or_else(|| LogicalError::bad("unknown role"))?;
+            let role = load_role(core, &r["create/".len()..])
+                .await?
+                .ok_or_else(|| LogicalError::bad("unknown role"))?;
             create(state, req, caller, role.orphan, Some(role)).await
         }
         "lookup-self" => {
@@ -250,8 +309,12 @@ pub(crate) async fn handle(
             Ok(Response::json(lookup_json(&caller.entry, &id, now)))
         }
         "lookup" => {
-            let token = field_str(&req.data, "token").ok_or_else(|| LogicalError::bad("missing token"))?;
-            let found = ts.lookup(token).await?.ok_or_else(|| LogicalError::bad("bad token"))?;
+            let token =
+                field_str(&req.data, "token").ok_or_else(|| LogicalError::bad("missing token"))?;
+            let found = ts
+                .lookup(token)
+                .await?
+                .ok_or_else(|| LogicalError::bad("bad token"))?;
             Ok(Response::json(lookup_json(&found.entry, token, now)))
         }
         "lookup-accessor" => {
@@ -266,8 +329,12 @@ pub(crate) async fn handle(
         }
         "renew" => {
             write_ops(op)?;
-            let token = field_str(&req.data, "token").ok_or_else(|| LogicalError::bad("missing token"))?;
-            let found = ts.lookup(token).await?.ok_or_else(|| LogicalError::bad("invalid token"))?;
+            let token =
+                field_str(&req.data, "token").ok_or_else(|| LogicalError::bad("missing token"))?;
+            let found = ts
+                .lookup(token)
+                .await?
+                .ok_or_else(|| LogicalError::bad("invalid token"))?;
             renew(state, req, &found, token).await
         }
         "renew-accessor" => {
@@ -282,7 +349,8 @@ pub(crate) async fn handle(
         }
         "revoke" => {
             write_ops(op)?;
-            let token = field_str(&req.data, "token").ok_or_else(|| LogicalError::bad("missing token"))?;
+            let token =
+                field_str(&req.data, "token").ok_or_else(|| LogicalError::bad("missing token"))?;
             if let Some(found) = ts.lookup(token).await? {
                 ts.revoke_tree(&found.hash).await?;
             }
@@ -296,7 +364,8 @@ pub(crate) async fn handle(
         }
         "revoke-orphan" => {
             write_ops(op)?;
-            let token = field_str(&req.data, "token").ok_or_else(|| LogicalError::bad("missing token"))?;
+            let token =
+                field_str(&req.data, "token").ok_or_else(|| LogicalError::bad("missing token"))?;
             if let Some(found) = ts.lookup(token).await? {
                 ts.revoke_orphan(&found.hash).await?;
             }
@@ -326,12 +395,15 @@ pub(crate) async fn handle(
             r.warnings.push("Tidy operation successfully started. Any information from the operation will be printed to Strongroom's server logs.".into());
             Ok(r)
         }
-        _ => Err(LogicalError::NoRoute(format!("unsupported path: auth/token/{rest}"))),
+        _ => Err(LogicalError::NoRoute(format!(
+            "unsupported path: auth/token/{rest}"
+        ))),
     }
 }
 
 async fn by_accessor(state: &Unsealed, req: &Request) -> Result<FoundToken, LogicalError> {
-    let accessor = field_str(&req.data, "accessor").ok_or_else(|| LogicalError::bad("missing accessor"))?;
+    let accessor =
+        field_str(&req.data, "accessor").ok_or_else(|| LogicalError::bad("missing accessor"))?;
     state
         .tokens
         .lookup_accessor(accessor)
@@ -341,10 +413,14 @@ async fn by_accessor(state: &Unsealed, req: &Request) -> Result<FoundToken, Logi
 
 async fn renew(state: &Unsealed, req: &Request, found: &FoundToken, token: &str) -> LogicalResult {
     let increment = duration_field(&req.data, "increment")?.unwrap_or(0);
-    let (entry, warning) = state.tokens.renew(found, increment).await.map_err(|e| match e {
-        RenewError::NotRenewable => LogicalError::bad("lease is not renewable"),
-        RenewError::Storage(b) => b.into(),
-    })?;
+    let (entry, warning) = state
+        .tokens
+        .renew(found, increment)
+        .await
+        .map_err(|e| match e {
+            RenewError::NotRenewable => LogicalError::bad("lease is not renewable"),
+            RenewError::Storage(b) => b.into(),
+        })?;
     let mut resp = Response::empty();
     resp.warnings.extend(warning);
     resp.auth = Some(Auth {
@@ -372,7 +448,9 @@ async fn create(
     let parent_is_root = caller.entry.is_root();
     let no_parent = orphan || field_bool(d, "no_parent")?.unwrap_or(false);
     if no_parent && !parent_is_root && role.is_none() && !orphan {
-        return Err(LogicalError::bad("root or sudo privileges required to create orphan token"));
+        return Err(LogicalError::bad(
+            "root or sudo privileges required to create orphan token",
+        ));
     }
     let no_default = field_bool(d, "no_default_policy")?.unwrap_or(false);
     let requested = string_list(d, "policies")?;
@@ -387,30 +465,50 @@ async fn create(
     }
     if let Some(r) = &role {
         if !r.allowed_policies.is_empty() {
-            if let Some(bad) = policies.iter().find(|p| *p != "default" && !r.allowed_policies.contains(p)) {
-                return Err(LogicalError::bad(format!("token policies ({bad}) must be subset of the role's allowed policies")));
+            if let Some(bad) = policies
+                .iter()
+                .find(|p| *p != "default" && !r.allowed_policies.contains(p))
+            {
+                return Err(LogicalError::bad(format!(
+                    "token policies ({bad}) must be subset of the role's allowed policies"
+                )));
             }
         }
         if let Some(bad) = policies.iter().find(|p| r.disallowed_policies.contains(p)) {
-            return Err(LogicalError::bad(format!("token policy ({bad}) is disallowed by this role")));
+            return Err(LogicalError::bad(format!(
+                "token policy ({bad}) is disallowed by this role"
+            )));
         }
     } else if !parent_is_root {
-        if let Some(bad) = policies.iter().find(|p| *p != "default" && !caller.entry.policies.contains(p)) {
-            return Err(LogicalError::bad(format!("child policies must be subset of parent (\"{bad}\" is not)")));
+        if let Some(bad) = policies
+            .iter()
+            .find(|p| *p != "default" && !caller.entry.policies.contains(p))
+        {
+            return Err(LogicalError::bad(format!(
+                "child policies must be subset of parent (\"{bad}\" is not)"
+            )));
         }
     }
     if policies.iter().any(|p| p == "root") && !parent_is_root {
-        return Err(LogicalError::bad("root tokens can only be created by a root token"));
+        return Err(LogicalError::bad(
+            "root tokens can only be created by a root token",
+        ));
     }
     if let Some(id) = field_str(d, "id").filter(|s| !s.is_empty()) {
         if !parent_is_root {
-            return Err(LogicalError::bad("root or sudo privileges required to specify token id"));
+            return Err(LogicalError::bad(
+                "root or sudo privileges required to specify token id",
+            ));
         }
         if id.contains('.') && !id.starts_with(super::tokens::SERVICE_TOKEN_PREFIX) {
-            return Err(LogicalError::bad("custom token ID cannot have the '.' in the value"));
+            return Err(LogicalError::bad(
+                "custom token ID cannot have the '.' in the value",
+            ));
         }
     }
-    let ttl = duration_field(d, "ttl")?.or(duration_field(d, "lease")?).unwrap_or(0);
+    let ttl = duration_field(d, "ttl")?
+        .or(duration_field(d, "lease")?)
+        .unwrap_or(0);
     let mut explicit_max = duration_field(d, "explicit_max_ttl")?.unwrap_or(0);
     let mut period = duration_field(d, "period")?.unwrap_or(0);
     let mut renewable = field_bool(d, "renewable")?.unwrap_or(true);
@@ -420,7 +518,11 @@ async fn create(
             period = r.token_period;
         }
         if r.token_explicit_max_ttl > 0 {
-            explicit_max = if explicit_max == 0 { r.token_explicit_max_ttl } else { explicit_max.min(r.token_explicit_max_ttl) };
+            explicit_max = if explicit_max == 0 {
+                r.token_explicit_max_ttl
+            } else {
+                explicit_max.min(r.token_explicit_max_ttl)
+            };
         }
         renewable &= r.renewable;
         if bound_cidrs.is_empty() {
@@ -432,12 +534,28 @@ async fn create(
     let (ttl, max) = if is_root_token && ttl == 0 && period == 0 && explicit_max == 0 {
         (0, 0) // a root token without a TTL never expires
     } else {
-        resolve_ttls(state, "auth/token/", ttl, explicit_max, period, &mut warnings)
+        resolve_ttls(
+            state,
+            "auth/token/",
+            ttl,
+            explicit_max,
+            period,
+            &mut warnings,
+        )
     };
-    let display = field_str(d, "display_name").unwrap_or("").trim().to_lowercase();
-    let display_name = if display.is_empty() { "token".to_string() } else { format!("token-{display}") };
+    let display = field_str(d, "display_name")
+        .unwrap_or("")
+        .trim()
+        .to_lowercase();
+    let display_name = if display.is_empty() {
+        "token".to_string()
+    } else {
+        format!("token-{display}")
+    };
     let path = match &role {
-        Some(r) if !r.path_suffix.is_empty() => format!("auth/token/create/{}/{}", r.name, r.path_suffix),
+        Some(r) if !r.path_suffix.is_empty() => {
+            format!("auth/token/create/{}/{}", r.name, r.path_suffix)
+        }
         Some(r) => format!("auth/token/create/{}", r.name),
         None => "auth/token/create".into(),
     };
@@ -446,7 +564,9 @@ async fn create(
     let (token, found) = state
         .tokens
         .create(NewToken {
-            id: field_str(d, "id").filter(|s| !s.is_empty()).map(str::to_string),
+            id: field_str(d, "id")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             policies: policies.clone(),
             meta: meta.clone(),
             display_name,
@@ -457,16 +577,22 @@ async fn create(
             period,
             num_uses,
             renewable,
-            parent: if no_parent { None } else { Some(caller.hash.clone()) },
+            parent: if no_parent {
+                None
+            } else {
+                Some(caller.hash.clone())
+            },
             role: role.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
             bound_cidrs,
             wrapping: false,
         })
         .await
         .map_err(|e| match e {
-            crate::barrier::BarrierError::Storage(crate::storage::StorageError::ConditionFailed(_)) => {
-                LogicalError::bad("a token with this id already exists, or the parent token was revoked")
-            }
+            crate::barrier::BarrierError::Storage(
+                crate::storage::StorageError::ConditionFailed(_),
+            ) => LogicalError::bad(
+                "a token with this id already exists, or the parent token was revoked",
+            ),
             other => other.into(),
         })?;
     let mut resp = Response::empty();
@@ -486,7 +612,11 @@ async fn create(
 }
 
 async fn load_role(core: &Core, name: &str) -> Result<Option<TokenRole>, LogicalError> {
-    match core.barrier.get(&format!("{ROLE_PREFIX}{}", name.to_lowercase())).await? {
+    match core
+        .barrier
+        .get(&format!("{ROLE_PREFIX}{}", name.to_lowercase()))
+        .await?
+    {
         Some(b) => serde_json::from_slice(&b)
             .map(Some)
             .map_err(|e| LogicalError::Internal(format!("token role is corrupt: {e}"))),
@@ -502,7 +632,9 @@ async fn role_endpoint(core: &Core, req: &Request, name: &str) -> LogicalResult 
     let key = format!("{ROLE_PREFIX}{name}");
     match req.operation {
         Operation::Read => {
-            let role = load_role(core, &name).await?.ok_or(LogicalError::NotFound)?;
+            let role = load_role(core, &name)
+                .await?
+                .ok_or(LogicalError::NotFound)?;
             Ok(Response::json(json!({
                 "name": role.name,
                 "allowed_policies": role.allowed_policies,
@@ -520,7 +652,11 @@ async fn role_endpoint(core: &Core, req: &Request, name: &str) -> LogicalResult 
         }
         Operation::Update | Operation::Create => {
             let d = &req.data;
-            let mut role = load_role(core, &name).await?.unwrap_or(TokenRole { name: name.clone(), renewable: true, ..Default::default() });
+            let mut role = load_role(core, &name).await?.unwrap_or(TokenRole {
+                name: name.clone(),
+                renewable: true,
+                ..Default::default()
+            });
             if let Some(p) = string_list(d, "allowed_policies")? {
                 role.allowed_policies = normalize_policies(p, false);
             }
@@ -536,7 +672,9 @@ async fn role_endpoint(core: &Core, req: &Request, name: &str) -> LogicalResult 
             if let Some(p) = duration_field(d, "token_period")?.or(duration_field(d, "period")?) {
                 role.token_period = p;
             }
-            if let Some(p) = duration_field(d, "token_explicit_max_ttl")?.or(duration_field(d, "explicit_max_ttl")?) {
+            if let Some(p) = duration_field(d, "token_explicit_max_ttl")?
+                .or(duration_field(d, "explicit_max_ttl")?)
+            {
                 role.token_explicit_max_ttl = p;
             }
             if let Some(s) = field_str(d, "path_suffix") {
@@ -548,7 +686,8 @@ async fn role_endpoint(core: &Core, req: &Request, name: &str) -> LogicalResult 
             if let Some(c) = string_list(d, "token_bound_cidrs")? {
                 role.token_bound_cidrs = c;
             }
-            let bytes = serde_json::to_vec(&role).map_err(|e| LogicalError::Internal(e.to_string()))?;
+            let bytes =
+                serde_json::to_vec(&role).map_err(|e| LogicalError::Internal(e.to_string()))?;
             core.barrier.put(&key, &bytes).await?;
             Ok(Response::empty())
         }

@@ -114,7 +114,8 @@ pub(crate) struct TokenHasher {
 
 impl TokenHasher {
     pub(crate) fn hash(&self, token: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length");
         mac.update(token.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
@@ -142,7 +143,9 @@ fn generate_accessor() -> String {
 /// Loads the HMAC key, creating it on first use (at init).
 pub(crate) async fn load_hasher(barrier: &Barrier) -> Result<TokenHasher, BarrierError> {
     if let Some(k) = barrier.get(TOKEN_HMAC_KEY_PATH).await? {
-        return Ok(TokenHasher { key: Zeroizing::new(k) });
+        return Ok(TokenHasher {
+            key: Zeroizing::new(k),
+        });
     }
     let mut k = Zeroizing::new(vec![0u8; 32]);
     rand::rngs::OsRng.fill_bytes(&mut k);
@@ -204,8 +207,17 @@ struct TokenCache {
 const TOKEN_CACHE_MAX: usize = 10_000;
 
 impl TokenStore {
-    pub(crate) fn new(barrier: Arc<Barrier>, hasher: Arc<TokenHasher>, clock: Arc<dyn Clock>) -> Self {
-        Self { barrier, hasher, clock, cache: Default::default() }
+    pub(crate) fn new(
+        barrier: Arc<Barrier>,
+        hasher: Arc<TokenHasher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            barrier,
+            hasher,
+            clock,
+            cache: Default::default(),
+        }
     }
 
     /// Drops every cached token: the cluster generation is now `generation`.
@@ -268,8 +280,16 @@ impl TokenStore {
             issue_time: crate::util::rfc3339(now_dt),
             ttl: new.ttl,
             creation_ttl: new.ttl,
-            expire_time: if new.ttl == 0 { 0 } else { now + new.ttl as i64 },
-            max_expire_time: if new.max_ttl == 0 { 0 } else { now + new.max_ttl as i64 },
+            expire_time: if new.ttl == 0 {
+                0
+            } else {
+                now + new.ttl as i64
+            },
+            max_expire_time: if new.max_ttl == 0 {
+                0
+            } else {
+                now + new.max_ttl as i64
+            },
             explicit_max_ttl: new.explicit_max_ttl,
             period: new.period,
             num_uses: new.num_uses,
@@ -283,19 +303,38 @@ impl TokenStore {
         let bytes = serde_json::to_vec(&entry).map_err(corrupt)?;
         let mut batch = vec![
             BatchItem::put(format!("{ID_PREFIX}{hash}"), bytes.clone()).when(Condition::Absent),
-            BatchItem::put(format!("{ACCESSOR_PREFIX}{}", entry.accessor), hash.clone().into_bytes()),
+            BatchItem::put(
+                format!("{ACCESSOR_PREFIX}{}", entry.accessor),
+                hash.clone().into_bytes(),
+            ),
         ];
         if let Some(parent) = &entry.parent {
             // The parent must still exist: a revoked parent cannot gain children.
-            batch.push(BatchItem::check(format!("{ID_PREFIX}{parent}"), Condition::Present));
-            batch.push(BatchItem::put(format!("{PARENT_PREFIX}{parent}/{hash}"), Vec::new()));
+            batch.push(BatchItem::check(
+                format!("{ID_PREFIX}{parent}"),
+                Condition::Present,
+            ));
+            batch.push(BatchItem::put(
+                format!("{PARENT_PREFIX}{parent}/{hash}"),
+                Vec::new(),
+            ));
         }
         if entry.expire_time != 0 {
-            batch.push(BatchItem::put(expire_key(entry.expire_time, &hash), Vec::new()));
+            batch.push(BatchItem::put(
+                expire_key(entry.expire_time, &hash),
+                Vec::new(),
+            ));
         }
         self.barrier.batch(batch).await?;
         // Raw bytes are only used for CAS; re-read lazily when needed.
-        Ok((token, FoundToken { hash, entry, raw: Vec::new() }))
+        Ok((
+            token,
+            FoundToken {
+                hash,
+                entry,
+                raw: Vec::new(),
+            },
+        ))
     }
 
     /// Finds a live token by its hash. Expired tokens are reported absent.
@@ -307,14 +346,22 @@ impl TokenStore {
             }
             return Ok(Some(found));
         }
-        let Some(v) = self.barrier.get_versioned(&format!("{ID_PREFIX}{hash}")).await? else {
+        let Some(v) = self
+            .barrier
+            .get_versioned(&format!("{ID_PREFIX}{hash}"))
+            .await?
+        else {
             return Ok(None);
         };
         let entry: TokenEntry = serde_json::from_slice(&v.plaintext).map_err(corrupt)?;
         if entry.expire_time != 0 && entry.expire_time <= now {
             return Ok(None);
         }
-        let found = FoundToken { hash: hash.to_string(), entry, raw: v.raw };
+        let found = FoundToken {
+            hash: hash.to_string(),
+            entry,
+            raw: v.raw,
+        };
         self.remember(&found, &v.generation);
         Ok(Some(found))
     }
@@ -327,11 +374,18 @@ impl TokenStore {
         self.lookup_hash(&self.hasher.hash(token)).await
     }
 
-    pub(crate) async fn lookup_accessor(&self, accessor: &str) -> Result<Option<FoundToken>, BarrierError> {
+    pub(crate) async fn lookup_accessor(
+        &self,
+        accessor: &str,
+    ) -> Result<Option<FoundToken>, BarrierError> {
         if accessor.is_empty() || accessor.contains('/') {
             return Ok(None);
         }
-        match self.barrier.get(&format!("{ACCESSOR_PREFIX}{accessor}")).await? {
+        match self
+            .barrier
+            .get(&format!("{ACCESSOR_PREFIX}{accessor}"))
+            .await?
+        {
             Some(hash) => self.lookup_hash(&String::from_utf8_lossy(&hash)).await,
             None => Ok(None),
         }
@@ -355,13 +409,15 @@ impl TokenStore {
                 // revoke_tree deletes conditionally on the bytes we saw.
                 return match self.revoke_tree_if(&current).await {
                     Ok(()) => Ok(true),
-                    Err(BarrierError::Storage(StorageError::ConditionFailed(_))) => match self.lookup_hash(&current.hash).await? {
-                        Some(f) => {
-                            current = f;
-                            continue;
+                    Err(BarrierError::Storage(StorageError::ConditionFailed(_))) => {
+                        match self.lookup_hash(&current.hash).await? {
+                            Some(f) => {
+                                current = f;
+                                continue;
+                            }
+                            None => Ok(false),
                         }
-                        None => Ok(false),
-                    },
+                    }
                     Err(e) => Err(e),
                 };
             }
@@ -381,7 +437,9 @@ impl TokenStore {
                 Err(e) => return Err(e),
             }
         }
-        Err(BarrierError::Storage(StorageError::Backend("token use count is contended; retry".into())))
+        Err(BarrierError::Storage(StorageError::Backend(
+            "token use count is contended; retry".into(),
+        )))
     }
 
     /// Renews a token by `increment` seconds (0: its original TTL), capped by
@@ -399,7 +457,13 @@ impl TokenStore {
             return Err(RenewError::NotRenewable);
         }
         let now = self.now();
-        let wanted = if e.period > 0 { e.period } else if increment > 0 { increment } else { e.creation_ttl };
+        let wanted = if e.period > 0 {
+            e.period
+        } else if increment > 0 {
+            increment
+        } else {
+            e.creation_ttl
+        };
         let mut expire = now + wanted as i64;
         let mut warning = None;
         if e.max_expire_time != 0 && expire > e.max_expire_time {
@@ -414,12 +478,16 @@ impl TokenStore {
         entry.expire_time = expire;
         let bytes = serde_json::to_vec(&entry).map_err(|e| RenewError::Storage(corrupt(e)))?;
         let batch = vec![
-            BatchItem::put(format!("{ID_PREFIX}{}", found.hash), bytes).when(Condition::Equals(found.raw.clone())),
+            BatchItem::put(format!("{ID_PREFIX}{}", found.hash), bytes)
+                .when(Condition::Equals(found.raw.clone())),
             BatchItem::delete(expire_key(e.expire_time, &found.hash)),
             BatchItem::put(expire_key(expire, &found.hash), Vec::new()),
         ];
         self.forget(&found.hash);
-        self.barrier.batch_bump(batch).await.map_err(RenewError::Storage)?;
+        self.barrier
+            .batch_bump(batch)
+            .await
+            .map_err(RenewError::Storage)?;
         Ok((entry, warning))
     }
 
@@ -443,10 +511,15 @@ impl TokenStore {
     async fn revoke_tree_if(&self, found: &FoundToken) -> Result<(), BarrierError> {
         // Children of a use-limited token go first, then the token itself
         // conditionally on the bytes we saw.
-        for child in self.barrier.list(&format!("{PARENT_PREFIX}{}/", found.hash)).await? {
+        for child in self
+            .barrier
+            .list(&format!("{PARENT_PREFIX}{}/", found.hash))
+            .await?
+        {
             self.revoke_tree(child.trim_end_matches('/')).await?;
         }
-        self.delete_token(&found.hash, Some(found.raw.clone())).await
+        self.delete_token(&found.hash, Some(found.raw.clone()))
+            .await
     }
 
     /// Revokes a token only if it is unchanged since it was read: of several
@@ -473,11 +546,16 @@ impl TokenStore {
 
     /// Revokes only this token; its children become orphans.
     pub(crate) async fn revoke_orphan(&self, hash: &str) -> Result<(), BarrierError> {
-        for child in self.barrier.list(&format!("{PARENT_PREFIX}{hash}/")).await? {
+        for child in self
+            .barrier
+            .list(&format!("{PARENT_PREFIX}{hash}/"))
+            .await?
+        {
             let child = child.trim_end_matches('/').to_string();
             let key = format!("{ID_PREFIX}{child}");
             if let Some(v) = self.barrier.get_versioned(&key).await? {
-                let mut entry: TokenEntry = serde_json::from_slice(&v.plaintext).map_err(corrupt)?;
+                let mut entry: TokenEntry =
+                    serde_json::from_slice(&v.plaintext).map_err(corrupt)?;
                 entry.parent = None;
                 entry.orphan = true;
                 let bytes = serde_json::to_vec(&entry).map_err(corrupt)?;
@@ -508,7 +586,10 @@ impl TokenStore {
         if let Some(raw) = expect {
             del = del.when(Condition::Equals(raw));
         }
-        let mut batch = vec![del, BatchItem::delete(format!("{ACCESSOR_PREFIX}{}", entry.accessor))];
+        let mut batch = vec![
+            del,
+            BatchItem::delete(format!("{ACCESSOR_PREFIX}{}", entry.accessor)),
+        ];
         if let Some(parent) = &entry.parent {
             batch.push(BatchItem::delete(format!("{PARENT_PREFIX}{parent}/{hash}")));
         }
@@ -530,14 +611,22 @@ impl TokenStore {
         let now = self.now();
         let mut revoked = 0;
         for bucket in self.barrier.list(EXPIRE_PREFIX).await? {
-            let Some(at) = bucket.trim_end_matches('/').parse::<i64>().ok() else { continue };
+            let Some(at) = bucket.trim_end_matches('/').parse::<i64>().ok() else {
+                continue;
+            };
             if at > now {
                 break; // buckets are sorted by time
             }
-            for hash in self.barrier.list(&format!("{EXPIRE_PREFIX}{bucket}")).await? {
+            for hash in self
+                .barrier
+                .list(&format!("{EXPIRE_PREFIX}{bucket}"))
+                .await?
+            {
                 self.revoke_tree(&hash).await?;
                 // A stale index entry (token already gone) is removed too.
-                self.barrier.delete(&format!("{EXPIRE_PREFIX}{bucket}{hash}")).await?;
+                self.barrier
+                    .delete(&format!("{EXPIRE_PREFIX}{bucket}{hash}"))
+                    .await?;
                 revoked += 1;
             }
         }

@@ -10,7 +10,9 @@ use serde_json::{json, Map, Value};
 
 use super::tokens::{cubbyhole_prefix, FoundToken, NewToken};
 use super::{Core, Unsealed};
-use crate::logical::{field_str, LogicalError, LogicalResult, Operation, Request, Response, StorageView};
+use crate::logical::{
+    field_str, LogicalError, LogicalResult, Operation, Request, Response, StorageView,
+};
 
 /// Vault's built-in policy for wrapping tokens.
 pub(crate) const RESPONSE_WRAPPING_POLICY: &str = "response-wrapping";
@@ -71,7 +73,9 @@ pub(crate) async fn wrap(
         })
         .await?;
     let now = state.tokens.now();
-    let creation_time = chrono::DateTime::from_timestamp(now, 0).map(crate::util::rfc3339).unwrap_or_default();
+    let creation_time = chrono::DateTime::from_timestamp(now, 0)
+        .map(crate::util::rfc3339)
+        .unwrap_or_default();
     let info = json!({
         "creation_path": creation_path,
         "creation_time": creation_time,
@@ -79,14 +83,18 @@ pub(crate) async fn wrap(
     });
     let cubby = StorageView::new(core.barrier.clone(), cubbyhole_prefix(&found.hash));
     let bytes = serde_json::to_vec(&body).map_err(|e| LogicalError::Internal(e.to_string()))?;
-    let info_bytes = serde_json::to_vec(&info).map_err(|e| LogicalError::Internal(e.to_string()))?;
+    let info_bytes =
+        serde_json::to_vec(&info).map_err(|e| LogicalError::Internal(e.to_string()))?;
     cubby
         .batch(vec![
             crate::storage::BatchItem::put(RESPONSE_KEY, bytes),
             crate::storage::BatchItem::put(INFO_KEY, info_bytes),
         ])
         .await?;
-    let wrapped_accessor = body.pointer("/auth/accessor").and_then(Value::as_str).unwrap_or("");
+    let wrapped_accessor = body
+        .pointer("/auth/accessor")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut wrap_info = json!({
         "token": token,
         "accessor": found.entry.accessor,
@@ -97,7 +105,10 @@ pub(crate) async fn wrap(
     if !wrapped_accessor.is_empty() {
         wrap_info["wrapped_accessor"] = Value::from(wrapped_accessor);
     }
-    Ok(Response { wrap_info: Some(wrap_info), ..Default::default() })
+    Ok(Response {
+        wrap_info: Some(wrap_info),
+        ..Default::default()
+    })
 }
 
 /// The response body a wrapped request would have had (the envelope).
@@ -115,7 +126,11 @@ pub(crate) fn envelope(req_id: &str, resp: &Response) -> Value {
 }
 
 /// Finds the wrapping token named in the body, or the caller itself.
-async fn wrapping_token(state: &Unsealed, req: &Request, caller: &FoundToken) -> Result<FoundToken, LogicalError> {
+async fn wrapping_token(
+    state: &Unsealed,
+    req: &Request,
+    caller: &FoundToken,
+) -> Result<FoundToken, LogicalError> {
     let invalid = || LogicalError::bad("wrapping token is not valid or does not exist");
     let found = match field_str(&req.data, "token").filter(|t| !t.is_empty()) {
         Some(t) => state.tokens.lookup(t).await?.ok_or_else(invalid)?,
@@ -133,7 +148,8 @@ async fn read_cubby(core: &Core, hash: &str, key: &str) -> Result<Value, Logical
         .get(key)
         .await?
         .ok_or_else(|| LogicalError::bad("wrapping token is not valid or does not exist"))?;
-    serde_json::from_slice(&bytes).map_err(|e| LogicalError::Internal(format!("wrapped response: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| LogicalError::Internal(format!("wrapped response: {e}")))
 }
 
 /// `sys/wrapping/<op>`.
@@ -163,10 +179,13 @@ pub(crate) async fn handle(
             let found = wrapping_token(state, req, caller).await?;
             let body = read_cubby(core, &found.hash, RESPONSE_KEY).await?;
             if !state.tokens.revoke_once(&found).await? {
-                return Err(LogicalError::bad("wrapping token is not valid or does not exist"));
+                return Err(LogicalError::bad(
+                    "wrapping token is not valid or does not exist",
+                ));
             }
             // Vault answers with the wrapped response exactly as it was.
-            let empty = body.get("data").is_none_or(Value::is_null) && body.get("auth").is_none_or(Value::is_null);
+            let empty = body.get("data").is_none_or(Value::is_null)
+                && body.get("auth").is_none_or(Value::is_null);
             if empty {
                 return Ok(Response::empty());
             }
@@ -184,11 +203,19 @@ pub(crate) async fn handle(
             let body = read_cubby(core, &found.hash, RESPONSE_KEY).await?;
             let info = read_cubby(core, &found.hash, INFO_KEY).await?;
             if !state.tokens.revoke_once(&found).await? {
-                return Err(LogicalError::bad("wrapping token is not valid or does not exist"));
+                return Err(LogicalError::bad(
+                    "wrapping token is not valid or does not exist",
+                ));
             }
-            let path = info.get("creation_path").and_then(Value::as_str).unwrap_or("sys/wrapping/rewrap").to_string();
+            let path = info
+                .get("creation_path")
+                .and_then(Value::as_str)
+                .unwrap_or("sys/wrapping/rewrap")
+                .to_string();
             wrap(core, state, body, found.entry.creation_ttl, &path).await
         }
-        _ => Err(LogicalError::NoRoute(format!("unsupported path: sys/wrapping/{op}"))),
+        _ => Err(LogicalError::NoRoute(format!(
+            "unsupported path: sys/wrapping/{op}"
+        ))),
     }
 }

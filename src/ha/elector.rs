@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{HaState, Heartbeat, Held, LeaseRecord, NodeRecord, HEARTBEAT_KEY, LEASE_KEY, NODES_PREFIX};
+use super::{
+    HaState, Heartbeat, Held, LeaseRecord, NodeRecord, HEARTBEAT_KEY, LEASE_KEY, NODES_PREFIX,
+};
 use crate::storage::{BatchItem, Condition, Storage, StorageError};
 
 /// What a standby remembers about the heartbeat it is watching.
@@ -22,14 +24,22 @@ fn to_bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
 /// node may take the lease now (it must be unsealed, or the cluster still
 /// uninitialized); `on_change` is called with `true` when the node becomes
 /// active and `false` when it stops.
-pub(crate) async fn run<F, G>(storage: Arc<dyn Storage>, ha: Arc<HaState>, may_contend: F, on_change: G)
-where
+pub(crate) async fn run<F, G>(
+    storage: Arc<dyn Storage>,
+    ha: Arc<HaState>,
+    may_contend: F,
+    on_change: G,
+) where
     F: Fn() -> bool + Send + Sync + 'static,
     G: Fn(bool) + Send + Sync + 'static,
 {
     let ttl = ha.config.lease_ttl;
     let period = ttl / 3;
-    let mut watch = Watch { heartbeat: None, lease: None, since: Instant::now() };
+    let mut watch = Watch {
+        heartbeat: None,
+        lease: None,
+        since: Instant::now(),
+    };
     let mut was_active = false;
     let mut last_registry = Instant::now() - ttl;
     loop {
@@ -77,7 +87,9 @@ async fn renew(storage: &Arc<dyn Storage>, ha: &HaState) {
     ];
     match storage.batch(batch).await {
         Ok(()) => ha.renewed(started),
-        Err(StorageError::ConditionFailed(_)) => ha.step_down("the lease was taken by another node"),
+        Err(StorageError::ConditionFailed(_)) => {
+            ha.step_down("the lease was taken by another node")
+        }
         Err(e) => {
             // Keep trying; `is_active` turns false by itself once the last
             // successful renewal is too old.
@@ -97,8 +109,14 @@ fn held_epoch_start() -> Instant {
 pub(crate) async fn release(storage: &Arc<dyn Storage>, ha: &HaState) {
     let Some(held) = ha.held() else { return };
     ha.step_down("releasing the lease");
-    let released = LeaseRecord { holder: String::new(), api_addr: String::new(), ..held.record.clone() };
-    let batch = vec![BatchItem::put(LEASE_KEY, to_bytes(&released)).when(Condition::Equals(held.lease_bytes))];
+    let released = LeaseRecord {
+        holder: String::new(),
+        api_addr: String::new(),
+        ..held.record.clone()
+    };
+    let batch =
+        vec![BatchItem::put(LEASE_KEY, to_bytes(&released))
+            .when(Condition::Equals(held.lease_bytes))];
     match storage.batch(batch).await {
         Ok(()) => tracing::info!(epoch = held.record.epoch, "released the HA lease"),
         Err(e) => tracing::warn!(error = %e, "could not release the lease; it will expire"),
@@ -107,7 +125,12 @@ pub(crate) async fn release(storage: &Arc<dyn Storage>, ha: &HaState) {
 
 /// Standby: reads the lease and heartbeat; takes over when the lease is free,
 /// released, or its heartbeat has not changed for a full TTL on our clock.
-async fn observe_and_maybe_take(storage: &Arc<dyn Storage>, ha: &HaState, watch: &mut Watch, may_contend: bool) {
+async fn observe_and_maybe_take(
+    storage: &Arc<dyn Storage>,
+    ha: &HaState,
+    watch: &mut Watch,
+    may_contend: bool,
+) {
     let values = match storage.get_many(&[LEASE_KEY, HEARTBEAT_KEY]).await {
         Ok(v) => v,
         Err(e) => {
@@ -117,7 +140,9 @@ async fn observe_and_maybe_take(storage: &Arc<dyn Storage>, ha: &HaState, watch:
     };
     let lease_raw = values.first().cloned().flatten();
     let heartbeat_raw = values.get(1).cloned().flatten();
-    let lease: Option<LeaseRecord> = lease_raw.as_deref().and_then(|b| serde_json::from_slice(b).ok());
+    let lease: Option<LeaseRecord> = lease_raw
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok());
     ha.set_leader(lease.clone().filter(|l| !ha.is_self(l)));
 
     if watch.heartbeat != heartbeat_raw || watch.lease != lease_raw {
@@ -191,18 +216,26 @@ async fn register(storage: &Arc<dyn Storage>, ha: &HaState) {
     let rec = NodeRecord {
         id: ha.node_id.clone(),
         api_addr: ha.api_addr.clone(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
         version: crate::core::API_VERSION.to_string(),
         last_seen: crate::util::rfc3339(now),
         last_seen_unix: now.timestamp(),
     };
-    if let Err(e) = storage.put(&format!("{NODES_PREFIX}{}", ha.node_id), to_bytes(&rec)).await {
+    if let Err(e) = storage
+        .put(&format!("{NODES_PREFIX}{}", ha.node_id), to_bytes(&rec))
+        .await
+    {
         tracing::debug!(error = %e, "could not update the node registry");
     }
 }
 
 /// Registry entries seen within `max_age`.
-pub(crate) async fn live_nodes(storage: &Arc<dyn Storage>, max_age: Duration) -> Result<Vec<NodeRecord>, StorageError> {
+pub(crate) async fn live_nodes(
+    storage: &Arc<dyn Storage>,
+    max_age: Duration,
+) -> Result<Vec<NodeRecord>, StorageError> {
     let now = chrono::Utc::now().timestamp();
     let mut out = Vec::new();
     for id in storage.list(NODES_PREFIX).await? {

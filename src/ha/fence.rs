@@ -35,7 +35,12 @@ impl Storage for FencedStorage {
         self.inner.get_many(keys).await
     }
 
-    async fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, StorageError> {
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
         self.inner.list_page(prefix, after, limit).await
     }
 
@@ -48,7 +53,8 @@ impl Storage for FencedStorage {
         batch.push(BatchItem::check(LEASE_KEY, Condition::Equals(fence)));
         match self.inner.batch(batch).await {
             Err(StorageError::ConditionFailed(key)) if key == LEASE_KEY => {
-                self.ha.step_down("a write found the lease taken by another node");
+                self.ha
+                    .step_down("a write found the lease taken by another node");
                 Err(StorageError::LeaseLost)
             }
             other => other,
@@ -64,7 +70,9 @@ mod test_hooks {
     pub(super) async fn before_write() {
         static DELAY: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
         let delay = DELAY.get_or_init(|| {
-            std::env::var("STRONGROOM_TEST_WRITE_DELAY_MS").ok().and_then(|v| v.parse().ok())
+            std::env::var("STRONGROOM_TEST_WRITE_DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
         });
         if let Some(ms) = delay {
             tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;

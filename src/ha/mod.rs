@@ -203,7 +203,11 @@ impl HaState {
 
     /// The active node's advertised address, if a live holder is known.
     pub(crate) fn leader(&self) -> Option<LeaseRecord> {
-        self.leader.read().ok()?.clone().filter(|l| !l.holder.is_empty())
+        self.leader
+            .read()
+            .ok()?
+            .clone()
+            .filter(|l| !l.holder.is_empty())
     }
 
     /// Reads the lease and heartbeat from storage to learn the active node.
@@ -212,10 +216,16 @@ impl HaState {
         let Ok(values) = self.storage.get_many(&[LEASE_KEY, HEARTBEAT_KEY]).await else {
             return;
         };
-        let lease: Option<LeaseRecord> =
-            values.first().cloned().flatten().and_then(|b| serde_json::from_slice(&b).ok());
-        let heartbeat: Option<Heartbeat> =
-            values.get(1).cloned().flatten().and_then(|b| serde_json::from_slice(&b).ok());
+        let lease: Option<LeaseRecord> = values
+            .first()
+            .cloned()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let heartbeat: Option<Heartbeat> = values
+            .get(1)
+            .cloned()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         let stale_after = (self.config.lease_ttl * 3).as_secs() as i64;
         let alive = heartbeat.is_some_and(|h| {
             h.renewed_unix == 0 || chrono::Utc::now().timestamp() - h.renewed_unix <= stale_after

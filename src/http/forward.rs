@@ -63,7 +63,8 @@ fn client() -> Result<&'static HttpsClient, String> {
 
 fn unavailable(msg: &str) -> HttpResponse {
     let mut r = HttpResponse::error(&LogicalError::Unavailable(msg.to_string()));
-    r.headers.push((http::header::RETRY_AFTER, HeaderValue::from_static("1")));
+    r.headers
+        .push((http::header::RETRY_AFTER, HeaderValue::from_static("1")));
     r
 }
 
@@ -76,10 +77,17 @@ pub(crate) async fn forward(core: &Arc<Core>, req: &HttpRequest<'_>, why: &str) 
         ha.refresh_leader().await;
     }
     if req.headers.contains_key(FORWARDED_HEADER) {
-        return unavailable("this node is not the active node (the request was already forwarded once)");
+        return unavailable(
+            "this node is not the active node (the request was already forwarded once)",
+        );
     }
-    let Some(leader) = ha.leader().filter(|l| !ha.is_self(l) && !l.api_addr.is_empty()) else {
-        return unavailable("no active node: writes are unavailable until a node takes the lease; retry");
+    let Some(leader) = ha
+        .leader()
+        .filter(|l| !ha.is_self(l) && !l.api_addr.is_empty())
+    else {
+        return unavailable(
+            "no active node: writes are unavailable until a node takes the lease; retry",
+        );
     };
     let path_and_query = match req.query {
         Some(q) => format!("{}?{q}", req.path),
@@ -99,9 +107,14 @@ pub(crate) async fn forward(core: &Arc<Core>, req: &HttpRequest<'_>, why: &str) 
         Ok(c) => c,
         Err(e) => return unavailable(&format!("cannot forward to the active node: {e}")),
     };
-    let mut builder = hyper::Request::builder().method(req.method.clone()).uri(&target);
+    let mut builder = hyper::Request::builder()
+        .method(req.method.clone())
+        .uri(&target);
     for (name, value) in req.headers {
-        if matches!(name.as_str(), "host" | "connection" | "content-length" | "transfer-encoding" | "keep-alive") {
+        if matches!(
+            name.as_str(),
+            "host" | "connection" | "content-length" | "transfer-encoding" | "keep-alive"
+        ) {
             continue;
         }
         builder = builder.header(name, value);
@@ -126,11 +139,23 @@ pub(crate) async fn forward(core: &Arc<Core>, req: &HttpRequest<'_>, why: &str) 
     };
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     for (name, value) in &parts.headers {
-        if matches!(name.as_str(), "content-length" | "connection" | "transfer-encoding" | "date") {
+        if matches!(
+            name.as_str(),
+            "content-length" | "connection" | "transfer-encoding" | "date"
+        ) {
             continue;
         }
         headers.push((name.clone(), value.clone()));
     }
-    let content_type = if body.is_empty() { None } else { Some("application/json") };
-    HttpResponse { status: parts.status, body, content_type, headers }
+    let content_type = if body.is_empty() {
+        None
+    } else {
+        Some("application/json")
+    };
+    HttpResponse {
+        status: parts.status,
+        body,
+        content_type,
+        headers,
+    }
 }

@@ -199,17 +199,43 @@ pub(crate) fn render(req_id: &str, resp: Response) -> HttpResponse {
     if empty {
         return HttpResponse::no_content(resp.status.unwrap_or(204));
     }
-    let envelope = serde_json::json!({
-        "request_id": req_id,
-        "lease_id": resp.lease_id,
-        "renewable": resp.renewable,
-        "lease_duration": resp.lease_duration,
-        "data": resp.data.map(Value::Object).unwrap_or(Value::Null),
-        "wrap_info": resp.wrap_info.unwrap_or(Value::Null),
-        "warnings": if resp.warnings.is_empty() { Value::Null } else { Value::from(resp.warnings) },
-        "auth": resp.auth.map(|a| a.to_json()).unwrap_or(Value::Null),
-    });
-    HttpResponse::json(resp.status.unwrap_or(200), &envelope)
+    let auth = resp.auth.as_ref().map(|a| a.to_json());
+    let envelope = Envelope {
+        auth: auth.as_ref(),
+        data: resp.data.as_ref(),
+        lease_duration: resp.lease_duration,
+        lease_id: &resp.lease_id,
+        renewable: resp.renewable,
+        request_id: req_id,
+        warnings: (!resp.warnings.is_empty()).then_some(&resp.warnings),
+        wrap_info: resp.wrap_info.as_ref(),
+    };
+    let status = StatusCode::from_u16(resp.status.unwrap_or(200))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse {
+        status,
+        // Serializing maps, strings and numbers cannot fail.
+        body: Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default()),
+        content_type: None,
+        headers: Vec::new(),
+    }
+}
+
+/// Vault's response envelope, serialized straight from the response's
+/// parts (no intermediate `Value` tree: bench/PROFILE.md). The fields are
+/// declared in alphabetical order, the order a `serde_json::Map` (a
+/// BTreeMap here) would give them, so the bytes are the same as before;
+/// `None` serializes as `null`.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    auth: Option<&'a Value>,
+    data: Option<&'a Map<String, Value>>,
+    lease_duration: u64,
+    lease_id: &'a str,
+    renewable: bool,
+    request_id: &'a str,
+    warnings: Option<&'a Vec<String>>,
+    wrap_info: Option<&'a Value>,
 }
 
 /// Runs one HTTP request through core.
@@ -258,6 +284,49 @@ mod tests {
         );
         assert_eq!(parse_body(b"[1]").unwrap_err().status(), 400);
         assert!(parse_body(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn envelope_bytes_match_a_json_value() {
+        // The envelope must render exactly as the `serde_json::Value` it
+        // replaced (keys sorted, absent parts as null).
+        let mut data = Map::new();
+        data.insert("zeta".into(), Value::from("é\"\n<"));
+        data.insert(
+            "alpha".into(),
+            serde_json::json!({"n": 1, "f": 1.5, "l": [true, null]}),
+        );
+        for (warnings, wrap, lease) in [
+            (vec![], None, ""),
+            (
+                vec!["careful".to_string()],
+                Some(serde_json::json!({"token": "t"})),
+                "secret/x/abc",
+            ),
+        ] {
+            let resp = Response {
+                data: Some(data.clone()),
+                warnings: warnings.clone(),
+                wrap_info: wrap.clone(),
+                lease_id: lease.to_string(),
+                renewable: !lease.is_empty(),
+                lease_duration: 2_764_800,
+                ..Default::default()
+            };
+            let expected = serde_json::json!({
+                "request_id": "req-1",
+                "lease_id": lease,
+                "renewable": !lease.is_empty(),
+                "lease_duration": 2_764_800u64,
+                "data": Value::Object(data.clone()),
+                "wrap_info": wrap.unwrap_or(Value::Null),
+                "warnings": if warnings.is_empty() { Value::Null } else { Value::from(warnings) },
+                "auth": Value::Null,
+            });
+            let got = render("req-1", resp);
+            assert_eq!(got.status, StatusCode::OK);
+            assert_eq!(got.body, serde_json::to_vec(&expected).unwrap());
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! [`Response`] or [`LogicalError`] back; engines never see either transport.
 
 pub(crate) mod approle;
-pub(crate) mod aws_auth;
 pub(crate) mod auth;
+pub(crate) mod aws_auth;
 pub(crate) mod kv;
 pub(crate) mod kv2;
 pub(crate) mod userpass;
@@ -246,7 +246,9 @@ impl From<StorageError> for LogicalError {
         }
         tracing::error!(error = %e, "storage error");
         match e {
-            StorageError::ReadOnly | StorageError::LeaseLost => LogicalError::Standby(e.to_string()),
+            StorageError::ReadOnly | StorageError::LeaseLost => {
+                LogicalError::Standby(e.to_string())
+            }
             StorageError::ConditionFailed(_) => LogicalError::Unavailable(
                 "a concurrent write changed this value; retry the request".into(),
             ),

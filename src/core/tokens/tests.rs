@@ -5,14 +5,28 @@ use crate::util::ManualClock;
 async fn store() -> (TokenStore, Arc<ManualClock>, Arc<MemoryStorage>) {
     let storage = Arc::new(MemoryStorage::new());
     let barrier = Arc::new(Barrier::new(storage.clone()));
-    barrier.initialize(&crate::barrier::random_key()).await.unwrap();
+    barrier
+        .initialize(&crate::barrier::random_key())
+        .await
+        .unwrap();
     let hasher = Arc::new(load_hasher(&barrier).await.unwrap());
     let clock = Arc::new(ManualClock::new());
-    (TokenStore::new(barrier, hasher, clock.clone()), clock, storage)
+    (
+        TokenStore::new(barrier, hasher, clock.clone()),
+        clock,
+        storage,
+    )
 }
 
 fn child(parent: Option<String>, ttl: u64, max: u64) -> NewToken {
-    NewToken { policies: vec!["default".into()], ttl, max_ttl: max, renewable: true, parent, ..Default::default() }
+    NewToken {
+        policies: vec!["default".into()],
+        ttl,
+        max_ttl: max,
+        renewable: true,
+        parent,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -53,15 +67,24 @@ async fn renew_extends_and_non_renewable_refuses() {
     fixed.renewable = false;
     let (t2, _) = ts.create(fixed).await.unwrap();
     let f2 = ts.lookup(&t2).await.unwrap().unwrap();
-    assert!(matches!(ts.renew(&f2, 10).await, Err(RenewError::NotRenewable)));
+    assert!(matches!(
+        ts.renew(&f2, 10).await,
+        Err(RenewError::NotRenewable)
+    ));
 }
 
 #[tokio::test]
 async fn revoking_a_parent_revokes_the_tree() {
     let (ts, _, _) = store().await;
     let (root, r) = ts.create(child(None, 0, 0)).await.unwrap();
-    let (kid, k) = ts.create(child(Some(r.hash.clone()), 600, 0)).await.unwrap();
-    let (grandkid, _) = ts.create(child(Some(k.hash.clone()), 600, 0)).await.unwrap();
+    let (kid, k) = ts
+        .create(child(Some(r.hash.clone()), 600, 0))
+        .await
+        .unwrap();
+    let (grandkid, _) = ts
+        .create(child(Some(k.hash.clone()), 600, 0))
+        .await
+        .unwrap();
     let (other, _) = ts.create(child(None, 600, 0)).await.unwrap();
     ts.revoke_tree(&r.hash).await.unwrap();
     for t in [&root, &kid, &grandkid] {
@@ -69,14 +92,20 @@ async fn revoking_a_parent_revokes_the_tree() {
     }
     assert!(ts.lookup(&other).await.unwrap().is_some());
     // A revoked parent cannot gain children.
-    assert!(ts.create(child(Some(r.hash.clone()), 600, 0)).await.is_err());
+    assert!(ts
+        .create(child(Some(r.hash.clone()), 600, 0))
+        .await
+        .is_err());
 }
 
 #[tokio::test]
 async fn revoke_orphan_keeps_children() {
     let (ts, _, _) = store().await;
     let (_, p) = ts.create(child(None, 600, 0)).await.unwrap();
-    let (kid, _) = ts.create(child(Some(p.hash.clone()), 600, 0)).await.unwrap();
+    let (kid, _) = ts
+        .create(child(Some(p.hash.clone()), 600, 0))
+        .await
+        .unwrap();
     ts.revoke_orphan(&p.hash).await.unwrap();
     let k = ts.lookup(&kid).await.unwrap().unwrap();
     assert!(k.entry.orphan && k.entry.parent.is_none());
@@ -128,14 +157,22 @@ async fn raw_tokens_never_reach_storage() {
     let secret_part = token.trim_start_matches(SERVICE_TOKEN_PREFIX);
     let mut stack = vec![String::new()];
     while let Some(dir) = stack.pop() {
-        for k in crate::storage::Storage::list(storage.as_ref(), &dir).await.unwrap() {
+        for k in crate::storage::Storage::list(storage.as_ref(), &dir)
+            .await
+            .unwrap()
+        {
             let full = format!("{dir}{k}");
             assert!(!full.contains(secret_part));
             if full.ends_with('/') {
                 stack.push(full);
             } else {
-                let v = crate::storage::Storage::get(storage.as_ref(), &full).await.unwrap().unwrap();
-                assert!(!v.windows(secret_part.len()).any(|w| w == secret_part.as_bytes()));
+                let v = crate::storage::Storage::get(storage.as_ref(), &full)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(!v
+                    .windows(secret_part.len())
+                    .any(|w| w == secret_part.as_bytes()));
             }
         }
     }
