@@ -81,9 +81,15 @@ impl Core {
             self.refresh_caches(&before).await?;
         }
         let _ = crate::barrier::GENERATION_SEEN.try_with(|seen| seen.set(false));
+        // A single node is the only writer: its caches are never stale after
+        // the refresh above, so there is nothing to replay and no need to
+        // keep a copy of the request.
+        if self.options.ha.is_none() {
+            return self.handle_once(req).await;
+        }
         let read_only = matches!(req.operation, Operation::Read | Operation::List);
         let result = self.handle_once(req.clone()).await;
-        if self.is_sealed() || self.options.ha.is_none() || is_unauthenticated_sys(&req.path) {
+        if self.is_sealed() || is_unauthenticated_sys(&req.path) {
             return result;
         }
         // Served entirely from caches (a cached token looking itself up, a
