@@ -2,11 +2,13 @@
 //!
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
+mod auth;
 mod aws;
 mod barrier;
 mod cli;
 mod config;
 mod core;
+mod engines;
 mod ha;
 mod http;
 mod lambda;

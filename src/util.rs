@@ -48,3 +48,11 @@ impl Clock for ManualClock {
         self.0.lock().map(|t| *t).unwrap_or_else(|_| Utc::now())
     }
 }
+
+/// Whether `cidr` (or a bare IP) contains `ip`.
+pub(crate) fn cidr_contains(cidr: &str, ip: std::net::IpAddr) -> bool {
+    if let Ok(net) = cidr.parse::<ipnet::IpNet>() {
+        return net.contains(&ip);
+    }
+    cidr.parse::<std::net::IpAddr>().is_ok_and(|a| a == ip)
+}

@@ -7,6 +7,7 @@
 //! same normalized path and operation the engine will execute.
 
 use super::tokens::FoundToken;
+use crate::util::cidr_contains;
 use super::{path, sys, token_store, Core, Unsealed};
 use crate::logical::{LogicalError, LogicalResult, Operation, Request, StorageView};
 
@@ -46,6 +47,18 @@ fn needs_sudo(path: &str, op: Operation) -> bool {
         Some(prefix) => path.starts_with(prefix),
         None => path == *p,
     })
+}
+
+/// `path-help` for the endpoints core serves itself.
+fn builtin_help(target: &Target) -> crate::logical::Response {
+    let text = match target {
+        Target::Sys => "The system backend is built in and serves the server's configuration and state: mounts, auth methods, policies, leases, seal, HA and health. See Vault's sys/ API documentation.",
+        _ => "The token credential backend is always enabled and builtin. It creates, looks up, renews and revokes tokens, and manages token roles.",
+    };
+    crate::logical::Response::raw(serde_json::json!({
+        "help": format!("## DESCRIPTION\n\n{text}\n"),
+        "see_also": serde_json::Value::Null,
+    }))
 }
 
 /// How a request will be served once routed.
@@ -151,6 +164,9 @@ impl Core {
             Some(caller)
         };
         let mut resp = match (&target, &caller) {
+            (Target::Sys | Target::TokenStore, Some(_)) if req.operation == Operation::Help => {
+                builtin_help(&target)
+            }
             (Target::Sys, Some(c)) => sys::handle(self, &state, &req, c).await?,
             (Target::TokenStore, Some(c)) => {
                 let rest = req
@@ -304,14 +320,6 @@ impl Core {
         }
         Ok(())
     }
-}
-
-/// Whether `cidr` (or a bare IP) contains `ip`.
-pub(crate) fn cidr_contains(cidr: &str, ip: std::net::IpAddr) -> bool {
-    if let Ok(net) = cidr.parse::<ipnet::IpNet>() {
-        return net.contains(&ip);
-    }
-    cidr.parse::<std::net::IpAddr>().is_ok_and(|a| a == ip)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::tokens::{FoundToken, RenewError};
 use super::Unsealed;
-use crate::core::token_store::duration_field;
+use crate::logical::duration_field;
 use crate::logical::{field_str, LogicalError, LogicalResult, Operation, Request, Response};
 
 pub(crate) fn lease_id(found: &FoundToken) -> String {

@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::barrier::Barrier;
-use crate::logical::{kv::KvV1, kv2::KvV2, Backend, LogicalError};
+use crate::engines::{kv::KvV1, kv2::KvV2};
+use crate::logical::{Backend, LogicalError};
 use crate::seal::{Seal, SealConfig};
 use crate::storage::Storage;
 use mounts::{MountEntry, MountTable, MOUNT_TABLE_PATH};
@@ -158,9 +159,9 @@ impl Core {
             "kv" if entry.is_kv_v2() => Ok(Arc::new(KvV2::new())),
             "kv" => Ok(Arc::new(KvV1::new())),
             "cubbyhole" => Ok(Arc::new(KvV1::new())),
-            "userpass" => Ok(Arc::new(crate::logical::userpass::UserpassBackend::new())),
-            "approle" => Ok(Arc::new(crate::logical::approle::AppRoleBackend::new())),
-            "aws" => Ok(Arc::new(crate::logical::aws_auth::AwsAuthBackend::new())),
+            "userpass" => Ok(Arc::new(crate::auth::userpass::UserpassBackend::new())),
+            "approle" => Ok(Arc::new(crate::auth::approle::AppRoleBackend::new())),
+            "aws" => Ok(Arc::new(crate::auth::aws::AwsAuthBackend::new())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),

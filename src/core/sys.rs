@@ -531,8 +531,8 @@ async fn capabilities(
     which: &str,
 ) -> LogicalResult {
     ensure(req.operation, &[Operation::Update, Operation::Create])?;
-    let paths = crate::core::token_store::string_list(&req.data, "paths")?
-        .or(crate::core::token_store::string_list(&req.data, "path")?)
+    let paths = crate::logical::string_list(&req.data, "paths")?
+        .or(crate::logical::string_list(&req.data, "path")?)
         .unwrap_or_default();
     if paths.is_empty() {
         return Err(LogicalError::bad("missing paths"));

@@ -10,9 +10,10 @@ use serde_json::{json, Map, Value};
 use super::tokens::{FoundToken, NewToken, RenewError, TokenEntry};
 use super::{Core, Unsealed, SYSTEM_DEFAULT_TTL, SYSTEM_MAX_TTL};
 use crate::logical::{
-    field_bool, field_str, field_u64, parse_duration, Auth, LogicalError, LogicalResult, Operation,
-    Request, Response,
+    duration_field, field_bool, field_str, field_u64, string_list, Auth,
+    LogicalError, LogicalResult, Operation, Request, Response,
 };
+use crate::policy::normalize_policies;
 
 const ROLE_PREFIX: &str = "sys/token/roles/";
 
@@ -42,47 +43,6 @@ fn yes() -> bool {
     true
 }
 
-/// Reads a duration field (`"1h"` or seconds).
-pub(crate) fn duration_field(
-    data: &Map<String, Value>,
-    key: &str,
-) -> Result<Option<u64>, LogicalError> {
-    match data.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => parse_duration(v)
-            .map(Some)
-            .map_err(|e| LogicalError::bad(format!("{key}: {e}"))),
-    }
-}
-
-/// Reads a list of strings given as a JSON array or a comma-separated string.
-pub(crate) fn string_list(
-    data: &Map<String, Value>,
-    key: &str,
-) -> Result<Option<Vec<String>>, LogicalError> {
-    match data.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(
-            s.split(',')
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect(),
-        )),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(|s| s.trim().to_string())
-                    .ok_or_else(|| LogicalError::bad(format!("{key} must be a list of strings")))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(|v| Some(v.into_iter().filter(|s| !s.is_empty()).collect())),
-        Some(_) => Err(LogicalError::bad(format!(
-            "{key} must be a list of strings"
-        ))),
-    }
-}
-
 fn string_map(
     data: &Map<String, Value>,
     key: &str,
@@ -98,20 +58,6 @@ fn string_map(
             .collect(),
         Some(_) => Err(LogicalError::bad(format!("{key} must be a map of strings"))),
     }
-}
-
-/// Normalizes policy names: lower-case, trimmed, sorted, unique, no "".
-pub(crate) fn normalize_policies(mut p: Vec<String>, add_default: bool) -> Vec<String> {
-    for x in p.iter_mut() {
-        *x = x.trim().to_lowercase();
-    }
-    p.retain(|x| !x.is_empty());
-    if add_default && !p.iter().any(|x| x == "root") && !p.iter().any(|x| x == "default") {
-        p.push("default".into());
-    }
-    p.sort();
-    p.dedup();
-    p
 }
 
 /// The effective TTL limits of the token auth mount.

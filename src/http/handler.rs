@@ -99,7 +99,12 @@ fn operation(method: &Method, query: &Map<String, Value>) -> Result<Operation, L
         query.get("list").and_then(Value::as_str),
         Some("true" | "1" | "t" | "True" | "TRUE")
     );
+    let help_flag = matches!(
+        query.get("help").and_then(Value::as_str),
+        Some("true" | "1" | "t" | "True" | "TRUE")
+    );
     match method.as_str() {
+        "GET" if help_flag => Ok(Operation::Help),
         "GET" | "HEAD" if list_flag => Ok(Operation::List),
         "GET" | "HEAD" => Ok(Operation::Read),
         "LIST" => Ok(Operation::List),
@@ -156,6 +161,7 @@ pub(crate) fn to_logical(http: &HttpRequest<'_>) -> Result<Request, LogicalError
     let op = operation(method, &query_map)?;
     let data = match op {
         Operation::Read | Operation::List => query_map,
+        Operation::Help => Map::new(),
         Operation::Delete => {
             let mut d = query_map;
             d.extend(parse_body(body)?);

@@ -5,12 +5,8 @@
 //! adapter both translate their wire format into a [`Request`] and render a
 //! [`Response`] or [`LogicalError`] back; engines never see either transport.
 
-pub(crate) mod approle;
 pub(crate) mod auth;
-pub(crate) mod aws_auth;
-pub(crate) mod kv;
-pub(crate) mod kv2;
-pub(crate) mod userpass;
+pub(crate) mod framework;
 pub(crate) mod view;
 
 use std::collections::HashMap;
@@ -35,12 +31,14 @@ pub(crate) enum Operation {
     Patch,
     Delete,
     List,
+    /// `?help=1`: the path's documentation (authorized as a read).
+    Help,
 }
 
 impl Operation {
     /// Whether the operation may change storage.
     pub(crate) fn is_write(self) -> bool {
-        !matches!(self, Operation::Read | Operation::List)
+        !matches!(self, Operation::Read | Operation::List | Operation::Help)
     }
 }
 
@@ -327,6 +325,47 @@ pub(crate) fn field_bool(
         },
         Some(Value::Number(n)) => Ok(Some(n.as_u64() != Some(0))),
         Some(_) => Err(LogicalError::bad(format!("{key} must be a boolean"))),
+    }
+}
+
+/// Reads a duration field (`"1h"` or seconds).
+pub(crate) fn duration_field(
+    data: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<u64>, LogicalError> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => parse_duration(v)
+            .map(Some)
+            .map_err(|e| LogicalError::bad(format!("{key}: {e}"))),
+    }
+}
+
+/// Reads a list of strings given as a JSON array or a comma-separated string.
+pub(crate) fn string_list(
+    data: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<String>>, LogicalError> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        )),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(|s| s.trim().to_string())
+                    .ok_or_else(|| LogicalError::bad(format!("{key} must be a list of strings")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| Some(v.into_iter().filter(|s| !s.is_empty()).collect())),
+        Some(_) => Err(LogicalError::bad(format!(
+            "{key} must be a list of strings"
+        ))),
     }
 }
 

@@ -316,7 +316,8 @@ fn authorize(
 
 fn required_capability(op: Operation) -> Capability {
     match op {
-        Operation::Read => Capability::Read,
+        // Help describes a path; whoever may read it may read its help.
+        Operation::Read | Operation::Help => Capability::Read,
         Operation::Create => Capability::Create,
         Operation::Update => Capability::Update,
         Operation::Patch => Capability::Patch,

@@ -24,6 +24,20 @@ mod capability;
 mod default;
 mod params;
 mod parse;
+/// Normalizes policy names: lower-case, trimmed, sorted, unique, no "".
+pub(crate) fn normalize_policies(mut p: Vec<String>, add_default: bool) -> Vec<String> {
+    for x in p.iter_mut() {
+        *x = x.trim().to_lowercase();
+    }
+    p.retain(|x| !x.is_empty());
+    if add_default && !p.iter().any(|x| x == "root") && !p.iter().any(|x| x == "default") {
+        p.push("default".into());
+    }
+    p.sort();
+    p.dedup();
+    p
+}
+
 #[cfg(test)]
 mod tests;
 

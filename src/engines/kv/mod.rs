@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::{
+use crate::logical::{
     parse_duration, Backend, LogicalError, LogicalResult, Operation, Request, Response, StorageView,
 };
 
@@ -118,7 +118,7 @@ impl Backend for KvV1 {
             Operation::Create | Operation::Update => write(req, view, path).await,
             Operation::Delete => delete(view, path).await,
             Operation::List => list(view, path).await,
-            Operation::Patch => Err(LogicalError::UnsupportedOperation),
+            Operation::Patch | Operation::Help => Err(LogicalError::UnsupportedOperation),
         }
     }
 

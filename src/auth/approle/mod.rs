@@ -37,14 +37,13 @@ use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::userpass::{
+use crate::auth::common::{
     addr_allowed, is_condition_failed, validate_cidrs, TokenParams, CAS_ATTEMPTS,
 };
-use super::{
-    field_bool, field_str, field_u64, Backend, LogicalError, LogicalResult, Operation, Request,
+use crate::logical::{
+    duration_field, field_bool, field_str, field_u64, string_list, Backend, LogicalError, LogicalResult, Operation, Request,
     Response, StorageView,
 };
-use crate::core::token_store::{duration_field, string_list};
 use crate::storage::{BatchItem, Condition};
 use crate::util::{rfc3339, Clock, SystemClock};
 
@@ -1042,7 +1041,7 @@ impl Backend for AppRoleBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logical::userpass::tests::{all_bytes, call, contains, setup};
+    use crate::auth::userpass::tests::{all_bytes, call, contains, setup};
     use crate::util::ManualClock;
 
     fn data(r: LogicalResult) -> Map<String, Value> {

@@ -59,12 +59,11 @@ use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::userpass::{addr_allowed, is_condition_failed, TokenParams, CAS_ATTEMPTS};
-use super::{
-    field_bool, field_str, Backend, LogicalError, LogicalResult, Operation, Request, Response,
+use crate::auth::common::{addr_allowed, is_condition_failed, TokenParams, CAS_ATTEMPTS};
+use crate::logical::{
+    field_bool, field_str, string_list, Backend, LogicalError, LogicalResult, Operation, Request, Response,
     StorageView,
 };
-use crate::core::token_store::string_list;
 use crate::storage::{BatchItem, Condition};
 
 const CONFIG_KEY: &str = "config/client";
@@ -1455,7 +1454,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::logical::userpass::tests::{call, setup};
+    use crate::auth::userpass::tests::{call, setup};
 
     const SERVER_ID: &str = "vault.example.com";
     const MOTO_ARN: &str = "arn:aws:sts::123456789012:user/moto";

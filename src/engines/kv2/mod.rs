@@ -80,7 +80,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{
+use crate::logical::{
     field_bool, field_u64, parse_duration, Backend, LogicalError, LogicalResult, Operation,
     Request, Response, StorageView,
 };
@@ -330,7 +330,7 @@ fn invalid_path(op: Operation) -> LogicalResult {
     let sub = match op {
         Operation::Create | Operation::Update => "put",
         Operation::Patch => "patch",
-        Operation::Read => "get",
+        Operation::Read | Operation::Help => "get",
         Operation::List => "list",
         Operation::Delete => "delete",
     };
@@ -1602,7 +1602,7 @@ impl KvV2 {
             Operation::Create | Operation::Update => self.write_data(req, view, path).await,
             Operation::Patch => self.patch_data(req, view, path).await,
             Operation::Delete => self.soft_delete(view, path, Target::Latest).await,
-            Operation::List => Err(LogicalError::UnsupportedOperation),
+            Operation::List | Operation::Help => Err(LogicalError::UnsupportedOperation),
         }
     }
 
@@ -1623,7 +1623,7 @@ impl KvV2 {
             }
             Operation::Patch => self.write_metadata(req, view, path, true).await,
             Operation::Delete => self.delete_metadata(view, path).await,
-            Operation::List => Err(LogicalError::UnsupportedOperation),
+            Operation::List | Operation::Help => Err(LogicalError::UnsupportedOperation),
         }
     }
 }

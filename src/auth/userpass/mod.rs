@@ -14,225 +14,28 @@
 //! hash made with the same parameters, so the time a login takes does not
 //! tell whether the user exists.
 //!
-//! [`TokenParams`] (the `token_*` fields every Vault auth method shares) is
-//! defined here and reused by AppRole.
+//! The `token_*` fields every auth method shares live in
+//! [`crate::auth::common`].
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Map;
 use zeroize::Zeroizing;
 
-use super::{
-    field_bool, field_str, field_u64, Auth, Backend, LogicalError, LogicalResult, Operation,
+use crate::auth::common::{addr_allowed, is_condition_failed, TokenParams, CAS_ATTEMPTS};
+use crate::logical::{
+    field_str, string_list, Backend, LogicalError, LogicalResult, Operation,
     Request, Response, StorageView,
 };
-use crate::barrier::BarrierError;
-use crate::core::dispatch::cidr_contains;
-use crate::core::token_store::{duration_field, normalize_policies, string_list};
-use crate::storage::{BatchItem, Condition, StorageError};
+use crate::policy::normalize_policies;
+use crate::storage::{BatchItem, Condition};
 
 const INVALID_CREDENTIALS: &str = "invalid username or password";
 const USER_PREFIX: &str = "user/";
-/// How often a read-modify-write is retried when a concurrent writer won.
-pub(crate) const CAS_ATTEMPTS: usize = 64;
-
-// ---------------------------------------------------------------------------
-// Shared token settings (Vault's tokenutil)
-// ---------------------------------------------------------------------------
-
-/// The `token_*` settings Vault auth methods share (Vault's `tokenutil`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct TokenParams {
-    #[serde(default)]
-    pub(crate) token_policies: Vec<String>,
-    #[serde(default)]
-    pub(crate) token_ttl: u64,
-    #[serde(default)]
-    pub(crate) token_max_ttl: u64,
-    #[serde(default)]
-    pub(crate) token_explicit_max_ttl: u64,
-    #[serde(default)]
-    pub(crate) token_period: u64,
-    #[serde(default)]
-    pub(crate) token_num_uses: u64,
-    #[serde(default)]
-    pub(crate) token_bound_cidrs: Vec<String>,
-    #[serde(default)]
-    pub(crate) token_no_default_policy: bool,
-    #[serde(default)]
-    pub(crate) token_type: String,
-}
-
-/// Checks that every entry is an IP address or a CIDR block.
-pub(crate) fn validate_cidrs(key: &str, cidrs: &[String]) -> Result<(), LogicalError> {
-    for c in cidrs {
-        if c.parse::<ipnet::IpNet>().is_err() && c.parse::<IpAddr>().is_err() {
-            return Err(LogicalError::bad(format!(
-                "{key}: invalid CIDR block {c:?}"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Whether `addr` is inside one of `cidrs` (an unknown address is not).
-pub(crate) fn addr_allowed(cidrs: &[String], addr: Option<IpAddr>) -> bool {
-    match addr {
-        Some(ip) => cidrs.iter().any(|c| cidr_contains(c, ip)),
-        None => false,
-    }
-}
-
-impl TokenParams {
-    /// Applies the fields present in a request body; absent fields keep
-    /// their value. `legacy` also accepts userpass's pre-`token_` names
-    /// (`ttl`, `max_ttl`, `bound_cidrs`); `policies` and `period` are always
-    /// accepted when their `token_` form is absent.
-    pub(crate) fn update_from(
-        &mut self,
-        data: &Map<String, Value>,
-        legacy: bool,
-    ) -> Result<(), LogicalError> {
-        if let Some(p) = string_list(data, "token_policies")? {
-            self.token_policies = normalize_policies(p, false);
-        } else if let Some(p) = string_list(data, "policies")? {
-            self.token_policies = normalize_policies(p, false);
-        }
-        if let Some(v) = duration_field(data, "token_ttl")? {
-            self.token_ttl = v;
-        } else if legacy {
-            if let Some(v) = duration_field(data, "ttl")? {
-                self.token_ttl = v;
-            }
-        }
-        if let Some(v) = duration_field(data, "token_max_ttl")? {
-            self.token_max_ttl = v;
-        } else if legacy {
-            if let Some(v) = duration_field(data, "max_ttl")? {
-                self.token_max_ttl = v;
-            }
-        }
-        if let Some(v) = duration_field(data, "token_explicit_max_ttl")? {
-            self.token_explicit_max_ttl = v;
-        }
-        if let Some(v) = duration_field(data, "token_period")? {
-            self.token_period = v;
-        } else if let Some(v) = duration_field(data, "period")? {
-            self.token_period = v;
-        }
-        if let Some(v) = field_u64(data, "token_num_uses")? {
-            self.token_num_uses = v;
-        }
-        if let Some(c) = string_list(data, "token_bound_cidrs")? {
-            validate_cidrs("token_bound_cidrs", &c)?;
-            self.token_bound_cidrs = c;
-        } else if legacy {
-            if let Some(c) = string_list(data, "bound_cidrs")? {
-                validate_cidrs("bound_cidrs", &c)?;
-                self.token_bound_cidrs = c;
-            }
-        }
-        if let Some(b) = field_bool(data, "token_no_default_policy")? {
-            self.token_no_default_policy = b;
-        }
-        if let Some(t) = data.get("token_type") {
-            let t = t
-                .as_str()
-                .ok_or_else(|| LogicalError::bad("token_type must be a string"))?;
-            match t {
-                "" | "default" | "service" | "default-service" => {
-                    self.token_type = if t.is_empty() {
-                        "default".into()
-                    } else {
-                        t.into()
-                    };
-                }
-                other => {
-                    return Err(LogicalError::bad(format!(
-                        "token_type {other:?} is not supported: only service tokens can be issued"
-                    )))
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks the combination of settings.
-    pub(crate) fn validate(&self) -> Result<(), LogicalError> {
-        if self.token_max_ttl > 0 && self.token_ttl > self.token_max_ttl {
-            return Err(LogicalError::bad(
-                "token_ttl should not be greater than token_max_ttl",
-            ));
-        }
-        if self.token_explicit_max_ttl > 0 && self.token_ttl > self.token_explicit_max_ttl {
-            return Err(LogicalError::bad(
-                "token_ttl should not be greater than token_explicit_max_ttl",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Adds the fields to a read response, as Vault shows them.
-    pub(crate) fn write_json(&self, out: &mut Map<String, Value>) {
-        out.insert("token_policies".into(), json!(self.token_policies));
-        out.insert("policies".into(), json!(self.token_policies));
-        out.insert("token_ttl".into(), json!(self.token_ttl));
-        out.insert("token_max_ttl".into(), json!(self.token_max_ttl));
-        out.insert(
-            "token_explicit_max_ttl".into(),
-            json!(self.token_explicit_max_ttl),
-        );
-        out.insert("token_period".into(), json!(self.token_period));
-        out.insert("token_num_uses".into(), json!(self.token_num_uses));
-        out.insert("token_bound_cidrs".into(), json!(self.token_bound_cidrs));
-        out.insert(
-            "token_no_default_policy".into(),
-            json!(self.token_no_default_policy),
-        );
-        let t = if self.token_type.is_empty() {
-            "default"
-        } else {
-            self.token_type.as_str()
-        };
-        out.insert("token_type".into(), json!(t));
-    }
-
-    /// The grant these settings describe. `token_max_ttl` becomes a cap on
-    /// the token's life (the grant has no separate renewal cap), except for
-    /// periodic tokens, which Vault lets outlive `token_max_ttl`.
-    pub(crate) fn auth(&self) -> Auth {
-        let mut cap = self.token_explicit_max_ttl;
-        if self.token_period == 0 && self.token_max_ttl > 0 {
-            cap = if cap == 0 {
-                self.token_max_ttl
-            } else {
-                cap.min(self.token_max_ttl)
-            };
-        }
-        Auth {
-            policies: self.token_policies.clone(),
-            ttl: self.token_ttl,
-            explicit_max_ttl: cap,
-            period: self.token_period,
-            num_uses: self.token_num_uses,
-            renewable: true,
-            no_default_policy: self.token_no_default_policy,
-            bound_cidrs: self.token_bound_cidrs.clone(),
-            ..Default::default()
-        }
-    }
-}
-
-/// Whether a barrier error is a failed batch condition (a lost race).
-pub(crate) fn is_condition_failed(e: &BarrierError) -> bool {
-    matches!(e, BarrierError::Storage(StorageError::ConditionFailed(_)))
-}
-
 // ---------------------------------------------------------------------------
 // Password hashing
 // ---------------------------------------------------------------------------
@@ -593,6 +396,8 @@ impl Backend for UserpassBackend {
 pub(crate) mod tests {
     use std::sync::Arc;
 
+    use serde_json::{json, Value};
+
     use super::*;
     use crate::storage::memory::MemoryStorage;
     use crate::storage::Storage;
@@ -668,7 +473,7 @@ pub(crate) mod tests {
         UserpassBackend::with_params(FAST)
     }
 
-    fn login_auth(r: LogicalResult) -> Auth {
+    fn login_auth(r: LogicalResult) -> crate::logical::Auth {
         r.unwrap().auth.expect("login grants auth")
     }
 

@@ -1,0 +1,214 @@
+//! What every auth method shares: Vault's `tokenutil` token parameters
+//! (`token_ttl`, `token_policies`, ...), the grant they describe, CIDR
+//! checks on the caller's address, and the retry budget for
+//! read-modify-write races. One module, so approle, userpass, aws and the
+//! methods still to come agree on parsing, defaults and error texts.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::barrier::BarrierError;
+use crate::logical::{
+    duration_field, field_bool, field_u64, string_list, Auth, LogicalError,
+};
+use crate::policy::normalize_policies;
+use crate::storage::StorageError;
+use crate::util::cidr_contains;
+
+/// How often a read-modify-write is retried when a concurrent writer won.
+pub(crate) const CAS_ATTEMPTS: usize = 64;
+
+// ---------------------------------------------------------------------------
+// Shared token settings (Vault's tokenutil)
+// ---------------------------------------------------------------------------
+
+/// The `token_*` settings Vault auth methods share (Vault's `tokenutil`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct TokenParams {
+    #[serde(default)]
+    pub(crate) token_policies: Vec<String>,
+    #[serde(default)]
+    pub(crate) token_ttl: u64,
+    #[serde(default)]
+    pub(crate) token_max_ttl: u64,
+    #[serde(default)]
+    pub(crate) token_explicit_max_ttl: u64,
+    #[serde(default)]
+    pub(crate) token_period: u64,
+    #[serde(default)]
+    pub(crate) token_num_uses: u64,
+    #[serde(default)]
+    pub(crate) token_bound_cidrs: Vec<String>,
+    #[serde(default)]
+    pub(crate) token_no_default_policy: bool,
+    #[serde(default)]
+    pub(crate) token_type: String,
+}
+
+/// Checks that every entry is an IP address or a CIDR block.
+pub(crate) fn validate_cidrs(key: &str, cidrs: &[String]) -> Result<(), LogicalError> {
+    for c in cidrs {
+        if c.parse::<ipnet::IpNet>().is_err() && c.parse::<IpAddr>().is_err() {
+            return Err(LogicalError::bad(format!(
+                "{key}: invalid CIDR block {c:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `addr` is inside one of `cidrs` (an unknown address is not).
+pub(crate) fn addr_allowed(cidrs: &[String], addr: Option<IpAddr>) -> bool {
+    match addr {
+        Some(ip) => cidrs.iter().any(|c| cidr_contains(c, ip)),
+        None => false,
+    }
+}
+
+impl TokenParams {
+    /// Applies the fields present in a request body; absent fields keep
+    /// their value. `legacy` also accepts userpass's pre-`token_` names
+    /// (`ttl`, `max_ttl`, `bound_cidrs`); `policies` and `period` are always
+    /// accepted when their `token_` form is absent.
+    pub(crate) fn update_from(
+        &mut self,
+        data: &Map<String, Value>,
+        legacy: bool,
+    ) -> Result<(), LogicalError> {
+        if let Some(p) = string_list(data, "token_policies")? {
+            self.token_policies = normalize_policies(p, false);
+        } else if let Some(p) = string_list(data, "policies")? {
+            self.token_policies = normalize_policies(p, false);
+        }
+        if let Some(v) = duration_field(data, "token_ttl")? {
+            self.token_ttl = v;
+        } else if legacy {
+            if let Some(v) = duration_field(data, "ttl")? {
+                self.token_ttl = v;
+            }
+        }
+        if let Some(v) = duration_field(data, "token_max_ttl")? {
+            self.token_max_ttl = v;
+        } else if legacy {
+            if let Some(v) = duration_field(data, "max_ttl")? {
+                self.token_max_ttl = v;
+            }
+        }
+        if let Some(v) = duration_field(data, "token_explicit_max_ttl")? {
+            self.token_explicit_max_ttl = v;
+        }
+        if let Some(v) = duration_field(data, "token_period")? {
+            self.token_period = v;
+        } else if let Some(v) = duration_field(data, "period")? {
+            self.token_period = v;
+        }
+        if let Some(v) = field_u64(data, "token_num_uses")? {
+            self.token_num_uses = v;
+        }
+        if let Some(c) = string_list(data, "token_bound_cidrs")? {
+            validate_cidrs("token_bound_cidrs", &c)?;
+            self.token_bound_cidrs = c;
+        } else if legacy {
+            if let Some(c) = string_list(data, "bound_cidrs")? {
+                validate_cidrs("bound_cidrs", &c)?;
+                self.token_bound_cidrs = c;
+            }
+        }
+        if let Some(b) = field_bool(data, "token_no_default_policy")? {
+            self.token_no_default_policy = b;
+        }
+        if let Some(t) = data.get("token_type") {
+            let t = t
+                .as_str()
+                .ok_or_else(|| LogicalError::bad("token_type must be a string"))?;
+            match t {
+                "" | "default" | "service" | "default-service" => {
+                    self.token_type = if t.is_empty() {
+                        "default".into()
+                    } else {
+                        t.into()
+                    };
+                }
+                other => {
+                    return Err(LogicalError::bad(format!(
+                        "token_type {other:?} is not supported: only service tokens can be issued"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the combination of settings.
+    pub(crate) fn validate(&self) -> Result<(), LogicalError> {
+        if self.token_max_ttl > 0 && self.token_ttl > self.token_max_ttl {
+            return Err(LogicalError::bad(
+                "token_ttl should not be greater than token_max_ttl",
+            ));
+        }
+        if self.token_explicit_max_ttl > 0 && self.token_ttl > self.token_explicit_max_ttl {
+            return Err(LogicalError::bad(
+                "token_ttl should not be greater than token_explicit_max_ttl",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds the fields to a read response, as Vault shows them.
+    pub(crate) fn write_json(&self, out: &mut Map<String, Value>) {
+        out.insert("token_policies".into(), json!(self.token_policies));
+        out.insert("policies".into(), json!(self.token_policies));
+        out.insert("token_ttl".into(), json!(self.token_ttl));
+        out.insert("token_max_ttl".into(), json!(self.token_max_ttl));
+        out.insert(
+            "token_explicit_max_ttl".into(),
+            json!(self.token_explicit_max_ttl),
+        );
+        out.insert("token_period".into(), json!(self.token_period));
+        out.insert("token_num_uses".into(), json!(self.token_num_uses));
+        out.insert("token_bound_cidrs".into(), json!(self.token_bound_cidrs));
+        out.insert(
+            "token_no_default_policy".into(),
+            json!(self.token_no_default_policy),
+        );
+        let t = if self.token_type.is_empty() {
+            "default"
+        } else {
+            self.token_type.as_str()
+        };
+        out.insert("token_type".into(), json!(t));
+    }
+
+    /// The grant these settings describe. `token_max_ttl` becomes a cap on
+    /// the token's life (the grant has no separate renewal cap), except for
+    /// periodic tokens, which Vault lets outlive `token_max_ttl`.
+    pub(crate) fn auth(&self) -> Auth {
+        let mut cap = self.token_explicit_max_ttl;
+        if self.token_period == 0 && self.token_max_ttl > 0 {
+            cap = if cap == 0 {
+                self.token_max_ttl
+            } else {
+                cap.min(self.token_max_ttl)
+            };
+        }
+        Auth {
+            policies: self.token_policies.clone(),
+            ttl: self.token_ttl,
+            explicit_max_ttl: cap,
+            period: self.token_period,
+            num_uses: self.token_num_uses,
+            renewable: true,
+            no_default_policy: self.token_no_default_policy,
+            bound_cidrs: self.token_bound_cidrs.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Whether a barrier error is a failed batch condition (a lost race).
+pub(crate) fn is_condition_failed(e: &BarrierError) -> bool {
+    matches!(e, BarrierError::Storage(StorageError::ConditionFailed(_)))
+}
+
