@@ -10,9 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::barrier::BarrierError;
-use crate::logical::{
-    duration_field, field_bool, field_u64, string_list, Auth, LogicalError,
-};
+use crate::logical::framework::{Field, FieldData};
+use crate::logical::{duration_field, field_bool, field_u64, string_list, Auth, LogicalError};
 use crate::policy::normalize_policies;
 use crate::storage::StorageError;
 use crate::util::cidr_contains;
@@ -204,6 +203,119 @@ impl TokenParams {
             bound_cidrs: self.token_bound_cidrs.clone(),
             ..Default::default()
         }
+    }
+}
+
+/// The `token_*` fields of Vault's `tokenutil`, for every auth method's role
+/// (or user) paths. Their type errors carry no `Field validation failed:`
+/// prefix, as in Vault, where `tokenutil` parses them itself.
+pub(crate) const TOKEN_FIELDS: &[Field] = &[
+    Field::comma_strings("token_policies", "Comma-separated list of policies.").bare_errors(),
+    Field::duration("token_ttl", "The initial ttl of the token to generate.").bare_errors(),
+    Field::duration("token_max_ttl", "The maximum lifetime of the generated token.").bare_errors(),
+    Field::duration(
+        "token_explicit_max_ttl",
+        "If set, tokens created via this role carry an explicit maximum TTL.",
+    )
+    .bare_errors(),
+    Field::duration(
+        "token_period",
+        "If set, tokens created via this role will have no max lifetime; instead, their renewal period will be fixed to this value.",
+    )
+    .bare_errors(),
+    Field::int(
+        "token_num_uses",
+        "The maximum number of times a token may be used, a value of zero means unlimited.",
+    )
+    .bare_errors(),
+    Field::comma_strings(
+        "token_bound_cidrs",
+        "Comma separated string or JSON list of CIDR blocks. If set, specifies the blocks of IP addresses which are allowed to use the generated token.",
+    )
+    .bare_errors(),
+    Field::bool(
+        "token_no_default_policy",
+        "If true, the 'default' policy will not automatically be added to generated tokens.",
+    )
+    .bare_errors(),
+    Field::string("token_type", "The type of token to generate, service or batch.").bare_errors(),
+    Field::comma_strings("policies", "Use \"token_policies\" instead.").bare_errors(),
+    Field::duration("period", "Use \"token_period\" instead.").bare_errors(),
+];
+
+/// The pre-`token_` names userpass still accepts (Vault keeps them too).
+pub(crate) const LEGACY_TOKEN_FIELDS: &[Field] = &[
+    Field::duration("ttl", "Use \"token_ttl\" instead.").bare_errors(),
+    Field::duration("max_ttl", "Use \"token_max_ttl\" instead.").bare_errors(),
+    Field::comma_strings("bound_cidrs", "Use \"token_bound_cidrs\" instead.").bare_errors(),
+];
+
+impl TokenParams {
+    /// Applies the token fields a framework request set; unset fields keep
+    /// their value. `legacy` also reads [`LEGACY_TOKEN_FIELDS`].
+    pub(crate) fn update_from_fields(
+        &mut self,
+        d: &FieldData,
+        legacy: bool,
+    ) -> Result<(), LogicalError> {
+        if let Some(p) = d.get_ok::<Vec<String>>("token_policies") {
+            self.token_policies = normalize_policies(p, false);
+        } else if let Some(p) = d.get_ok::<Vec<String>>("policies") {
+            self.token_policies = normalize_policies(p, false);
+        }
+        let duration = |name: &str, legacy_name: &str| {
+            d.get_ok::<u64>(name).or_else(|| {
+                if legacy && !legacy_name.is_empty() {
+                    d.get_ok::<u64>(legacy_name)
+                } else {
+                    None
+                }
+            })
+        };
+        if let Some(v) = duration("token_ttl", "ttl") {
+            self.token_ttl = v;
+        }
+        if let Some(v) = duration("token_max_ttl", "max_ttl") {
+            self.token_max_ttl = v;
+        }
+        if let Some(v) = d.get_ok::<u64>("token_explicit_max_ttl") {
+            self.token_explicit_max_ttl = v;
+        }
+        if let Some(v) = d.get_ok::<u64>("token_period").or_else(|| d.get_ok("period")) {
+            self.token_period = v;
+        }
+        if let Some(v) = d.get_ok::<i64>("token_num_uses") {
+            self.token_num_uses = u64::try_from(v)
+                .map_err(|_| LogicalError::bad("token_num_uses cannot be negative"))?;
+        }
+        if let Some(c) = d.get_ok::<Vec<String>>("token_bound_cidrs") {
+            validate_cidrs("token_bound_cidrs", &c)?;
+            self.token_bound_cidrs = c;
+        } else if legacy {
+            if let Some(c) = d.get_ok::<Vec<String>>("bound_cidrs") {
+                validate_cidrs("bound_cidrs", &c)?;
+                self.token_bound_cidrs = c;
+            }
+        }
+        if let Some(b) = d.get_ok::<bool>("token_no_default_policy") {
+            self.token_no_default_policy = b;
+        }
+        if let Some(t) = d.get_ok::<String>("token_type") {
+            self.token_type = parse_token_type(&t)?;
+        }
+        Ok(())
+    }
+}
+
+/// Validates a `token_type`. Only service tokens are issued, so `batch` and
+/// `default-batch` are refused rather than silently upgraded.
+pub(crate) fn parse_token_type(t: &str) -> Result<String, LogicalError> {
+    match t {
+        "" => Ok("default".into()),
+        "default" | "service" | "default-service" => Ok(t.into()),
+        other => Err(LogicalError::bad(format!(
+            "token_type {other:?} is not supported: only service tokens can be issued"
+        ))),
     }
 }
 
