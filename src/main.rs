@@ -20,6 +20,7 @@ mod seal;
 mod server;
 mod storage;
 mod util;
+mod version;
 
 use std::process::ExitCode;
 

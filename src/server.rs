@@ -233,7 +233,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
     eprintln!("==> Strongroom server started! Log data will stream in below:");
     eprintln!("             Api Address: {api_addr}");
     eprintln!("                 Storage: {}", core.options.storage_type);
-    eprintln!("                 Version: {}", crate::cli::VERSION_LINE);
+    eprintln!("                 Version: {}", crate::version::VERSION_LINE);
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);

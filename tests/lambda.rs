@@ -706,7 +706,8 @@ fn lambda_reads_locally_forwards_writes_and_degrades_without_an_active_node() {
         .map(str::to_string)
         .unwrap_or_default();
     eprintln!(
-        "lambda cold start (debug build, process start -> first Function URL response): {:.0} ms; function log: {}",
+        "lambda cold start ({}, process start -> first Function URL response): {:.0} ms; function log: {}",
+        common::binary().display(),
         cold.as_secs_f64() * 1000.0,
         own_init.trim()
     );

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::server::ServerArgs;
 
-pub(crate) const VERSION_LINE: &str = concat!("Strongroom v", env!("CARGO_PKG_VERSION"));
+use crate::version::VERSION_LINE;
 
 #[derive(Parser)]
 #[command(

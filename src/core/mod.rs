@@ -32,10 +32,7 @@ use mounts::{MountEntry, MountTable, MOUNT_TABLE_PATH};
 use router::{Route, Router};
 use tokens::TokenStore;
 
-/// The Vault API level we implement; reported as the server `version` so that
-/// clients that gate features on it (Terraform, SDKs) enable them. Build
-/// metadata names the real product and version.
-pub(crate) const API_VERSION: &str = concat!("1.15.0+strongroom.", env!("CARGO_PKG_VERSION"));
+pub(crate) use crate::version::API_VERSION;
 
 /// Cluster identity, created at init and stored through the barrier.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -219,7 +219,7 @@ async fn register(storage: &Arc<dyn Storage>, ha: &HaState) {
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
-        version: crate::core::API_VERSION.to_string(),
+        version: crate::version::API_VERSION.to_string(),
         last_seen: crate::util::rfc3339(now),
         last_seen_unix: now.timestamp(),
     };

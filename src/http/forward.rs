@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
-use super::handler::{HttpRequest, HttpResponse};
+use super::message::{HttpRequest, HttpResponse};
 use crate::core::Core;
 use crate::logical::LogicalError;
 

@@ -5,65 +5,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Map, Value};
 
+pub(crate) use super::message::{standard_headers, HttpRequest, HttpResponse};
 use crate::core::Core;
 use crate::logical::{LogicalError, Operation, Request, Response};
 
 /// Vault's default `max_request_size`: 32 MiB.
 pub(crate) const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
-
-/// A fully buffered HTTP response.
-pub(crate) struct HttpResponse {
-    pub(crate) status: StatusCode,
-    pub(crate) body: Bytes,
-    /// `None` means `application/json`.
-    pub(crate) content_type: Option<&'static str>,
-    /// Extra headers (Retry-After, Location, relayed headers).
-    pub(crate) headers: Vec<(http::HeaderName, HeaderValue)>,
-}
-
-impl HttpResponse {
-    fn json(status: u16, value: &Value) -> Self {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        // Serializing a serde_json::Value cannot fail.
-        let body = serde_json::to_vec(value).unwrap_or_default();
-        Self {
-            status,
-            body: Bytes::from(body),
-            content_type: None,
-            headers: Vec::new(),
-        }
-    }
-
-    pub(crate) fn error(err: &LogicalError) -> Self {
-        Self::json(
-            err.status(),
-            &serde_json::json!({ "errors": err.messages() }),
-        )
-    }
-
-    fn no_content(status: u16) -> Self {
-        Self {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT),
-            body: Bytes::new(),
-            content_type: None,
-            headers: Vec::new(),
-        }
-    }
-}
-
-/// Headers every response carries, as Vault sends them.
-pub(crate) fn standard_headers(headers: &mut HeaderMap, content_type: Option<&'static str>) {
-    headers.insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    if let Some(ct) = content_type {
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    }
-}
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -133,16 +83,6 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, LogicalError> {
             "failed to decode JSON input: {e}"
         ))),
     }
-}
-
-/// The parts of an HTTP request core needs, from any transport (hyper or Lambda).
-pub(crate) struct HttpRequest<'a> {
-    pub(crate) method: &'a Method,
-    pub(crate) path: &'a str,
-    pub(crate) query: Option<&'a str>,
-    pub(crate) headers: &'a HeaderMap,
-    pub(crate) body: &'a [u8],
-    pub(crate) remote_addr: Option<std::net::IpAddr>,
 }
 
 /// Builds a logical request from HTTP parts.
@@ -261,6 +201,7 @@ pub(crate) async fn handle(core: &Arc<Core>, http: HttpRequest<'_>) -> HttpRespo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn token_from_either_header() {

@@ -6,6 +6,7 @@
 
 pub(crate) mod forward;
 pub(crate) mod handler;
+pub(crate) mod message;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

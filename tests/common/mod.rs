@@ -22,9 +22,14 @@ pub const ROOT: &str = "root";
 /// How long a server may take to answer its first `/v1/sys/health`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The binary under test, built by cargo for the integration tests.
+/// The binary under test, built by cargo for the integration tests;
+/// `STRONGROOM_TEST_BINARY` points the tests at another build (the release
+/// binary, to measure the Lambda cold start the README reports).
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_strongroom"))
+    match std::env::var_os("STRONGROOM_TEST_BINARY") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_strongroom")),
+    }
 }
 
 /// The repository root (where Cargo.toml is).
