@@ -1195,7 +1195,7 @@ fn sigv4_login(url: &str, host: &str, server_id: Option<&str>, role: &str) -> Va
 
 #[tokio::test]
 async fn login_against_moto_sts() {
-    if !crate::aws::aws_tests_enabled("logical::aws_auth::login_against_moto_sts") {
+    if !crate::aws::aws_tests_enabled("auth::aws::login_against_moto_sts") {
         return;
     }
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
@@ -1251,6 +1251,17 @@ async fn login_against_moto_sts() {
     let e = login(&b, &view, data).await.unwrap_err();
     assert!(e.to_string().contains("does not belong to the role"), "{e}");
 
+    // Explicit endpoint, request signed for sts.amazonaws.com as hvac and
+    // the SDKs sign it: accepted, and sent to moto (issue 10).
+    let data = sigv4_login(
+        "https://sts.amazonaws.com/",
+        "sts.amazonaws.com",
+        Some(SERVER_ID),
+        "moto-role",
+    );
+    let auth = login(&b, &view, data).await.unwrap().auth.unwrap();
+    assert_eq!(auth.metadata["client_arn"], MOTO_ARN);
+
     // Default endpoint (from AWS_ENDPOINT_URL*): SDKs sign for
     // sts.amazonaws.com, which moto serves too.
     configure(&b, &view, json!({"sts_endpoint": ""})).await;
@@ -1265,4 +1276,83 @@ async fn login_against_moto_sts() {
     );
     let auth = login(&b, &view, data).await.unwrap().auth.unwrap();
     assert_eq!(auth.metadata["client_arn"], MOTO_ARN);
+}
+
+/// The paths are declared through the framework: typed fields with Vault's
+/// error texts, unknown-parameter warnings, 404 for undeclared paths, help.
+#[tokio::test]
+async fn declared_paths() {
+    let (_s, view) = setup().await;
+    let b = backend();
+    let r = call(
+        &b,
+        &view,
+        Operation::Create,
+        "role/app",
+        json!({"bound_iam_principal_arn": "arn:aws:iam::1:role/x", "colour": "blue"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.warnings,
+        vec!["Endpoint ignored these unrecognized parameters: [colour]".to_string()]
+    );
+    let e = call(
+        &b,
+        &view,
+        Operation::Update,
+        "role/app",
+        json!({"token_ttl": "forever"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status(), 400);
+    assert_eq!(
+        e.messages(),
+        vec!["error converting input for field \"token_ttl\": time: invalid duration \"forever\""]
+    );
+    let e = call(
+        &b,
+        &view,
+        Operation::Update,
+        "config/client",
+        json!({"max_retries": "many"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status(), 400);
+    assert!(e.messages()[0].starts_with(
+        "Field validation failed: error converting input for field \"max_retries\""
+    ));
+    // The CLI sends every value as a string.
+    configure(
+        &b,
+        &view,
+        json!({"max_retries": "3", "use_sts_region_from_client": "true"}),
+    )
+    .await;
+    let d = call(&b, &view, Operation::Read, "config/client", json!({}))
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(d["max_retries"], json!(3));
+    assert_eq!(d["use_sts_region_from_client"], json!(true));
+
+    let e = call(&b, &view, Operation::Read, "nope", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 404);
+    let e = call(&b, &view, Operation::Delete, "roles", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 405);
+    let help = call(&b, &view, Operation::Help, "role/app", json!({}))
+        .await
+        .unwrap()
+        .raw
+        .unwrap();
+    let help = help["help"].as_str().unwrap();
+    assert!(help.contains("bound_iam_principal_arn"), "{help}");
+    assert!(help.contains("token_policies"), "{help}");
 }
