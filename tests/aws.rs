@@ -398,7 +398,8 @@ fn counting_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     return;
                 };
-                let (Ok(mut from_client), Ok(mut to_server)) = (conn.try_clone(), server.try_clone())
+                let (Ok(mut from_client), Ok(mut to_server)) =
+                    (conn.try_clone(), server.try_clone())
                 else {
                     return;
                 };
@@ -500,10 +501,19 @@ fn iam_login_signed_for_the_standard_host_with_an_sts_endpoint() {
 
     // hvac's default signing: for sts.amazonaws.com.
     let (ok, out, err) = run(&[]);
-    assert!(ok, "hvac IAM login signed for sts.amazonaws.com failed: {out} {err}");
-    assert!(out.contains("client_arn=arn:aws:sts::123456789012:user/moto"), "{out}");
+    assert!(
+        ok,
+        "hvac IAM login signed for sts.amazonaws.com failed: {out} {err}"
+    );
+    assert!(
+        out.contains("client_arn=arn:aws:sts::123456789012:user/moto"),
+        "{out}"
+    );
     let after_login = sent.load(Ordering::SeqCst);
-    assert!(after_login > 0, "the login was not sent to the configured sts_endpoint");
+    assert!(
+        after_login > 0,
+        "the login was not sent to the configured sts_endpoint"
+    );
 
     // Signed for a host the server does not trust: 400, nothing sent.
     let (evil_port, evil_hits) = counting_listener();
@@ -515,7 +525,10 @@ fn iam_login_signed_for_the_standard_host_with_an_sts_endpoint() {
         assert!(!ok, "a request signed for {url} was accepted: {out}");
         // hvac raises InvalidRequest for a 400, and only for a 400.
         assert!(err.contains("InvalidRequest"), "{url}: {err}");
-        assert!(err.contains("not the configured STS endpoint"), "{url}: {err}");
+        assert!(
+            err.contains("not the configured STS endpoint"),
+            "{url}: {err}"
+        );
     }
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(

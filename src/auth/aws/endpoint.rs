@@ -110,7 +110,10 @@ fn default_sts_endpoint() -> String {
 
 /// Where to send a request signed in `scope_region`, and the hosts its
 /// signature may name (see the module docs).
-pub(super) fn sts_target(config: &ClientConfig, scope_region: &str) -> Result<StsTarget, LogicalError> {
+pub(super) fn sts_target(
+    config: &ClientConfig,
+    scope_region: &str,
+) -> Result<StsTarget, LogicalError> {
     let bad_endpoint =
         |e: String| LogicalError::Internal(format!("the configured STS endpoint is invalid: {e}"));
     let (base, mut allowed_hosts) = if config.use_sts_region_from_client {
@@ -121,7 +124,10 @@ pub(super) fn sts_target(config: &ClientConfig, scope_region: &str) -> Result<St
                 "use_sts_region_from_client is set but the request is signed for an invalid region {scope_region:?}"
             )));
         }
-        (format!("https://{}", regional_sts_host(scope_region)), Vec::new())
+        (
+            format!("https://{}", regional_sts_host(scope_region)),
+            Vec::new(),
+        )
     } else {
         let endpoint = if config.sts_endpoint.is_empty() {
             default_sts_endpoint()

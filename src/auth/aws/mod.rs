@@ -60,9 +60,9 @@ mod role;
 mod storage;
 mod sts;
 
+use crate::auth::common::TOKEN_FIELDS;
 use crate::logical::framework::{FrameworkBackend, PathSpec, Paths};
 use crate::{existence, handler};
-use crate::auth::common::TOKEN_FIELDS;
 
 /// The AWS auth method's state: the STS client (the rest is in storage).
 #[derive(Default)]
@@ -81,7 +81,11 @@ sts:GetCallerIdentity request. Only the iam auth type is supported.
 
 /// The AWS auth method with its declared paths.
 pub(crate) fn backend() -> AwsAuthBackend {
-    let role_fields: Vec<_> = role::ROLE_FIELDS.iter().chain(TOKEN_FIELDS).copied().collect();
+    let role_fields: Vec<_> = role::ROLE_FIELDS
+        .iter()
+        .chain(TOKEN_FIELDS)
+        .copied()
+        .collect();
     FrameworkBackend::new(
         AwsAuth::default(),
         Paths::new(

@@ -120,7 +120,8 @@ impl AwsAuth {
         };
         for key in UNSUPPORTED_ROLE_FIELDS {
             let set = d.get_ok::<Vec<String>>(key).is_some_and(|v| !v.is_empty())
-                || d.get_ok::<String>(key).is_some_and(|s| !s.trim().is_empty());
+                || d.get_ok::<String>(key)
+                    .is_some_and(|s| !s.trim().is_empty());
             if set {
                 return Err(LogicalError::bad(format!(
                     "{key} is not supported: it applies to the ec2 auth type or to inferred EC2 \

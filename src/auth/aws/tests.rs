@@ -1007,8 +1007,7 @@ fn endpoint_hosts() {
 
 #[test]
 fn arns_and_wildcards() {
-    let e =
-        IamEntity::parse("arn:aws:sts::123456789012:assumed-role/MyRole/session-1").unwrap();
+    let e = IamEntity::parse("arn:aws:sts::123456789012:assumed-role/MyRole/session-1").unwrap();
     assert_eq!(e.canonical_arn(), "arn:aws:iam::123456789012:role/MyRole");
     assert_eq!(e.friendly_name, "MyRole");
     assert_eq!(e.session, "session-1");
@@ -1321,9 +1320,8 @@ async fn declared_paths() {
     .await
     .unwrap_err();
     assert_eq!(e.status(), 400);
-    assert!(e.messages()[0].starts_with(
-        "Field validation failed: error converting input for field \"max_retries\""
-    ));
+    assert!(e.messages()[0]
+        .starts_with("Field validation failed: error converting input for field \"max_retries\""));
     // The CLI sends every value as a string.
     configure(
         &b,
