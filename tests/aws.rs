@@ -9,6 +9,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{expect_status, Server};
@@ -375,4 +377,173 @@ fn iam_login_with_hvac_against_moto_sts() {
         !wrong.status.success(),
         "a wrong server-ID header must be refused"
     );
+}
+
+/// A TCP proxy to `upstream` on a free loopback port that counts the bytes
+/// clients send through it (connections may be pooled, bytes cannot hide).
+fn counting_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let addr = listener.local_addr().expect("proxy addr");
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                let (Ok(mut from_client), Ok(mut to_server)) =
+                    (conn.try_clone(), server.try_clone())
+                else {
+                    return;
+                };
+                let up = std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    loop {
+                        match from_client.read(&mut buf) {
+                            Ok(0) | Err(_) => {
+                                let _ = to_server.shutdown(std::net::Shutdown::Write);
+                                return;
+                            }
+                            Ok(n) => {
+                                counter.fetch_add(n, Ordering::SeqCst);
+                                if to_server.write_all(&buf[..n]).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+                let (mut server, mut conn) = (server, conn);
+                copy(&mut server, &mut conn);
+                let _ = up.join();
+            });
+        }
+    });
+    (format!("http://{addr}"), sent)
+}
+
+/// A listener playing the host a client names in its signed request: it
+/// only counts the connections it gets.
+fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind listener");
+    let port = listener.local_addr().expect("listener addr").port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for _conn in listener.incoming() {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, hits)
+}
+
+/// Issue 10: hvac signs its IAM login for `sts.amazonaws.com`; with
+/// `sts_endpoint` pointing elsewhere (here a proxy in front of moto) the
+/// login is accepted and sent to that endpoint. A request signed for any
+/// other host is refused with a 400, and nothing is sent anywhere: neither
+/// to the host it names nor to the endpoint.
+#[test]
+fn iam_login_signed_for_the_standard_host_with_an_sts_endpoint() {
+    let s = Server::dev();
+    let root = common::ROOT;
+    let call = |m: &str, p: &str, b: serde_json::Value| s.call(m, p, Some(root), Some(&b));
+    expect_status(
+        &call("POST", "/v1/sys/auth/aws", json!({"type": "aws"})),
+        204,
+        "enable aws auth",
+    );
+    let (sts_endpoint, sent) = counting_proxy(endpoint());
+    expect_status(
+        &call(
+            "POST",
+            "/v1/auth/aws/config/client",
+            json!({"sts_endpoint": sts_endpoint, "iam_server_id_header_value": "strongroom.test"}),
+        ),
+        204,
+        "config/client",
+    );
+    let cfg = s.call("GET", "/v1/auth/aws/config/client", Some(root), None);
+    expect_status(&cfg, 200, "read config/client");
+    assert_eq!(cfg.json()["data"]["sts_endpoint"], sts_endpoint);
+    expect_status(
+        &call(
+            "POST",
+            "/v1/auth/aws/role/app",
+            json!({"auth_type": "iam", "bound_iam_principal_arn": ["arn:aws:iam::123456789012:user/*"], "token_policies": ["app"]}),
+        ),
+        204,
+        "role",
+    );
+    let py = common::repo_root().join(".venv/bin/python");
+    let script = common::repo_root().join("tests/python/iam_login.py");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(&py)
+            .arg(&script)
+            .arg(s.addr())
+            .args(["--role", "app", "--header-value", "strongroom.test"])
+            .args(["--expect-policies", "app"])
+            .args(extra)
+            .output()
+            .expect("run python (run `make test` to build .venv)");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+
+    // hvac's default signing: for sts.amazonaws.com.
+    let (ok, out, err) = run(&[]);
+    assert!(
+        ok,
+        "hvac IAM login signed for sts.amazonaws.com failed: {out} {err}"
+    );
+    assert!(
+        out.contains("client_arn=arn:aws:sts::123456789012:user/moto"),
+        "{out}"
+    );
+    let after_login = sent.load(Ordering::SeqCst);
+    assert!(
+        after_login > 0,
+        "the login was not sent to the configured sts_endpoint"
+    );
+
+    // Signed for a host the server does not trust: 400, nothing sent.
+    let (evil_port, evil_hits) = counting_listener();
+    for url in [
+        format!("http://127.0.0.1:{evil_port}/"),
+        "https://evil.example.com/".to_string(),
+    ] {
+        let (ok, out, err) = run(&["--sign-url", &url]);
+        assert!(!ok, "a request signed for {url} was accepted: {out}");
+        // hvac raises InvalidRequest for a 400, and only for a 400.
+        assert!(err.contains("InvalidRequest"), "{url}: {err}");
+        assert!(
+            err.contains("not the configured STS endpoint"),
+            "{url}: {err}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        evil_hits.load(Ordering::SeqCst),
+        0,
+        "the server connected to the host the client named"
+    );
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        after_login,
+        "a refused login was sent to the STS endpoint"
+    );
+
+    // The server ID header is still enforced for the standard host.
+    let (ok, _, err) = run(&["--header-value", "another.server"]);
+    assert!(!ok, "a wrong server-ID header must be refused");
+    assert!(err.contains("X-Vault-AWS-IAM-Server-ID"), "{err}");
 }

@@ -158,7 +158,7 @@ impl Core {
             "cubbyhole" => Ok(Arc::new(KvV1::new())),
             "userpass" => Ok(Arc::new(crate::auth::userpass::UserpassBackend::new())),
             "approle" => Ok(Arc::new(crate::auth::approle::AppRoleBackend::new())),
-            "aws" => Ok(Arc::new(crate::auth::aws::AwsAuthBackend::new())),
+            "aws" => Ok(Arc::new(crate::auth::aws::backend())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),

@@ -3,6 +3,7 @@
     iam_login.py SERVER_URL [--role ROLE] [--header-value VALUE] [--mount aws]
                  [--access-key KEY] [--secret-key SECRET] [--session-token TOKEN]
                  [--region us-east-1] [--expect-policies p1,p2]
+                 [--sign-url https://HOST/]
 
 hvac's ``auth.aws.iam_login`` signs a ``sts:GetCallerIdentity`` request for
 ``sts.amazonaws.com`` with the given credentials (default: AWS_ACCESS_KEY_ID /
@@ -12,6 +13,10 @@ mounted, a role bound to the caller's ARN, and its STS endpoint pointing at
 something that answers GetCallerIdentity (moto: leave ``sts_endpoint`` unset
 and start the server with AWS_ENDPOINT_URL=<moto URL>; the default endpoint
 accepts requests signed for sts.amazonaws.com, which is what hvac signs).
+
+``--sign-url`` makes hvac sign for another URL (and its host) instead of
+``https://sts.amazonaws.com/``, to check that the server refuses a request
+signed for a host it does not trust.
 
 On success prints ``iam login ok: policies=[...]`` and exits 0; on any
 failure prints the reason to stderr and exits 1.
@@ -23,6 +28,23 @@ import sys
 
 import hvac
 import hvac.exceptions
+
+
+def sign_for(url: str) -> None:
+    """Makes hvac build its GetCallerIdentity request for ``url``."""
+    from urllib.parse import urlsplit
+
+    from hvac import aws_utils
+
+    original = aws_utils.generate_sigv4_auth_request
+
+    def generate(header_value=None):
+        request = original(header_value=header_value)
+        request.prepare_url(url, None)
+        request.headers["Host"] = urlsplit(url).netloc
+        return request
+
+    aws_utils.generate_sigv4_auth_request = generate
 
 
 def main() -> int:
@@ -40,7 +62,15 @@ def main() -> int:
         default=None,
         help="comma-separated policies the token must carry (besides default)",
     )
+    p.add_argument(
+        "--sign-url",
+        default=None,
+        help="sign for this URL and its host instead of https://sts.amazonaws.com/",
+    )
     args = p.parse_args()
+
+    if args.sign_url:
+        sign_for(args.sign_url)
 
     client = hvac.Client(url=args.url)
     try:
