@@ -148,10 +148,8 @@ const CUSTOM_SECRET_ID_FIELDS: &[Field] = &[Field::string(
     "SecretID to be attached to the role.",
 )];
 
-const SECRET_ID_LOOKUP_FIELDS: &[Field] = &[Field::string(
-    "secret_id",
-    "SecretID attached to the role.",
-)];
+const SECRET_ID_LOOKUP_FIELDS: &[Field] =
+    &[Field::string("secret_id", "SecretID attached to the role.")];
 
 const ACCESSOR_FIELDS: &[Field] = &[Field::string(
     "secret_id_accessor",

@@ -14,7 +14,9 @@ use crate::storage::{BatchItem, Condition};
 
 /// Vault refuses a role that would let anyone with the role_id log in.
 pub(super) fn check_constraints(e: &RoleEntry) -> Result<(), LogicalError> {
-    if !e.bind_secret_id && e.secret_id_bound_cidrs.is_empty() && e.token.token_bound_cidrs.is_empty()
+    if !e.bind_secret_id
+        && e.secret_id_bound_cidrs.is_empty()
+        && e.token.token_bound_cidrs.is_empty()
     {
         return Err(LogicalError::bad(
             "at least one constraint should be enabled on the role",
@@ -79,9 +81,10 @@ impl AppRole {
         }
         let num_uses = match d.get_ok::<i64>("secret_id_num_uses") {
             None => None,
-            Some(n) => Some(u64::try_from(n).map_err(|_| {
-                LogicalError::bad("secret_id_num_uses cannot be negative")
-            })?),
+            Some(n) => Some(
+                u64::try_from(n)
+                    .map_err(|_| LogicalError::bad("secret_id_num_uses cannot be negative"))?,
+            ),
         };
         let ttl = d.get_ok::<u64>("secret_id_ttl");
         let custom_role_id = match d.get_ok::<String>("role_id") {

@@ -39,17 +39,57 @@ pub(super) enum RoleField {
 /// The sub-paths: pattern, last segment, setting; declared in this order.
 pub(super) const SEGMENTS: &[(&str, &str, RoleField)] = &[
     ("role/{role_name}/policies", "policies", RoleField::Policies),
-    ("role/{role_name}/token-ttl", "token-ttl", RoleField::TokenTtl),
-    ("role/{role_name}/token-max-ttl", "token-max-ttl", RoleField::TokenMaxTtl),
-    ("role/{role_name}/token-num-uses", "token-num-uses", RoleField::TokenNumUses),
+    (
+        "role/{role_name}/token-ttl",
+        "token-ttl",
+        RoleField::TokenTtl,
+    ),
+    (
+        "role/{role_name}/token-max-ttl",
+        "token-max-ttl",
+        RoleField::TokenMaxTtl,
+    ),
+    (
+        "role/{role_name}/token-num-uses",
+        "token-num-uses",
+        RoleField::TokenNumUses,
+    ),
     ("role/{role_name}/period", "period", RoleField::Period),
-    ("role/{role_name}/secret-id-ttl", "secret-id-ttl", RoleField::SecretIdTtl),
-    ("role/{role_name}/secret-id-num-uses", "secret-id-num-uses", RoleField::SecretIdNumUses),
-    ("role/{role_name}/bound-cidr-list", "bound-cidr-list", RoleField::BoundCidrList),
-    ("role/{role_name}/secret-id-bound-cidrs", "secret-id-bound-cidrs", RoleField::SecretIdBoundCidrs),
-    ("role/{role_name}/token-bound-cidrs", "token-bound-cidrs", RoleField::TokenBoundCidrs),
-    ("role/{role_name}/bind-secret-id", "bind-secret-id", RoleField::BindSecretId),
-    ("role/{role_name}/local-secret-ids", "local-secret-ids", RoleField::LocalSecretIds),
+    (
+        "role/{role_name}/secret-id-ttl",
+        "secret-id-ttl",
+        RoleField::SecretIdTtl,
+    ),
+    (
+        "role/{role_name}/secret-id-num-uses",
+        "secret-id-num-uses",
+        RoleField::SecretIdNumUses,
+    ),
+    (
+        "role/{role_name}/bound-cidr-list",
+        "bound-cidr-list",
+        RoleField::BoundCidrList,
+    ),
+    (
+        "role/{role_name}/secret-id-bound-cidrs",
+        "secret-id-bound-cidrs",
+        RoleField::SecretIdBoundCidrs,
+    ),
+    (
+        "role/{role_name}/token-bound-cidrs",
+        "token-bound-cidrs",
+        RoleField::TokenBoundCidrs,
+    ),
+    (
+        "role/{role_name}/bind-secret-id",
+        "bind-secret-id",
+        RoleField::BindSecretId,
+    ),
+    (
+        "role/{role_name}/local-secret-ids",
+        "local-secret-ids",
+        RoleField::LocalSecretIds,
+    ),
 ];
 
 /// The fields every sub-path accepts (each reads only its own).

@@ -5,8 +5,8 @@
 use serde_json::{json, Value};
 
 use super::storage::{
-    accessor_key, cidrs_subset, ct_eq, decode, encode, hmac_key, keyed_hash, require_role, role_key,
-    role_name, secret_key, secret_metadata, AccessorEntry, RoleEntry, SecretIdEntry,
+    accessor_key, cidrs_subset, ct_eq, decode, encode, hmac_key, keyed_hash, require_role,
+    role_key, role_name, secret_key, secret_metadata, AccessorEntry, RoleEntry, SecretIdEntry,
     ACCESSOR_PREFIX,
 };
 use super::AppRole;

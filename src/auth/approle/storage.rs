@@ -112,7 +112,10 @@ pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> LogicalError {
     LogicalError::Internal(format!("{what}: {e}"))
 }
 
-pub(super) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, LogicalError> {
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, LogicalError> {
     serde_json::from_slice(bytes).map_err(|e| internal(&format!("corrupt {what}"), e))
 }
 
@@ -209,14 +212,20 @@ pub(super) fn remote(req: &Request) -> String {
         .unwrap_or_else(|| "<unknown>".into())
 }
 
-pub(super) async fn load_role(view: &StorageView, name: &str) -> Result<Option<RoleEntry>, LogicalError> {
+pub(super) async fn load_role(
+    view: &StorageView,
+    name: &str,
+) -> Result<Option<RoleEntry>, LogicalError> {
     match view.get(&role_key(name)).await? {
         None => Ok(None),
         Some(b) => decode(&b, "role entry").map(Some),
     }
 }
 
-pub(super) async fn require_role(view: &StorageView, name: &str) -> Result<RoleEntry, LogicalError> {
+pub(super) async fn require_role(
+    view: &StorageView,
+    name: &str,
+) -> Result<RoleEntry, LogicalError> {
     load_role(view, name)
         .await?
         .ok_or_else(|| LogicalError::bad(format!("role {name:?} does not exist")))

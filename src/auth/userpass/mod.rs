@@ -32,8 +32,7 @@ use serde_json::Map;
 use zeroize::Zeroizing;
 
 use crate::auth::common::{
-    addr_allowed, is_condition_failed, TokenParams, CAS_ATTEMPTS, LEGACY_TOKEN_FIELDS,
-    TOKEN_FIELDS,
+    addr_allowed, is_condition_failed, TokenParams, CAS_ATTEMPTS, LEGACY_TOKEN_FIELDS, TOKEN_FIELDS,
 };
 use crate::logical::framework::{Ctx, Field, FrameworkBackend, PathSpec, Paths};
 use crate::logical::{Backend, LogicalError, LogicalResult, Request, Response, StorageView};

@@ -170,7 +170,10 @@ async fn unknown_user_and_bad_input() {
     let e = call(&b, &view, Operation::Create, "users/bob", json!({}))
         .await
         .unwrap_err();
-    assert_eq!(e.to_string(), "must provide either password or password_hash");
+    assert_eq!(
+        e.to_string(),
+        "must provide either password or password_hash"
+    );
     let e = call(
         &b,
         &view,
@@ -423,7 +426,9 @@ async fn password_hash_import() {
     let (_s, view) = setup().await;
     let b = backend();
     // An argon2id PHC string made elsewhere (here: with the real parameters).
-    let phc = hash_password(HashParams::DEFAULT, "imported-pw").await.unwrap();
+    let phc = hash_password(HashParams::DEFAULT, "imported-pw")
+        .await
+        .unwrap();
     call(
         &b,
         &view,
@@ -444,7 +449,14 @@ async fn password_hash_import() {
         .await,
     );
     assert_eq!(auth.policies, vec!["p"]);
-    assert_eq!(load_user(&view, "gina").await.unwrap().unwrap().password_hash, phc);
+    assert_eq!(
+        load_user(&view, "gina")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        phc
+    );
     for (body, msg) in [
         (
             json!({"password": "a", "password_hash": phc}),
@@ -462,15 +474,29 @@ async fn password_hash_import() {
         let e = call(&b, &view, Operation::Create, "users/hal", body.clone())
             .await
             .unwrap_err();
-        assert_eq!((e.status(), e.to_string()), (400, msg.to_string()), "{body}");
+        assert_eq!(
+            (e.status(), e.to_string()),
+            (400, msg.to_string()),
+            "{body}"
+        );
     }
     // Parameters too weak to import.
     let weak = hash_password(FAST, "x").await.unwrap();
-    let e = call(&b, &view, Operation::Create, "users/hal", json!({"password_hash": weak}))
-        .await
-        .unwrap_err();
+    let e = call(
+        &b,
+        &view,
+        Operation::Create,
+        "users/hal",
+        json!({"password_hash": weak}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.status(), 400);
-    assert!(e.to_string().starts_with("password_hash parameters must keep"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("password_hash parameters must keep"),
+        "{e}"
+    );
     // The password endpoint takes a hash too.
     let phc2 = hash_password(HashParams::DEFAULT, "second").await.unwrap();
     call(
@@ -498,9 +524,15 @@ async fn password_hash_import() {
 async fn framework_declarations() {
     let (_s, view) = setup().await;
     let b = backend();
-    call(&b, &view, Operation::Create, "users/ivy", json!({"password": "pw"}))
-        .await
-        .unwrap();
+    call(
+        &b,
+        &view,
+        Operation::Create,
+        "users/ivy",
+        json!({"password": "pw"}),
+    )
+    .await
+    .unwrap();
     // Unknown body keys are reported, as Vault does.
     let r = call(
         &b,
@@ -537,7 +569,12 @@ async fn framework_declarations() {
     let h = call(&b, &view, Operation::Help, "users/ivy", json!({}))
         .await
         .unwrap();
-    assert!(h.data.is_some());
+    let text = h.raw.unwrap()["help"].as_str().unwrap().to_string();
+    assert!(text.contains("password_hash"), "{text}");
+    assert!(
+        text.contains("Manage users allowed to authenticate."),
+        "{text}"
+    );
     // users/:name/password is write-only.
     let e = call(&b, &view, Operation::Read, "users/ivy/password", json!({}))
         .await
