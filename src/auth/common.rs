@@ -281,10 +281,7 @@ impl TokenParams {
         if let Some(v) = d.get_ok::<u64>("token_explicit_max_ttl") {
             self.token_explicit_max_ttl = v;
         }
-        if let Some(v) = d
-            .get_ok::<u64>("token_period")
-            .or_else(|| d.get_ok("period"))
-        {
+        if let Some(v) = d.get_ok::<u64>("token_period").or_else(|| d.get_ok("period")) {
             self.token_period = v;
         }
         if let Some(v) = d.get_ok::<i64>("token_num_uses") {
@@ -326,3 +323,4 @@ pub(crate) fn parse_token_type(t: &str) -> Result<String, LogicalError> {
 pub(crate) fn is_condition_failed(e: &BarrierError) -> bool {
     matches!(e, BarrierError::Storage(StorageError::ConditionFailed(_)))
 }
+

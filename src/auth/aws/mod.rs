@@ -61,8 +61,8 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::common::{addr_allowed, is_condition_failed, TokenParams, CAS_ATTEMPTS};
 use crate::logical::{
-    field_bool, field_str, string_list, Backend, LogicalError, LogicalResult, Operation, Request,
-    Response, StorageView,
+    field_bool, field_str, string_list, Backend, LogicalError, LogicalResult, Operation, Request, Response,
+    StorageView,
 };
 use crate::storage::{BatchItem, Condition};
 
