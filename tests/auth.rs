@@ -613,7 +613,6 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
-
 /// Every AppRole role sub-path reads, writes and deletes as in Vault: the
 /// read answers under the setting's field name, a delete resets it to its
 /// default, the role's own read shows the change.
@@ -626,7 +625,10 @@ fn approle_role_sub_paths_round_trip() {
         "enable",
     );
     expect_status(
-        &s.post("/v1/auth/approle/role/web", json!({"token_policies": "app"})),
+        &s.post(
+            "/v1/auth/approle/role/web",
+            json!({"token_policies": "app"}),
+        ),
         204,
         "role",
     );
@@ -741,7 +743,11 @@ fn approle_role_sub_paths_round_trip() {
     );
     // bound-cidr-list is deprecated: its read warns.
     let r = s.get("/v1/auth/approle/role/web/bound-cidr-list");
-    assert_eq!(r.json()["warnings"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(
+        r.json()["warnings"].as_array().map(Vec::len),
+        Some(1),
+        "{r}"
+    );
     // local-secret-ids is read-only.
     let r = s.get("/v1/auth/approle/role/web/local-secret-ids");
     expect_status(&r, 200, "local-secret-ids");
@@ -790,7 +796,10 @@ fn userpass_matches_openbao_captures() {
     assert_eq!(d["token_ttl"], 3600);
     assert_eq!(d["token_max_ttl"], 14400);
     assert_eq!(d["token_type"], "default");
-    assert_eq!(common::list_keys(&s.list("/v1/auth/userpass/users")), vec!["dave"]);
+    assert_eq!(
+        common::list_keys(&s.list("/v1/auth/userpass/users")),
+        vec!["dave"]
+    );
     let r = s.post(
         "/v1/auth/userpass/users/erin",
         json!({"password": "x", "token_ttl": "forever"}),
@@ -798,7 +807,9 @@ fn userpass_matches_openbao_captures() {
     expect_status(&r, 400, "263 wrong type");
     assert_eq!(
         r.json()["errors"],
-        json!(["error converting input for field \"token_ttl\": time: invalid duration \"forever\""])
+        json!([
+            "error converting input for field \"token_ttl\": time: invalid duration \"forever\""
+        ])
     );
     let r = s.post(
         "/v1/auth/userpass/users/frank",
@@ -829,7 +840,12 @@ fn userpass_matches_openbao_captures() {
         assert_eq!(r.json()["errors"], json!(["invalid username or password"]));
     }
     // 268: OpenBao answers 500; bad input is a 400 here, same text.
-    let r = s.call("POST", "/v1/auth/userpass/login/dave", None, Some(&json!({})));
+    let r = s.call(
+        "POST",
+        "/v1/auth/userpass/login/dave",
+        None,
+        Some(&json!({})),
+    );
     expect_status(&r, 400, "268 missing password");
     assert_eq!(r.json()["errors"], json!(["missing password"]));
     // Unknown parameters are reported.
