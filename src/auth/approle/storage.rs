@@ -105,9 +105,6 @@ pub(super) struct AccessorEntry {
     pub(super) secret_id_hmac: String,
 }
 
-/// The AppRole auth method. Stateless apart from its clock: everything
-/// lives in the mount's storage view.
-
 pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> LogicalError {
     LogicalError::Internal(format!("{what}: {e}"))
 }
