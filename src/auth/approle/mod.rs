@@ -259,7 +259,7 @@ fn paths() -> Paths<AppRole> {
 /// One `role/:name/<setting>` path; `local-secret-ids` is read-only.
 fn role_field_path(pattern: &'static str, field: role_fields::RoleField) -> PathSpec<AppRole> {
     let spec = PathSpec::new(pattern)
-        .fields(role_fields::FIELDS)
+        .fields(&field.fields())
         .read(handler!(AppRole::read_field));
     let spec = if field == role_fields::RoleField::LocalSecretIds {
         spec

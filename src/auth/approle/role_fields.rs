@@ -92,7 +92,8 @@ pub(super) const SEGMENTS: &[(&str, &str, RoleField)] = &[
     ),
 ];
 
-/// The fields every sub-path accepts (each reads only its own).
+/// The fields of the sub-paths; each path declares only its own (see
+/// [`RoleField::accepts`]), so others draw the unknown-parameter warning.
 pub(super) const FIELDS: &[Field] = &[
     Field::comma_strings("token_policies", "Comma-separated list of policies."),
     Field::comma_strings("policies", "Use \"token_policies\" instead."),
@@ -134,6 +135,33 @@ pub(super) const FIELDS: &[Field] = &[
 ];
 
 impl RoleField {
+    /// The names of the fields this setting's path accepts.
+    pub(super) fn accepts(self) -> &'static [&'static str] {
+        match self {
+            RoleField::Policies => &["token_policies", "policies"],
+            RoleField::TokenTtl => &["token_ttl"],
+            RoleField::TokenMaxTtl => &["token_max_ttl"],
+            RoleField::TokenNumUses => &["token_num_uses"],
+            RoleField::Period => &["token_period", "period"],
+            RoleField::SecretIdTtl => &["secret_id_ttl"],
+            RoleField::SecretIdNumUses => &["secret_id_num_uses"],
+            RoleField::BoundCidrList => &["bound_cidr_list"],
+            RoleField::SecretIdBoundCidrs => &["secret_id_bound_cidrs"],
+            RoleField::TokenBoundCidrs => &["token_bound_cidrs"],
+            RoleField::BindSecretId => &["bind_secret_id"],
+            RoleField::LocalSecretIds => &[],
+        }
+    }
+
+    /// This setting's field declarations.
+    pub(super) fn fields(self) -> Vec<Field> {
+        FIELDS
+            .iter()
+            .filter(|f| self.accepts().contains(&f.name))
+            .copied()
+            .collect()
+    }
+
     /// The setting a request's path names (its last segment).
     fn of(c: &Ctx<'_>) -> Result<RoleField, LogicalError> {
         let last = c

@@ -969,6 +969,20 @@ async fn role_sub_paths_read_write_delete() {
         e.to_string(),
         "at least one constraint should be enabled on the role"
     );
+    // Each sub-path declares only its own field.
+    let r = call(
+        &b,
+        &view,
+        Operation::Update,
+        "role/r/token-num-uses",
+        json!({"token_num_uses": 1, "token_ttl": 5}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.warnings,
+        vec!["Endpoint ignored these unrecognized parameters: [token_ttl]".to_string()]
+    );
     // bound-cidr-list reads carry Vault's deprecation warning.
     let r = call(
         &b,
