@@ -613,3 +613,249 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+/// Every AppRole role sub-path reads, writes and deletes as in Vault: the
+/// read answers under the setting's field name, a delete resets it to its
+/// default, the role's own read shows the change.
+#[test]
+fn approle_role_sub_paths_round_trip() {
+    let s = Server::dev();
+    expect_status(
+        &s.post("/v1/sys/auth/approle", json!({"type": "approle"})),
+        204,
+        "enable",
+    );
+    expect_status(
+        &s.post(
+            "/v1/auth/approle/role/web",
+            json!({"token_policies": "app"}),
+        ),
+        204,
+        "role",
+    );
+    // (segment, body written, data read back, data after delete)
+    let cases = [
+        (
+            "policies",
+            json!({"token_policies": ["db", "app"]}),
+            json!({"token_policies": ["app", "db"], "policies": ["app", "db"]}),
+            json!({"token_policies": [], "policies": []}),
+        ),
+        (
+            "token-ttl",
+            json!({"token_ttl": "10m"}),
+            json!({"token_ttl": 600}),
+            json!({"token_ttl": 0}),
+        ),
+        (
+            "token-max-ttl",
+            json!({"token_max_ttl": "2h"}),
+            json!({"token_max_ttl": 7200}),
+            json!({"token_max_ttl": 0}),
+        ),
+        (
+            "token-num-uses",
+            json!({"token_num_uses": "3"}),
+            json!({"token_num_uses": 3}),
+            json!({"token_num_uses": 0}),
+        ),
+        (
+            "period",
+            json!({"token_period": "1h"}),
+            json!({"token_period": 3600, "period": 3600}),
+            json!({"token_period": 0, "period": 0}),
+        ),
+        (
+            "secret-id-ttl",
+            json!({"secret_id_ttl": "30m"}),
+            json!({"secret_id_ttl": 1800}),
+            json!({"secret_id_ttl": 0}),
+        ),
+        (
+            "secret-id-num-uses",
+            json!({"secret_id_num_uses": 7}),
+            json!({"secret_id_num_uses": 7}),
+            json!({"secret_id_num_uses": 0}),
+        ),
+        (
+            "bound-cidr-list",
+            json!({"bound_cidr_list": "10.0.0.0/8,127.0.0.1/32"}),
+            json!({"bound_cidr_list": ["10.0.0.0/8", "127.0.0.1/32"]}),
+            json!({"bound_cidr_list": []}),
+        ),
+        (
+            "secret-id-bound-cidrs",
+            json!({"secret_id_bound_cidrs": ["127.0.0.0/8"]}),
+            json!({"secret_id_bound_cidrs": ["127.0.0.0/8"]}),
+            json!({"secret_id_bound_cidrs": []}),
+        ),
+        (
+            "token-bound-cidrs",
+            json!({"token_bound_cidrs": "127.0.0.1"}),
+            json!({"token_bound_cidrs": ["127.0.0.1"]}),
+            json!({"token_bound_cidrs": []}),
+        ),
+        (
+            "bind-secret-id",
+            json!({"bind_secret_id": true}),
+            json!({"bind_secret_id": true}),
+            json!({"bind_secret_id": true}),
+        ),
+    ];
+    for (seg, body, written, reset) in cases {
+        let path = format!("/v1/auth/approle/role/web/{seg}");
+        expect_status(&s.post(&path, body.clone()), 204, &format!("write {seg}"));
+        let r = s.get(&path);
+        expect_status(&r, 200, &format!("read {seg}"));
+        assert_eq!(r.json()["data"], written, "{seg}");
+        expect_status(&s.delete(&path), 204, &format!("delete {seg}"));
+        assert_eq!(s.get(&path).json()["data"], reset, "{seg} after delete");
+        // A missing role: read 404, write 404, delete 204 (as Vault).
+        let gone = format!("/v1/auth/approle/role/nope/{seg}");
+        expect_status(&s.get(&gone), 404, &format!("read missing {seg}"));
+        expect_status(&s.post(&gone, body), 404, &format!("write missing {seg}"));
+        expect_status(&s.delete(&gone), 204, &format!("delete missing {seg}"));
+    }
+    // A write without its field, and a bad value.
+    let r = s.post("/v1/auth/approle/role/web/token-ttl", json!({}));
+    expect_status(&r, 400, "missing token_ttl");
+    assert_eq!(r.json()["errors"], json!(["missing token_ttl"]));
+    let r = s.post(
+        "/v1/auth/approle/role/web/token-ttl",
+        json!({"token_ttl": "forever"}),
+    );
+    expect_status(&r, 400, "bad token_ttl");
+    assert_eq!(
+        r.json()["errors"],
+        json!(["Field validation failed: error converting input for field \"token_ttl\": time: invalid duration \"forever\""])
+    );
+    // The role's own read reflects a sub-path write.
+    expect_status(
+        &s.post(
+            "/v1/auth/approle/role/web/secret-id-num-uses",
+            json!({"secret_id_num_uses": 2}),
+        ),
+        204,
+        "num uses",
+    );
+    assert_eq!(
+        s.get("/v1/auth/approle/role/web").json()["data"]["secret_id_num_uses"],
+        2
+    );
+    // bound-cidr-list is deprecated: its read warns.
+    let r = s.get("/v1/auth/approle/role/web/bound-cidr-list");
+    assert_eq!(
+        r.json()["warnings"].as_array().map(Vec::len),
+        Some(1),
+        "{r}"
+    );
+    // local-secret-ids is read-only.
+    let r = s.get("/v1/auth/approle/role/web/local-secret-ids");
+    expect_status(&r, 200, "local-secret-ids");
+    assert_eq!(r.json()["data"], json!({"local_secret_ids": false}));
+    expect_status(
+        &s.post(
+            "/v1/auth/approle/role/web/local-secret-ids",
+            json!({"local_secret_ids": true}),
+        ),
+        405,
+        "local-secret-ids write",
+    );
+    let r = s.post(
+        "/v1/auth/approle/role/web",
+        json!({"local_secret_ids": true}),
+    );
+    expect_status(&r, 400, "local_secret_ids on update");
+    assert_eq!(
+        r.json()["errors"],
+        json!(["local_secret_ids can only be modified during role creation"])
+    );
+}
+
+/// Userpass answers as OpenBao does (captures 260-267 of set 2).
+#[test]
+fn userpass_matches_openbao_captures() {
+    let s = Server::dev();
+    expect_status(
+        &s.post("/v1/sys/auth/userpass", json!({"type": "userpass"})),
+        204,
+        "enable",
+    );
+    expect_status(
+        &s.post(
+            "/v1/auth/userpass/users/dave",
+            json!({"password": "correct-horse-battery", "token_policies": ["default", "dev"],
+                   "token_ttl": "1h", "token_max_ttl": "4h"}),
+        ),
+        204,
+        "260 create",
+    );
+    let r = s.get("/v1/auth/userpass/users/dave");
+    expect_status(&r, 200, "261 read");
+    let d = &r.json()["data"];
+    assert_eq!(d["token_policies"], json!(["default", "dev"]));
+    assert_eq!(d["token_ttl"], 3600);
+    assert_eq!(d["token_max_ttl"], 14400);
+    assert_eq!(d["token_type"], "default");
+    assert_eq!(
+        common::list_keys(&s.list("/v1/auth/userpass/users")),
+        vec!["dave"]
+    );
+    let r = s.post(
+        "/v1/auth/userpass/users/erin",
+        json!({"password": "x", "token_ttl": "forever"}),
+    );
+    expect_status(&r, 400, "263 wrong type");
+    assert_eq!(
+        r.json()["errors"],
+        json!([
+            "error converting input for field \"token_ttl\": time: invalid duration \"forever\""
+        ])
+    );
+    let r = s.post(
+        "/v1/auth/userpass/users/frank",
+        json!({"token_policies": ["default"]}),
+    );
+    expect_status(&r, 400, "264 missing password");
+    assert_eq!(
+        r.json()["errors"],
+        json!(["must provide either password or password_hash"])
+    );
+    let r = s.call(
+        "POST",
+        "/v1/auth/userpass/login/dave",
+        None,
+        Some(&json!({"password": "correct-horse-battery"})),
+    );
+    expect_status(&r, 200, "265 login");
+    assert_eq!(r.json()["auth"]["metadata"], json!({"username": "dave"}));
+    assert_eq!(r.json()["auth"]["lease_duration"], 3600);
+    for (user, pw, what) in [("dave", "wrong", "266"), ("nobody", "wrong", "267")] {
+        let r = s.call(
+            "POST",
+            &format!("/v1/auth/userpass/login/{user}"),
+            None,
+            Some(&json!({"password": pw})),
+        );
+        expect_status(&r, 400, what);
+        assert_eq!(r.json()["errors"], json!(["invalid username or password"]));
+    }
+    // 268: OpenBao answers 500; bad input is a 400 here, same text.
+    let r = s.call(
+        "POST",
+        "/v1/auth/userpass/login/dave",
+        None,
+        Some(&json!({})),
+    );
+    expect_status(&r, 400, "268 missing password");
+    assert_eq!(r.json()["errors"], json!(["missing password"]));
+    // Unknown parameters are reported.
+    let r = s.post(
+        "/v1/auth/userpass/users/dave",
+        json!({"token_ttl": "30m", "colour": "red"}),
+    );
+    expect_status(&r, 200, "update with unknown key");
+    assert_eq!(
+        r.json()["warnings"],
+        json!(["Endpoint ignored these unrecognized parameters: [colour]"])
+    );
+}

@@ -738,3 +738,102 @@ fn strongroom_client_approle_login_and_secrets() {
     let l = c.strongroom_json(&["secrets", "list", "-format=json"]);
     assert!(l.get("kv2/").is_none(), "{l}");
 }
+/// The bao CLI drives the AppRole role sub-paths and a userpass user the
+/// way a Vault user would: `write`, `read -field`, `delete`, and a login.
+#[test]
+fn bao_cli_approle_role_sub_paths_and_userpass() {
+    let c = Clients::new();
+    c.bao(&["auth", "enable", "approle"]);
+    c.bao(&["write", "auth/approle/role/ci", "token_policies=default"]);
+    c.bao(&["write", "auth/approle/role/ci/token-ttl", "token_ttl=15m"]);
+    let ttl = c.bao(&["read", "-field=token_ttl", "auth/approle/role/ci/token-ttl"]);
+    assert_eq!(ttl.trim(), "900");
+    c.bao(&[
+        "write",
+        "auth/approle/role/ci/policies",
+        "token_policies=ci,dev",
+    ]);
+    let p = c.bao_json(&["read", "-format=json", "auth/approle/role/ci/policies"]);
+    assert_eq!(p["data"]["token_policies"], json!(["ci", "dev"]), "{p}");
+    assert_eq!(p["data"]["policies"], json!(["ci", "dev"]), "{p}");
+    c.bao(&[
+        "write",
+        "auth/approle/role/ci/secret-id-bound-cidrs",
+        "secret_id_bound_cidrs=127.0.0.0/8",
+    ]);
+    let cidrs = c.bao_json(&[
+        "read",
+        "-format=json",
+        "auth/approle/role/ci/secret-id-bound-cidrs",
+    ]);
+    assert_eq!(
+        cidrs["data"]["secret_id_bound_cidrs"],
+        json!(["127.0.0.0/8"]),
+        "{cidrs}"
+    );
+    c.bao(&[
+        "write",
+        "auth/approle/role/ci/bind-secret-id",
+        "bind_secret_id=false",
+    ]);
+    let b = c.bao(&[
+        "read",
+        "-field=bind_secret_id",
+        "auth/approle/role/ci/bind-secret-id",
+    ]);
+    assert_eq!(b.trim(), "false");
+    c.bao(&["delete", "auth/approle/role/ci/bind-secret-id"]);
+    let b = c.bao(&[
+        "read",
+        "-field=bind_secret_id",
+        "auth/approle/role/ci/bind-secret-id",
+    ]);
+    assert_eq!(b.trim(), "true");
+    c.bao(&["delete", "auth/approle/role/ci/token-ttl"]);
+    let role = c.bao_json(&["read", "-format=json", "auth/approle/role/ci"]);
+    assert_eq!(role["data"]["token_ttl"], 0, "{role}");
+    assert_eq!(
+        role["data"]["token_policies"],
+        json!(["ci", "dev"]),
+        "{role}"
+    );
+    let local = c.bao(&[
+        "read",
+        "-field=local_secret_ids",
+        "auth/approle/role/ci/local-secret-ids",
+    ]);
+    assert_eq!(local.trim(), "false");
+
+    c.bao(&["auth", "enable", "userpass"]);
+    c.bao(&[
+        "write",
+        "auth/userpass/users/dave",
+        "password=correct-horse",
+        "token_policies=dev",
+    ]);
+    let out = c.run(
+        venv_bin("bao"),
+        &[
+            "write",
+            "auth/userpass/users/erin",
+            "password=x",
+            "token_ttl=forever",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "error converting input for field \"token_ttl\": time: invalid duration \"forever\""
+        ),
+        "{out:?}"
+    );
+    let login = c.bao_json(&[
+        "login",
+        "-method=userpass",
+        "-format=json",
+        "-no-store",
+        "username=dave",
+        "password=correct-horse",
+    ]);
+    assert_eq!(login["auth"]["metadata"]["username"], "dave", "{login}");
+}

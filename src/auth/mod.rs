@@ -6,4 +6,6 @@
 pub(crate) mod approle;
 pub(crate) mod aws;
 pub(crate) mod common;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub(crate) mod userpass;

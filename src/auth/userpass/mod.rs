@@ -1,9 +1,14 @@
 //! The userpass auth method, compatible with Vault's `auth/userpass` API.
 //!
-//! Paths (relative to the mount):
+//! Paths (relative to the mount), declared through
+//! [`crate::logical::framework`]:
 //! - `users` (LIST), `users/:username` (GET, POST, DELETE)
 //! - `users/:username/password` (POST), `users/:username/policies` (POST)
 //! - `login/:username` (POST `password`, unauthenticated)
+//!
+//! A user is given a `password` (hashed here) or a `password_hash`: where
+//! OpenBao takes a bcrypt hash, Strongroom takes an argon2id PHC string,
+//! the format it stores.
 //!
 //! Storage layout inside the mount's view: `user/<lower-cased username>`
 //! holds a JSON [`UserEntry`]: the argon2id PHC hash of the password and the
@@ -26,13 +31,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 use zeroize::Zeroizing;
 
-use crate::auth::common::{addr_allowed, is_condition_failed, TokenParams, CAS_ATTEMPTS};
-use crate::logical::{
-    field_str, string_list, Backend, LogicalError, LogicalResult, Operation,
-    Request, Response, StorageView,
+use crate::auth::common::{
+    addr_allowed, is_condition_failed, TokenParams, CAS_ATTEMPTS, LEGACY_TOKEN_FIELDS, TOKEN_FIELDS,
 };
+use crate::logical::framework::{Ctx, Field, FrameworkBackend, PathSpec, Paths};
+use crate::logical::{Backend, LogicalError, LogicalResult, Request, Response, StorageView};
 use crate::policy::normalize_policies;
 use crate::storage::{BatchItem, Condition};
+use crate::{existence, handler};
 
 const INVALID_CREDENTIALS: &str = "invalid username or password";
 const USER_PREFIX: &str = "user/";
@@ -111,27 +117,51 @@ struct UserEntry {
     token: TokenParams,
 }
 
-/// The userpass auth method. Stateless apart from the dummy hash used to
-/// keep unknown-user logins as slow as real ones.
-#[allow(dead_code)]
-pub(crate) struct UserpassBackend {
+/// The userpass state the handlers share: the hash parameters and the
+/// dummy hash that keeps unknown-user logins as slow as real ones.
+pub(crate) struct Userpass {
     params: HashParams,
     dummy_hash: tokio::sync::OnceCell<String>,
 }
 
-#[allow(dead_code)]
+/// The userpass auth method: [`Userpass`] behind its declared paths.
+pub(crate) struct UserpassBackend(FrameworkBackend<Userpass>);
+
 impl UserpassBackend {
     pub(crate) fn new() -> Self {
         Self::with_params(HashParams::DEFAULT)
     }
 
     fn with_params(params: HashParams) -> Self {
-        Self {
+        let state = Userpass {
             params,
             dummy_hash: tokio::sync::OnceCell::new(),
-        }
+        };
+        Self(FrameworkBackend::new(state, paths()).unauthenticated(&["login", "login/*"]))
     }
 
+    #[cfg(test)]
+    fn state(&self) -> &Userpass {
+        &self.0.state
+    }
+}
+
+#[async_trait]
+impl Backend for UserpassBackend {
+    async fn handle(&self, req: &Request, view: &StorageView) -> LogicalResult {
+        self.0.handle(req, view).await
+    }
+
+    async fn exists(&self, req: &Request, view: &StorageView) -> Result<bool, LogicalError> {
+        self.0.exists(req, view).await
+    }
+
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        self.0.unauthenticated_paths()
+    }
+}
+
+impl Userpass {
     async fn dummy(&self) -> Result<String, LogicalError> {
         let params = self.params;
         self.dummy_hash
@@ -218,24 +248,101 @@ where
     ))
 }
 
-impl UserpassBackend {
-    async fn write_user(&self, req: &Request, view: &StorageView, name: &str) -> LogicalResult {
+/// The bounds an imported `password_hash` must keep: weak enough to
+/// guess offline below them, a denial of service at every login above.
+const IMPORT_M_KIB: std::ops::RangeInclusive<u32> = 8192..=262_144;
+const IMPORT_T: std::ops::RangeInclusive<u32> = 1..=16;
+const IMPORT_P: std::ops::RangeInclusive<u32> = 1..=8;
+
+/// Checks an imported hash: an argon2id PHC string with sane parameters.
+fn imported_hash(phc: &str) -> Result<String, LogicalError> {
+    let invalid = || LogicalError::bad("password_hash is not a valid argon2id PHC string");
+    let parsed = PasswordHash::new(phc).map_err(|_| invalid())?;
+    if parsed.algorithm.as_str() != "argon2id" || parsed.hash.is_none() {
+        return Err(invalid());
+    }
+    let params = Params::try_from(&parsed).map_err(|_| invalid())?;
+    if !IMPORT_M_KIB.contains(&params.m_cost())
+        || !IMPORT_T.contains(&params.t_cost())
+        || !IMPORT_P.contains(&params.p_cost())
+    {
+        return Err(LogicalError::bad(format!(
+            "password_hash parameters must keep m in {}..={} KiB, t in {}..={} and p in {}..={}",
+            IMPORT_M_KIB.start(),
+            IMPORT_M_KIB.end(),
+            IMPORT_T.start(),
+            IMPORT_T.end(),
+            IMPORT_P.start(),
+            IMPORT_P.end()
+        )));
+    }
+    Ok(phc.to_string())
+}
+
+/// The `password` and `password_hash` fields; non-empty ones only (OpenBao
+/// treats an empty string as absent).
+fn password_input(c: &Ctx<'_>) -> (Option<String>, Option<String>) {
+    let get = |n: &str| c.fields.get_ok::<String>(n).filter(|s| !s.is_empty());
+    (get("password"), get("password_hash"))
+}
+
+impl Userpass {
+    /// The new PHC string a write sets, if it sets one.
+    async fn new_hash(
+        &self,
+        password: Option<String>,
+        imported: Option<String>,
+    ) -> Result<Option<String>, LogicalError> {
+        match (password, imported) {
+            (Some(_), Some(_)) => Err(LogicalError::bad(
+                "only one of password or password_hash may be provided",
+            )),
+            (Some(p), None) => {
+                let p = Zeroizing::new(p);
+                Ok(Some(hash_password(self.params, &p).await?))
+            }
+            (None, Some(h)) => imported_hash(&h).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// `users` (LIST).
+    async fn list_users(&self, c: &Ctx<'_>) -> LogicalResult {
+        let keys = c.view.list(USER_PREFIX).await?;
+        if keys.is_empty() {
+            return Err(LogicalError::NotFound);
+        }
+        Ok(Response::list(keys))
+    }
+
+    /// Whether `users/:username` exists (Create vs Update).
+    async fn user_exists(&self, c: &Ctx<'_>) -> Result<bool, LogicalError> {
+        match username(c.path("username")) {
+            Ok(n) => Ok(c.view.get(&user_key(&n)).await?.is_some()),
+            Err(_) => Ok(true),
+        }
+    }
+
+    async fn write_user(&self, c: &Ctx<'_>) -> LogicalResult {
+        let name = username(c.path("username"))?;
         // Reject malformed fields before spending time on hashing.
-        TokenParams::default().update_from(&req.data, true)?;
-        let new_hash = match field_str(&req.data, "password") {
-            Some(p) if !p.is_empty() => Some(hash_password(self.params, p).await?),
-            _ => None,
-        };
-        update_user(view, name, |current| {
+        TokenParams::default().update_from_fields(&c.fields, true)?;
+        let (password, imported) = password_input(c);
+        let new_hash = self.new_hash(password, imported).await?;
+        update_user(c.view, &name, |current| {
             let mut entry = match current {
                 Some(e) => e,
-                None if new_hash.is_none() => return Err(LogicalError::bad("missing password")),
+                None if new_hash.is_none() => {
+                    return Err(LogicalError::bad(
+                        "must provide either password or password_hash",
+                    ))
+                }
                 None => UserEntry::default(),
             };
             if let Some(h) = &new_hash {
                 entry.password_hash = h.clone();
             }
-            entry.token.update_from(&req.data, true)?;
+            entry.token.update_from_fields(&c.fields, true)?;
             entry.token.validate()?;
             Ok(entry)
         })
@@ -243,8 +350,8 @@ impl UserpassBackend {
         Ok(Response::empty())
     }
 
-    async fn read_user(&self, view: &StorageView, name: &str) -> LogicalResult {
-        let Some(entry) = load_user(view, name).await? else {
+    async fn read_user(&self, c: &Ctx<'_>) -> LogicalResult {
+        let Some(entry) = load_user(c.view, &username(c.path("username"))?).await? else {
             return Err(LogicalError::NotFound);
         };
         let mut data = Map::new();
@@ -252,21 +359,26 @@ impl UserpassBackend {
         Ok(Response::data(data))
     }
 
-    async fn change_password(
-        &self,
-        req: &Request,
-        view: &StorageView,
-        name: &str,
-    ) -> LogicalResult {
-        let password = match field_str(&req.data, "password") {
-            Some(p) if !p.is_empty() => p,
-            _ => return Err(LogicalError::bad("missing password")),
-        };
-        if load_user(view, name).await?.is_none() {
+    async fn delete_user(&self, c: &Ctx<'_>) -> LogicalResult {
+        let name = username(c.path("username"))?;
+        c.view.delete(&user_key(&name)).await?;
+        Ok(Response::empty())
+    }
+
+    /// `users/:username/password`.
+    async fn change_password(&self, c: &Ctx<'_>) -> LogicalResult {
+        let name = username(c.path("username"))?;
+        let (password, imported) = password_input(c);
+        if password.is_none() && imported.is_none() {
+            return Err(LogicalError::bad("missing password"));
+        }
+        if load_user(c.view, &name).await?.is_none() {
             return Err(LogicalError::bad("username does not exist"));
         }
-        let hash = hash_password(self.params, password).await?;
-        update_user(view, name, |current| {
+        let Some(hash) = self.new_hash(password, imported).await? else {
+            return Err(LogicalError::bad("missing password"));
+        };
+        update_user(c.view, &name, |current| {
             let mut entry = current.ok_or_else(|| LogicalError::bad("username does not exist"))?;
             entry.password_hash = hash.clone();
             Ok(entry)
@@ -275,13 +387,16 @@ impl UserpassBackend {
         Ok(Response::empty())
     }
 
-    async fn set_policies(&self, req: &Request, view: &StorageView, name: &str) -> LogicalResult {
-        let policies = match string_list(&req.data, "token_policies")? {
-            Some(p) => p,
-            None => string_list(&req.data, "policies")?.unwrap_or_default(),
-        };
+    /// `users/:username/policies`.
+    async fn set_policies(&self, c: &Ctx<'_>) -> LogicalResult {
+        let name = username(c.path("username"))?;
+        let policies = c
+            .fields
+            .get_ok::<Vec<String>>("token_policies")
+            .or_else(|| c.fields.get_ok("policies"))
+            .unwrap_or_default();
         let policies = normalize_policies(policies, false);
-        update_user(view, name, |current| {
+        update_user(c.view, &name, |current| {
             let mut entry = current.ok_or_else(|| LogicalError::bad("username does not exist"))?;
             entry.token.token_policies = policies.clone();
             Ok(entry)
@@ -290,29 +405,31 @@ impl UserpassBackend {
         Ok(Response::empty())
     }
 
-    async fn login(&self, req: &Request, view: &StorageView, raw_name: &str) -> LogicalResult {
-        let password = match field_str(&req.data, "password") {
-            Some(p) if !p.is_empty() => p,
-            _ => return Err(LogicalError::bad("missing password")),
-        };
+    /// `login/:username`. OpenBao answers a missing password with a 500;
+    /// it is bad input, so Strongroom answers 400 with the same text.
+    async fn login(&self, c: &Ctx<'_>) -> LogicalResult {
+        let password = Zeroizing::new(c.fields.str("password"));
+        if password.is_empty() {
+            return Err(LogicalError::bad("missing password"));
+        }
         // Both paths make sure the dummy exists first, so the one-time cost
         // of making it does not single out unknown users either.
         let dummy = self.dummy().await?;
-        let name = username(raw_name).ok();
+        let name = username(c.path("username")).ok();
         let user = match &name {
-            Some(n) => load_user(view, n).await?,
+            Some(n) => load_user(c.view, n).await?,
             None => None,
         };
         let phc = user
             .as_ref()
             .map(|u| u.password_hash.clone())
             .unwrap_or(dummy);
-        let ok = verify_password(phc, password).await?;
+        let ok = verify_password(phc, &password).await?;
         let (Some(name), Some(user), true) = (name, user, ok) else {
             return Err(LogicalError::bad(INVALID_CREDENTIALS));
         };
         if !user.token.token_bound_cidrs.is_empty()
-            && !addr_allowed(&user.token.token_bound_cidrs, req.remote_addr)
+            && !addr_allowed(&user.token.token_bound_cidrs, c.req.remote_addr)
         {
             return Err(LogicalError::PermissionDenied);
         }
@@ -326,530 +443,66 @@ impl UserpassBackend {
     }
 }
 
-#[async_trait]
-impl Backend for UserpassBackend {
-    async fn handle(&self, req: &Request, view: &StorageView) -> LogicalResult {
-        let path = req.relative_path.trim_end_matches('/');
-        let parts: Vec<&str> = path.split('/').collect();
-        let write = matches!(req.operation, Operation::Create | Operation::Update);
-        match (parts.as_slice(), req.operation) {
-            (["users"], Operation::List) => {
-                let keys = view.list(USER_PREFIX).await?;
-                if keys.is_empty() {
-                    return Err(LogicalError::NotFound);
-                }
-                Ok(Response::list(keys))
-            }
-            (["users"], _) => Err(LogicalError::UnsupportedOperation),
-            (["users", name], op) => {
-                let name = username(name)?;
-                match op {
-                    Operation::Read => self.read_user(view, &name).await,
-                    Operation::Create | Operation::Update => {
-                        self.write_user(req, view, &name).await
-                    }
-                    Operation::Delete => {
-                        view.delete(&user_key(&name)).await?;
-                        Ok(Response::empty())
-                    }
-                    _ => Err(LogicalError::UnsupportedOperation),
-                }
-            }
-            (["users", name, "password"], _) if write => {
-                self.change_password(req, view, &username(name)?).await
-            }
-            (["users", name, "policies"], _) if write => {
-                self.set_policies(req, view, &username(name)?).await
-            }
-            (["users", _, "password" | "policies"], _) => Err(LogicalError::UnsupportedOperation),
-            (["login", name], _) if write => self.login(req, view, name).await,
-            (["login", _], _) => Err(LogicalError::UnsupportedOperation),
-            _ => Err(LogicalError::NoRoute(format!(
-                "unsupported path: {:?}",
-                req.relative_path
-            ))),
-        }
-    }
+const PASSWORD_FIELDS: &[Field] = &[
+    Field::string("password", "Password for this user."),
+    Field::string(
+        "password_hash",
+        "Pre-hashed password for this user, an argon2id PHC string; use instead of password.",
+    ),
+];
 
-    async fn exists(&self, req: &Request, view: &StorageView) -> Result<bool, LogicalError> {
-        let path = req.relative_path.trim_end_matches('/');
-        let parts: Vec<&str> = path.split('/').collect();
-        match parts.as_slice() {
-            ["users", name] => match username(name) {
-                Ok(n) => Ok(view.get(&user_key(&n)).await?.is_some()),
-                Err(_) => Ok(true),
-            },
-            _ => Ok(true),
-        }
-    }
+const POLICY_FIELDS: &[Field] = &[
+    Field::comma_strings("token_policies", "Comma-separated list of policies."),
+    Field::comma_strings("policies", "Use \"token_policies\" instead."),
+];
 
-    fn unauthenticated_paths(&self) -> &'static [&'static str] {
-        &["login", "login/*"]
-    }
+const LOGIN_FIELDS: &[Field] = &[Field::string("password", "Password for this user.")];
+
+const HELP: &str = "The \"userpass\" credential provider allows authentication using a combination of a username and password. No additional factors are supported.";
+
+fn paths() -> Paths<Userpass> {
+    Paths::new(
+        HELP,
+        vec![
+            PathSpec::new("users")
+                .list(handler!(Userpass::list_users))
+                .help("Manage users allowed to authenticate.", "This endpoint lists the users."),
+            PathSpec::new("users/{username}")
+                .fields(PASSWORD_FIELDS)
+                .fields(TOKEN_FIELDS)
+                .fields(LEGACY_TOKEN_FIELDS)
+                .read(handler!(Userpass::read_user))
+                .write(handler!(Userpass::write_user))
+                .delete(handler!(Userpass::delete_user))
+                .exists(existence!(Userpass::user_exists))
+                .help(
+                    "Manage users allowed to authenticate.",
+                    "This endpoint allows you to create, read, update, and delete users that are allowed to authenticate. Deleting a user will not revoke auth for prior authenticated users with that name.",
+                ),
+            PathSpec::new("users/{username}/password")
+                .fields(PASSWORD_FIELDS)
+                .write(handler!(Userpass::change_password))
+                .help(
+                    "Reset user's password.",
+                    "This endpoint allows resetting the user's password.",
+                ),
+            PathSpec::new("users/{username}/policies")
+                .fields(POLICY_FIELDS)
+                .write(handler!(Userpass::set_policies))
+                .help(
+                    "Update the policies associated with the username.",
+                    "This endpoint allows updating the policies associated with the username.",
+                ),
+            PathSpec::new("login/{username}")
+                .fields(LOGIN_FIELDS)
+                .write(handler!(Userpass::login))
+                .help(
+                    "Log in with a username and password.",
+                    "This endpoint authenticates using a username and password.",
+                ),
+        ],
+    )
 }
-
-// ---------------------------------------------------------------------------
-// Tests
-// ---------------------------------------------------------------------------
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use std::sync::Arc;
-
-    use serde_json::{json, Value};
-
-    use super::*;
-    use crate::storage::memory::MemoryStorage;
-    use crate::storage::Storage;
-
-    /// Cheap parameters so tests that do many hashes stay fast in debug
-    /// builds; one test uses the real ones.
-    const FAST: HashParams = HashParams {
-        m_kib: 64,
-        t: 1,
-        p: 1,
-    };
-
-    pub(crate) async fn setup() -> (Arc<MemoryStorage>, StorageView) {
-        let storage = Arc::new(MemoryStorage::new());
-        let barrier = Arc::new(crate::barrier::Barrier::new(storage.clone()));
-        barrier
-            .initialize(&crate::barrier::random_key())
-            .await
-            .unwrap();
-        (storage, StorageView::new(barrier, "logical/test/"))
-    }
-
-    pub(crate) async fn call<B: Backend>(
-        b: &B,
-        view: &StorageView,
-        op: Operation,
-        path: &str,
-        body: Value,
-    ) -> LogicalResult {
-        let mut req = Request::new(op, format!("auth/test/{path}"));
-        req.mount_point = "auth/test/".into();
-        req.relative_path = path.into();
-        if let Value::Object(m) = body {
-            req.data = m;
-        }
-        b.handle(&req, view).await
-    }
-
-    /// Every plaintext and raw value under the view and the storage, as bytes.
-    pub(crate) async fn all_bytes(storage: &MemoryStorage, view: &StorageView) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut stack = vec![String::new()];
-        while let Some(dir) = stack.pop() {
-            for child in Storage::list(storage, &dir).await.unwrap() {
-                let key = format!("{dir}{child}");
-                if key.ends_with('/') {
-                    stack.push(key);
-                } else {
-                    out.push(key.clone().into_bytes());
-                    out.push(Storage::get(storage, &key).await.unwrap().unwrap());
-                }
-            }
-        }
-        let mut stack = vec![String::new()];
-        while let Some(dir) = stack.pop() {
-            for child in view.list(&dir).await.unwrap() {
-                let key = format!("{dir}{child}");
-                if key.ends_with('/') {
-                    stack.push(key);
-                } else {
-                    out.push(view.get(&key).await.unwrap().unwrap());
-                }
-            }
-        }
-        out
-    }
-
-    pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
-        hay.windows(needle.len()).any(|w| w == needle)
-    }
-
-    fn backend() -> UserpassBackend {
-        UserpassBackend::with_params(FAST)
-    }
-
-    fn login_auth(r: LogicalResult) -> crate::logical::Auth {
-        r.unwrap().auth.expect("login grants auth")
-    }
-
-    #[tokio::test]
-    async fn user_crud_and_login_with_real_params() {
-        let (_s, view) = setup().await;
-        let b = UserpassBackend::new();
-        let r = call(
-            &b,
-            &view,
-            Operation::Create,
-            "users/Alice",
-            json!({"password": "s3cret!", "token_policies": "dev, Ops", "token_ttl": "1h",
-                   "token_max_ttl": "2h", "token_num_uses": 5}),
-        )
-        .await
-        .unwrap();
-        assert!(r.data.is_none());
-        assert!(b
-            .exists(
-                &{
-                    let mut q = Request::new(Operation::Update, "x");
-                    q.relative_path = "users/alice".into();
-                    q
-                },
-                &view
-            )
-            .await
-            .unwrap());
-
-        let d = call(&b, &view, Operation::Read, "users/alice", json!({}))
-            .await
-            .unwrap()
-            .data
-            .unwrap();
-        assert_eq!(d["token_policies"], json!(["dev", "ops"]));
-        assert_eq!(d["token_ttl"], json!(3600));
-        assert_eq!(d["token_max_ttl"], json!(7200));
-        assert_eq!(d["token_num_uses"], json!(5));
-        assert!(!d.contains_key("password"));
-        assert!(!d.contains_key("password_hash"));
-
-        let stored = load_user(&view, "alice").await.unwrap().unwrap();
-        assert!(stored
-            .password_hash
-            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-
-        let auth = login_auth(
-            call(
-                &b,
-                &view,
-                Operation::Update,
-                "login/ALICE",
-                json!({"password": "s3cret!"}),
-            )
-            .await,
-        );
-        assert_eq!(auth.policies, vec!["dev", "ops"]);
-        assert_eq!(
-            auth.metadata.get("username").map(String::as_str),
-            Some("alice")
-        );
-        assert_eq!(auth.display_name, "alice");
-        assert_eq!(auth.ttl, 3600);
-        assert_eq!(auth.explicit_max_ttl, 7200);
-        assert_eq!(auth.num_uses, 5);
-        assert!(auth.renewable);
-        assert!(auth.client_token.is_empty());
-
-        let e = call(
-            &b,
-            &view,
-            Operation::Update,
-            "login/alice",
-            json!({"password": "nope"}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.status(), 400);
-        assert_eq!(e.to_string(), "invalid username or password");
-
-        call(&b, &view, Operation::Delete, "users/alice", json!({}))
-            .await
-            .unwrap();
-        let e = call(&b, &view, Operation::Read, "users/alice", json!({}))
-            .await
-            .unwrap_err();
-        assert!(matches!(e, LogicalError::NotFound));
-        let e = call(
-            &b,
-            &view,
-            Operation::Update,
-            "login/alice",
-            json!({"password": "s3cret!"}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.to_string(), "invalid username or password");
-    }
-
-    #[tokio::test]
-    async fn unknown_user_and_bad_input() {
-        let (_s, view) = setup().await;
-        let b = backend();
-        let e = call(
-            &b,
-            &view,
-            Operation::Update,
-            "login/ghost",
-            json!({"password": "x"}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.status(), 400);
-        assert_eq!(e.to_string(), INVALID_CREDENTIALS);
-        // The unknown user was checked against the dummy hash (same cost).
-        assert!(b
-            .dummy_hash
-            .get()
-            .is_some_and(|h| h.starts_with("$argon2id$")));
-        // An impossible username answers the same way.
-        let e = call(
-            &b,
-            &view,
-            Operation::Update,
-            "login/a%b",
-            json!({"password": "x"}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.to_string(), INVALID_CREDENTIALS);
-        let e = call(&b, &view, Operation::Update, "login/ghost", json!({}))
-            .await
-            .unwrap_err();
-        assert_eq!(e.to_string(), "missing password");
-        let e = call(
-            &b,
-            &view,
-            Operation::Update,
-            "login/ghost",
-            json!({"password": 12}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.status(), 400);
-        // Creating without a password fails; bad field types fail cleanly.
-        let e = call(&b, &view, Operation::Create, "users/bob", json!({}))
-            .await
-            .unwrap_err();
-        assert_eq!(e.to_string(), "missing password");
-        let e = call(
-            &b,
-            &view,
-            Operation::Create,
-            "users/bob",
-            json!({"password": "p", "token_ttl": "soon"}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.status(), 400);
-        let e = call(
-            &b,
-            &view,
-            Operation::Create,
-            "users/bob",
-            json!({"password": "p", "token_ttl": "2h", "token_max_ttl": "1h"}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "token_ttl should not be greater than token_max_ttl"
-        );
-        let e = call(
-            &b,
-            &view,
-            Operation::Create,
-            "users/bob",
-            json!({"password": "p", "token_bound_cidrs": ["not a cidr"]}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.status(), 400);
-        let e = call(&b, &view, Operation::Read, "nothing/here", json!({}))
-            .await
-            .unwrap_err();
-        assert_eq!(e.status(), 404);
-        let e = call(&b, &view, Operation::Read, "login/bob", json!({}))
-            .await
-            .unwrap_err();
-        assert_eq!(e.status(), 405);
-    }
-
-    #[tokio::test]
-    async fn password_change_policies_and_list() {
-        let (_s, view) = setup().await;
-        let b = backend();
-        for name in ["carol", "dave"] {
-            call(
-                &b,
-                &view,
-                Operation::Create,
-                &format!("users/{name}"),
-                json!({"password": "old", "policies": ["a"]}),
-            )
-            .await
-            .unwrap();
-        }
-        let keys = call(&b, &view, Operation::List, "users", json!({}))
-            .await
-            .unwrap()
-            .data
-            .unwrap();
-        assert_eq!(keys["keys"], json!(["carol", "dave"]));
-
-        call(
-            &b,
-            &view,
-            Operation::Update,
-            "users/carol/password",
-            json!({"password": "new"}),
-        )
-        .await
-        .unwrap();
-        assert!(call(
-            &b,
-            &view,
-            Operation::Update,
-            "login/carol",
-            json!({"password": "old"})
-        )
-        .await
-        .is_err());
-        login_auth(
-            call(
-                &b,
-                &view,
-                Operation::Update,
-                "login/carol",
-                json!({"password": "new"}),
-            )
-            .await,
-        );
-        let e = call(
-            &b,
-            &view,
-            Operation::Update,
-            "users/nobody/password",
-            json!({"password": "x"}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.status(), 400);
-        let e = call(
-            &b,
-            &view,
-            Operation::Update,
-            "users/carol/password",
-            json!({}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.to_string(), "missing password");
-
-        call(
-            &b,
-            &view,
-            Operation::Update,
-            "users/carol/policies",
-            json!({"token_policies": ["x", "y"]}),
-        )
-        .await
-        .unwrap();
-        let auth = login_auth(
-            call(
-                &b,
-                &view,
-                Operation::Update,
-                "login/carol",
-                json!({"password": "new"}),
-            )
-            .await,
-        );
-        assert_eq!(auth.policies, vec!["x", "y"]);
-
-        // An update without a password keeps the password and other fields.
-        call(
-            &b,
-            &view,
-            Operation::Update,
-            "users/carol",
-            json!({"token_ttl": 60}),
-        )
-        .await
-        .unwrap();
-        let auth = login_auth(
-            call(
-                &b,
-                &view,
-                Operation::Update,
-                "login/carol",
-                json!({"password": "new"}),
-            )
-            .await,
-        );
-        assert_eq!(auth.policies, vec!["x", "y"]);
-        assert_eq!(auth.ttl, 60);
-    }
-
-    #[tokio::test]
-    async fn bound_cidrs_checked_at_login() {
-        let (_s, view) = setup().await;
-        let b = backend();
-        call(
-            &b,
-            &view,
-            Operation::Create,
-            "users/erin",
-            json!({"password": "pw", "token_bound_cidrs": "10.0.0.0/8"}),
-        )
-        .await
-        .unwrap();
-        let mut req = Request::new(Operation::Update, "auth/test/login/erin");
-        req.relative_path = "login/erin".into();
-        req.data = json!({"password": "pw"}).as_object().cloned().unwrap();
-        let e = b.handle(&req, &view).await.unwrap_err();
-        assert_eq!(e.status(), 403);
-        req.remote_addr = Some("192.168.1.1".parse().unwrap());
-        assert_eq!(b.handle(&req, &view).await.unwrap_err().status(), 403);
-        req.remote_addr = Some("10.1.2.3".parse().unwrap());
-        let auth = b.handle(&req, &view).await.unwrap().auth.unwrap();
-        assert_eq!(auth.bound_cidrs, vec!["10.0.0.0/8"]);
-    }
-
-    #[tokio::test]
-    async fn password_never_stored() {
-        let (storage, view) = setup().await;
-        let b = backend();
-        let pw = "Correct-Horse-Battery-Staple-42";
-        call(
-            &b,
-            &view,
-            Operation::Create,
-            "users/frank",
-            json!({"password": pw}),
-        )
-        .await
-        .unwrap();
-        call(
-            &b,
-            &view,
-            Operation::Update,
-            "users/frank/password",
-            json!({"password": pw}),
-        )
-        .await
-        .unwrap();
-        login_auth(
-            call(
-                &b,
-                &view,
-                Operation::Update,
-                "login/frank",
-                json!({"password": pw}),
-            )
-            .await,
-        );
-        let blobs = all_bytes(&storage, &view).await;
-        assert!(blobs.len() > 2);
-        for blob in blobs {
-            assert!(!contains(&blob, pw.as_bytes()));
-        }
-    }
-
-    #[test]
-    fn unauthenticated_paths() {
-        assert_eq!(backend().unauthenticated_paths(), &["login", "login/*"]);
-    }
-}
+pub(crate) mod tests;
