@@ -17,9 +17,7 @@ pub(crate) use create::issue_for_login;
 use super::tokens::{FoundToken, RenewError, TokenEntry};
 use super::{Core, Unsealed};
 use crate::logical::framework::{Ctx, Field, PathSpec, Paths};
-use crate::logical::{
-    Auth, LogicalError, LogicalResult, Request, Response, StorageView,
-};
+use crate::logical::{Auth, LogicalError, LogicalResult, Request, Response, StorageView};
 use crate::{existence, handler};
 
 /// What the token store's handlers work on, for one request.
@@ -31,23 +29,41 @@ pub(crate) struct TokenScope<'r> {
 const HELP: &str = "The token credential backend is always enabled and builtin. Client tokens are used to identify a client and to allow Strongroom to associate policies and ACLs which are enforced on every request. This backend also allows for generating sub-tokens as well as revocation of tokens. The tokens are renewable if associated with a lease.";
 
 const TOKEN_FIELD: &[Field] = &[Field::string("token", "Token (request body)")];
-const ACCESSOR_FIELD: &[Field] = &[Field::string("accessor", "Accessor of the token (request body)")];
+const ACCESSOR_FIELD: &[Field] = &[Field::string(
+    "accessor",
+    "Accessor of the token (request body)",
+)];
 const RENEW_FIELDS: &[Field] = &[
     Field::string("token", "Token to renew (request body)"),
-    Field::duration("increment", "The desired increment in seconds to the token expiration"),
+    Field::duration(
+        "increment",
+        "The desired increment in seconds to the token expiration",
+    ),
 ];
 const RENEW_ACCESSOR_FIELDS: &[Field] = &[
     Field::string("accessor", "Accessor of the token to renew (request body)"),
-    Field::duration("increment", "The desired increment in seconds to the token expiration"),
+    Field::duration(
+        "increment",
+        "The desired increment in seconds to the token expiration",
+    ),
 ];
 const CREATE_FIELDS: &[Field] = &[
     Field::string("role_name", "Name of the role"),
-    Field::string("id", "Value for the token; by default a random one is generated"),
+    Field::string(
+        "id",
+        "Value for the token; by default a random one is generated",
+    ),
     Field::comma_strings("policies", "List of policies for the token"),
-    Field::kv_pairs("meta", "Arbitrary key=value metadata to associate with the token"),
+    Field::kv_pairs(
+        "meta",
+        "Arbitrary key=value metadata to associate with the token",
+    ),
     Field::bool("no_parent", "Create the token with no parent"),
     Field::bool("no_default_policy", "Do not include the default policy"),
-    Field::bool("renewable", "Allow the token to be renewed past its initial TTL"),
+    Field::bool(
+        "renewable",
+        "Allow the token to be renewed past its initial TTL",
+    ),
     Field::duration("ttl", "Time to live for this token"),
     Field::duration("lease", "Use \"ttl\" instead"),
     Field::duration("explicit_max_ttl", "Explicit Max TTL for this token"),
@@ -55,7 +71,10 @@ const CREATE_FIELDS: &[Field] = &[
     Field::int("num_uses", "Max number of uses for this token"),
     Field::duration("period", "Renew period"),
     Field::string("type", "Token type"),
-    Field::string("entity_alias", "Name of the entity alias to associate with this token"),
+    Field::string(
+        "entity_alias",
+        "Name of the entity alias to associate with this token",
+    ),
     Field::comma_strings("bound_cidrs", "CIDR blocks the token may be used from"),
 ];
 
@@ -264,12 +283,20 @@ impl TokenScope<'_> {
             .lookup(&token)
             .await?
             .ok_or_else(|| LogicalError::Forbidden("bad token".into()))?;
-        Ok(Response::json(lookup_json(&found.entry, &token, self.now())))
+        Ok(Response::json(lookup_json(
+            &found.entry,
+            &token,
+            self.now(),
+        )))
     }
 
     async fn lookup_self(&self, c: &Ctx<'_>) -> LogicalResult {
         let id = c.req.client_token.clone().unwrap_or_default();
-        Ok(Response::json(lookup_json(&self.caller.entry, &id, self.now())))
+        Ok(Response::json(lookup_json(
+            &self.caller.entry,
+            &id,
+            self.now(),
+        )))
     }
 
     async fn lookup_accessor(&self, c: &Ctx<'_>) -> LogicalResult {
@@ -302,15 +329,15 @@ impl TokenScope<'_> {
 
     async fn renew_found(&self, c: &Ctx<'_>, found: &FoundToken, token: &str) -> LogicalResult {
         let increment = c.fields.get::<u64>("increment").unwrap_or(0);
-        let (entry, warning) = self
-            .state
-            .tokens
-            .renew(found, increment)
-            .await
-            .map_err(|e| match e {
-                RenewError::NotRenewable => LogicalError::bad("lease is not renewable"),
-                RenewError::Storage(b) => b.into(),
-            })?;
+        let (entry, warning) =
+            self.state
+                .tokens
+                .renew(found, increment)
+                .await
+                .map_err(|e| match e {
+                    RenewError::NotRenewable => LogicalError::bad("lease is not renewable"),
+                    RenewError::Storage(b) => b.into(),
+                })?;
         let mut resp = Response::empty();
         resp.warnings.extend(warning);
         resp.auth = Some(Auth {

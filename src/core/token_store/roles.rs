@@ -150,7 +150,10 @@ impl TokenScope<'_> {
         if let Some(b) = d.get_ok::<bool>("renewable") {
             role.renewable = b;
         }
-        if let Some(p) = d.get_ok::<u64>("token_period").or(d.get_ok::<u64>("period")) {
+        if let Some(p) = d
+            .get_ok::<u64>("token_period")
+            .or(d.get_ok::<u64>("period"))
+        {
             role.token_period = p;
         }
         if let Some(p) = d
@@ -189,8 +192,7 @@ impl TokenScope<'_> {
                 }
             };
         }
-        let bytes =
-            serde_json::to_vec(&role).map_err(|e| LogicalError::Internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(&role).map_err(|e| LogicalError::Internal(e.to_string()))?;
         c.view.put(&name, &bytes).await?;
         Ok(Response::empty())
     }
