@@ -683,7 +683,10 @@ fn token_revoke_needs_a_token_and_roles_refuse_a_null_type() {
 
     let r = s.post("/v1/auth/token/roles/web", json!({"token_type": null}));
     expect_status(&r, 400, "null token_type");
-    assert_eq!(r.json(), json!({"errors": ["invalid 'token_type' value \"\""]}));
+    assert_eq!(
+        r.json(),
+        json!({"errors": ["invalid 'token_type' value \"\""]})
+    );
     let r = s.post("/v1/auth/token/roles/web", json!({"token_type": "bogus"}));
     expect_status(&r, 400, "bogus token_type");
     expect_status(&s.get("/v1/auth/token/roles/web"), 404, "nothing stored");
@@ -710,7 +713,8 @@ fn token_revoke_needs_a_token_and_roles_refuse_a_null_type() {
     let r = s.post("/v1/auth/token/roles/web", json!({"orphan": "maybe"}));
     expect_status(&r, 400, "bad bool");
     assert!(
-        r.text().contains("Field validation failed: error converting input for field \\\"orphan\\\""),
+        r.text()
+            .contains("Field validation failed: error converting input for field \\\"orphan\\\""),
         "{}",
         r.text()
     );
@@ -739,7 +743,11 @@ fn token_store_paths_are_declared() {
         json!({"errors": ["1 error occurred:\n\t* unsupported path\n\n"]})
     );
     expect_status(&s.get("/v1/auth/token/create"), 405, "GET create");
-    expect_status(&s.get("/v1/auth/token/lookup-accessor"), 405, "GET lookup-accessor");
+    expect_status(
+        &s.get("/v1/auth/token/lookup-accessor"),
+        405,
+        "GET lookup-accessor",
+    );
     // Unknown body keys are reported, not silently dropped.
     let r = s.post("/v1/auth/token/lookup-self", json!({"bogus": 1}));
     expect_status(&r, 200, "lookup-self");

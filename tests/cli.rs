@@ -751,7 +751,10 @@ fn bao_cli_wrap_and_policy_endpoints() {
         "sys/wrapping/wrap",
     ]);
     assert_eq!(v["wrap_info"]["ttl"], 300, "{v}");
-    let wt = v["wrap_info"]["token"].as_str().expect("wrap token").to_string();
+    let wt = v["wrap_info"]["token"]
+        .as_str()
+        .expect("wrap token")
+        .to_string();
     let l = c.bao_json(&[
         "write",
         "-format=json",
@@ -770,7 +773,10 @@ fn bao_cli_wrap_and_policy_endpoints() {
         "sys/wrapping/wrap",
         "app=demo",
     ]);
-    let wt = v["wrap_info"]["token"].as_str().expect("wrap token").to_string();
+    let wt = v["wrap_info"]["token"]
+        .as_str()
+        .expect("wrap token")
+        .to_string();
     let u = c.bao_json(&["unwrap", "-format=json", &wt]);
     assert_eq!(u["data"]["app"], "demo", "{u}");
 

@@ -568,11 +568,7 @@ fn lease_revoke_prefix_matches_whole_segments() {
     let s = Server::dev();
     // Tokens under three different creation paths.
     let plain = issued(&s.post("/v1/auth/token/create", json!({"policies": ["default"]})));
-    expect_status(
-        &s.post("/v1/auth/token/roles/web", json!({})),
-        204,
-        "role",
-    );
+    expect_status(&s.post("/v1/auth/token/roles/web", json!({})), 204, "role");
     let by_role = issued(&s.post("/v1/auth/token/create/web", json!({})));
     expect_status(
         &s.put("/v1/sys/auth/userpass", json!({"type": "userpass"})),
@@ -611,15 +607,32 @@ fn lease_revoke_prefix_matches_whole_segments() {
     assert!(alive(&s, &plain) && alive(&s, &by_role));
 
     let by_login = login();
-    revoke("revoke-force", "auth/token/create/web/");
-    assert!(!alive(&s, &by_role), "the role's tokens are under create/web");
+    // Capture 398: a write to a path ending in '/' is refused.
+    let r = s.put(
+        "/v1/sys/leases/revoke-force/auth/token/create/web/",
+        json!({}),
+    );
+    expect_status(&r, 400, "trailing slash");
+    assert_eq!(
+        r.json(),
+        json!({"errors": ["cannot write to a path ending in '/'"]})
+    );
+    assert!(alive(&s, &by_role));
+    revoke("revoke-force", "auth/token/create/web");
+    assert!(
+        !alive(&s, &by_role),
+        "the role's tokens are under create/web"
+    );
     assert!(alive(&s, &plain) && alive(&s, &by_login));
 
     // `auth/token` covers every token-store token (root included), and
     // nothing else.
     revoke("revoke-prefix", "auth/token");
     assert!(!alive(&s, &plain));
-    assert!(alive(&s, &by_login), "userpass tokens are not under auth/token");
+    assert!(
+        alive(&s, &by_login),
+        "userpass tokens are not under auth/token"
+    );
 }
 
 #[test]
@@ -641,7 +654,11 @@ fn wrapping_wrap_accepts_an_empty_body_but_needs_a_ttl() {
     let lookup = s.post("/v1/sys/wrapping/lookup", json!({"token": wt}));
     expect_status(&lookup, 200, "lookup");
     let un = s.call("POST", "/v1/sys/wrapping/unwrap", Some(&wt), None);
-    assert!(un.status == 200 || un.status == 204, "unwrap: {}", un.text());
+    assert!(
+        un.status == 200 || un.status == 204,
+        "unwrap: {}",
+        un.text()
+    );
 
     // Capture 392: without X-Vault-Wrap-TTL the endpoint refuses.
     let r = s.post("/v1/sys/wrapping/wrap", json!({"app": "demo"}));
@@ -679,7 +696,10 @@ fn legacy_policy_list_and_policy_patch() {
     let r = s.raw(
         "PATCH",
         "/v1/sys/policies/acl/reader",
-        &[("X-Vault-Token", ROOT), ("Content-Type", "application/merge-patch+json")],
+        &[
+            ("X-Vault-Token", ROOT),
+            ("Content-Type", "application/merge-patch+json"),
+        ],
         Some(json!({ "policy": text }).to_string().as_bytes()),
     );
     expect_status(&r, 204, "patch");
@@ -688,14 +708,20 @@ fn legacy_policy_list_and_policy_patch() {
     let r = s.raw(
         "PATCH",
         "/v1/sys/policies/acl/nobody",
-        &[("X-Vault-Token", ROOT), ("Content-Type", "application/merge-patch+json")],
+        &[
+            ("X-Vault-Token", ROOT),
+            ("Content-Type", "application/merge-patch+json"),
+        ],
         Some(json!({ "policy": text }).to_string().as_bytes()),
     );
     expect_status(&r, 404, "patch of a missing policy");
     let r = s.raw(
         "PATCH",
         "/v1/sys/policies/acl/reader",
-        &[("X-Vault-Token", ROOT), ("Content-Type", "application/merge-patch+json")],
+        &[
+            ("X-Vault-Token", ROOT),
+            ("Content-Type", "application/merge-patch+json"),
+        ],
         Some(br#"{"policy": "path {"}"#),
     );
     expect_status(&r, 400, "patch with a bad policy");

@@ -121,7 +121,8 @@ impl Core {
                 result,
                 Err(LogicalError::NoRoute(_)
                     | LogicalError::PermissionDenied
-                    | LogicalError::PermissionDeniedPolicy)
+                    | LogicalError::PermissionDeniedPolicy
+                    | LogicalError::Forbidden(_))
             );
         if changed_elsewhere && no_effect {
             self.refresh_caches(&after).await?;
@@ -132,6 +133,15 @@ impl Core {
 
     async fn handle_once(&self, mut req: Request) -> LogicalResult {
         req.path = path::normalize(&req.path)?;
+        // Vault refuses writes to `x/` (a key named `x/`, or the directory
+        // `x`?) rather than guess; Go clients never send one (`path.Join`).
+        let writes = matches!(
+            req.operation,
+            Operation::Update | Operation::Create | Operation::Patch
+        );
+        if req.path.ends_with('/') && writes {
+            return Err(LogicalError::bad("cannot write to a path ending in '/'"));
+        }
         // A trailing slash only means something to LIST. Dropping it for
         // everything else keeps `secret/x/` from slipping past a policy on
         // `secret/x` while reaching the same key.
