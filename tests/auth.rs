@@ -761,3 +761,26 @@ fn token_store_paths_are_declared() {
     assert!(text.contains("create new tokens"), "{text}");
     assert!(text.contains("explicit_max_ttl"), "{text}");
 }
+
+#[test]
+fn token_role_writes_tell_create_from_update_for_acls() {
+    let s = Server::dev();
+    expect_status(
+        &s.put(
+            "/v1/sys/policies/acl/role-maker",
+            json!({"policy": "path \"auth/token/roles/*\" { capabilities = [\"create\", \"read\"] }"}),
+        ),
+        204,
+        "policy",
+    );
+    let t = create_token(&s, json!({"policies": ["role-maker"]}));
+    let write = |body: Value| s.call("POST", "/v1/auth/token/roles/ci", Some(&t), Some(&body));
+    expect_status(&write(json!({"orphan": true})), 204, "create a new role");
+    expect_status(
+        &write(json!({"orphan": false})),
+        403,
+        "updating needs the update capability",
+    );
+    let role = s.get("/v1/auth/token/roles/ci").json();
+    assert_eq!(at(&role, &["data", "orphan"]), true, "{role}");
+}
