@@ -859,3 +859,174 @@ fn userpass_matches_openbao_captures() {
         json!(["Endpoint ignored these unrecognized parameters: [colour]"])
     );
 }
+
+#[test]
+fn token_lookup_of_unknown_or_revoked_tokens_is_403() {
+    let s = Server::dev();
+    // Capture 397: OpenBao answers 403 `bad token`.
+    let r = s.post(
+        "/v1/auth/token/lookup",
+        json!({"token": "s.ThisTokenDoesNotExist0000"}),
+    );
+    expect_status(&r, 403, "lookup of an unknown token");
+    assert_eq!(r.json(), json!({"errors": ["bad token"]}));
+
+    let t = create_token(&s, json!({"policies": ["default"]}));
+    let looked = s.post("/v1/auth/token/lookup", json!({ "token": t }));
+    expect_status(&looked, 200, "lookup of a live token");
+    assert_eq!(at(&looked.json(), &["data", "id"]), t.as_str());
+    let accessor = at(&looked.json(), &["data", "accessor"])
+        .as_str()
+        .unwrap()
+        .to_string();
+    expect_status(
+        &s.post("/v1/auth/token/revoke", json!({ "token": t })),
+        204,
+        "revoke",
+    );
+    let r = s.post("/v1/auth/token/lookup", json!({ "token": t }));
+    expect_status(&r, 403, "lookup of a revoked token");
+    assert_eq!(r.json(), json!({"errors": ["bad token"]}));
+
+    // Accessors of nothing: 403 as well, with Vault's text.
+    for path in ["lookup-accessor", "revoke-accessor"] {
+        let r = s.post(
+            &format!("/v1/auth/token/{path}"),
+            json!({ "accessor": accessor }),
+        );
+        expect_status(&r, 403, path);
+        assert_eq!(r.json(), json!({"errors": ["invalid accessor"]}), "{path}");
+        let r = s.post(&format!("/v1/auth/token/{path}"), json!({}));
+        expect_status(&r, 400, path);
+        assert_eq!(r.json(), json!({"errors": ["missing accessor"]}), "{path}");
+    }
+
+    // Without a token, lookup looks up the caller (Vault).
+    let me = s.post("/v1/auth/token/lookup", json!({}));
+    expect_status(&me, 200, "lookup without a token");
+    assert_eq!(at(&me.json(), &["data", "id"]), ROOT);
+}
+
+#[test]
+fn token_revoke_needs_a_token_and_roles_refuse_a_null_type() {
+    let s = Server::dev();
+    for path in ["revoke", "revoke-orphan"] {
+        for body in [json!({"token": ""}), json!({})] {
+            let r = s.post(&format!("/v1/auth/token/{path}"), body.clone());
+            expect_status(&r, 400, &format!("{path} {body}"));
+            assert_eq!(r.json(), json!({"errors": ["missing token ID"]}));
+        }
+    }
+    // Revoking an unknown token succeeds; orphaning one does not (Vault).
+    expect_status(
+        &s.post("/v1/auth/token/revoke", json!({"token": "s.nope"})),
+        204,
+        "revoke unknown",
+    );
+    let r = s.post("/v1/auth/token/revoke-orphan", json!({"token": "s.nope"}));
+    expect_status(&r, 400, "revoke-orphan unknown");
+    assert_eq!(r.json(), json!({"errors": ["token to revoke not found"]}));
+
+    let r = s.post("/v1/auth/token/roles/web", json!({"token_type": null}));
+    expect_status(&r, 400, "null token_type");
+    assert_eq!(
+        r.json(),
+        json!({"errors": ["invalid 'token_type' value \"\""]})
+    );
+    let r = s.post("/v1/auth/token/roles/web", json!({"token_type": "bogus"}));
+    expect_status(&r, 400, "bogus token_type");
+    expect_status(&s.get("/v1/auth/token/roles/web"), 404, "nothing stored");
+
+    expect_status(
+        &s.post(
+            "/v1/auth/token/roles/web",
+            json!({"allowed_policies": "default", "renewable": "false"}),
+        ),
+        204,
+        "role write",
+    );
+    let role = s.get("/v1/auth/token/roles/web").json();
+    assert_eq!(at(&role, &["data", "token_type"]), "default-service");
+    assert_eq!(at(&role, &["data", "renewable"]), false);
+    expect_status(
+        &s.post("/v1/auth/token/roles/web", json!({"token_type": "service"})),
+        204,
+        "role update",
+    );
+    let role = s.get("/v1/auth/token/roles/web").json();
+    assert_eq!(at(&role, &["data", "token_type"]), "service");
+    assert_eq!(at(&role, &["data", "renewable"]), false, "kept: {role}");
+    let r = s.post("/v1/auth/token/roles/web", json!({"orphan": "maybe"}));
+    expect_status(&r, 400, "bad bool");
+    assert!(
+        r.text()
+            .contains("Field validation failed: error converting input for field \\\"orphan\\\""),
+        "{}",
+        r.text()
+    );
+
+    let created = s.post("/v1/auth/token/create/web", json!({}));
+    expect_status(&created, 200, "create against role");
+    assert_eq!(at(&created.json(), &["auth", "renewable"]), false);
+    let r = s.post("/v1/auth/token/create/nope", json!({}));
+    expect_status(&r, 400, "unknown role");
+    assert_eq!(r.json(), json!({"errors": ["unknown role nope"]}));
+    assert_eq!(
+        common::list_keys(&s.list("/v1/auth/token/roles")),
+        vec!["web".to_string()]
+    );
+    expect_status(&s.delete("/v1/auth/token/roles/web"), 204, "role delete");
+    expect_status(&s.list("/v1/auth/token/roles"), 404, "no roles");
+}
+
+#[test]
+fn token_store_paths_are_declared() {
+    let s = Server::dev();
+    let r = s.get("/v1/auth/token/nope");
+    expect_status(&r, 404, "unknown path");
+    assert_eq!(
+        r.json(),
+        json!({"errors": ["1 error occurred:\n\t* unsupported path\n\n"]})
+    );
+    expect_status(&s.get("/v1/auth/token/create"), 405, "GET create");
+    expect_status(
+        &s.get("/v1/auth/token/lookup-accessor"),
+        405,
+        "GET lookup-accessor",
+    );
+    // Unknown body keys are reported, not silently dropped.
+    let r = s.post("/v1/auth/token/lookup-self", json!({"bogus": 1}));
+    expect_status(&r, 200, "lookup-self");
+    assert_eq!(
+        r.json()["warnings"],
+        json!(["Endpoint ignored these unrecognized parameters: [bogus]"])
+    );
+    let help = s.get("/v1/auth/token/create?help=1");
+    expect_status(&help, 200, "help");
+    let text = help.json()["help"].as_str().unwrap_or_default().to_string();
+    assert!(text.contains("create new tokens"), "{text}");
+    assert!(text.contains("explicit_max_ttl"), "{text}");
+}
+
+#[test]
+fn token_role_writes_tell_create_from_update_for_acls() {
+    let s = Server::dev();
+    expect_status(
+        &s.put(
+            "/v1/sys/policies/acl/role-maker",
+            json!({"policy": "path \"auth/token/roles/*\" { capabilities = [\"create\", \"read\"] }"}),
+        ),
+        204,
+        "policy",
+    );
+    let t = create_token(&s, json!({"policies": ["role-maker"]}));
+    let write = |body: Value| s.call("POST", "/v1/auth/token/roles/ci", Some(&t), Some(&body));
+    expect_status(&write(json!({"orphan": true})), 204, "create a new role");
+    expect_status(
+        &write(json!({"orphan": false})),
+        403,
+        "updating needs the update capability",
+    );
+    let role = s.get("/v1/auth/token/roles/ci").json();
+    assert_eq!(at(&role, &["data", "orphan"]), true, "{role}");
+}

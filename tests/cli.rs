@@ -738,6 +738,7 @@ fn strongroom_client_approle_login_and_secrets() {
     let l = c.strongroom_json(&["secrets", "list", "-format=json"]);
     assert!(l.get("kv2/").is_none(), "{l}");
 }
+
 /// The bao CLI drives the AppRole role sub-paths and a userpass user the
 /// way a Vault user would: `write`, `read -field`, `delete`, and a login.
 #[test]
@@ -836,4 +837,63 @@ fn bao_cli_approle_role_sub_paths_and_userpass() {
         "password=correct-horse",
     ]);
     assert_eq!(login["auth"]["metadata"]["username"], "dave", "{login}");
+}
+
+#[test]
+fn bao_cli_wrap_and_policy_endpoints() {
+    let c = Clients::new();
+    // An empty wrap (capture 390): `-force` sends no data at all.
+    let v = c.bao_json(&[
+        "write",
+        "-force",
+        "-wrap-ttl=5m",
+        "-format=json",
+        "sys/wrapping/wrap",
+    ]);
+    assert_eq!(v["wrap_info"]["ttl"], 300, "{v}");
+    let wt = v["wrap_info"]["token"]
+        .as_str()
+        .expect("wrap token")
+        .to_string();
+    let l = c.bao_json(&[
+        "write",
+        "-format=json",
+        "sys/wrapping/lookup",
+        &format!("token={wt}"),
+    ]);
+    assert_eq!(l["data"]["creation_path"], "sys/wrapping/wrap", "{l}");
+    // Without -wrap-ttl the CLI still wraps: its client defaults
+    // sys/wrapping/wrap to 5m (the 400 without a TTL is tested over HTTP).
+    let v = c.bao_json(&["write", "-format=json", "sys/wrapping/wrap", "app=demo"]);
+    assert_eq!(v["wrap_info"]["ttl"], 300, "{v}");
+    let v = c.bao_json(&[
+        "write",
+        "-wrap-ttl=60s",
+        "-format=json",
+        "sys/wrapping/wrap",
+        "app=demo",
+    ]);
+    let wt = v["wrap_info"]["token"]
+        .as_str()
+        .expect("wrap token")
+        .to_string();
+    let u = c.bao_json(&["unwrap", "-format=json", &wt]);
+    assert_eq!(u["data"]["app"], "demo", "{u}");
+
+    // The legacy policy list (capture 396) and PATCH of a policy.
+    let file = c.home.path().join("p.hcl");
+    std::fs::write(&file, READ_SECRET_POLICY).unwrap();
+    c.bao(&["policy", "write", "reader", file.to_str().unwrap()]);
+    let p = c.bao_json(&["read", "-format=json", "sys/policy"]);
+    let names = json!(["default", "reader", "root"]);
+    assert_eq!(p["data"]["policies"], names, "{p}");
+    assert_eq!(p["data"]["keys"], names, "{p}");
+    let text = "path \"secret/data/other\" { capabilities = [\"read\"] }";
+    c.bao(&[
+        "patch",
+        "sys/policies/acl/reader",
+        &format!("policy={text}"),
+    ]);
+    let r = c.bao_json(&["read", "-format=json", "sys/policies/acl/reader"]);
+    assert_eq!(r["data"]["policy"], text, "{r}");
 }

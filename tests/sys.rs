@@ -544,3 +544,185 @@ fn responses_are_never_cached() {
     let v: Value = s.get("/v1/secret/data/x").json();
     assert_eq!(v["data"]["data"]["a"], 1);
 }
+
+/// Whether `token` still authenticates.
+fn alive(s: &Server, token: &str) -> bool {
+    let r = s.call("GET", "/v1/auth/token/lookup-self", Some(token), None);
+    match r.status {
+        200 => true,
+        403 => false,
+        other => panic!("lookup-self: unexpected {other}: {}", r.text()),
+    }
+}
+
+fn issued(r: &common::Response) -> String {
+    common::expect_status(r, 200, "token issue");
+    r.json()["auth"]["client_token"]
+        .as_str()
+        .expect("client_token")
+        .to_string()
+}
+
+#[test]
+fn lease_revoke_prefix_matches_whole_segments() {
+    let s = Server::dev();
+    // Tokens under three different creation paths.
+    let plain = issued(&s.post("/v1/auth/token/create", json!({"policies": ["default"]})));
+    expect_status(&s.post("/v1/auth/token/roles/web", json!({})), 204, "role");
+    let by_role = issued(&s.post("/v1/auth/token/create/web", json!({})));
+    expect_status(
+        &s.put("/v1/sys/auth/userpass", json!({"type": "userpass"})),
+        204,
+        "enable userpass",
+    );
+    expect_status(
+        &s.put(
+            "/v1/auth/userpass/users/alice",
+            json!({"password": "pw", "token_policies": "default"}),
+        ),
+        204,
+        "user",
+    );
+    let login = || issued(&s.post("/v1/auth/userpass/login/alice", json!({"password": "pw"})));
+    let by_login = login();
+
+    let revoke = |kind: &str, prefix: &str| {
+        expect_status(
+            &s.put(&format!("/v1/sys/leases/{kind}/{prefix}"), json!({})),
+            204,
+            &format!("{kind} {prefix}"),
+        );
+    };
+    // Prefixes that share characters but not segments revoke nothing.
+    revoke("revoke-prefix", "a");
+    revoke("revoke-prefix", "auth/tok");
+    revoke("revoke-force", "auth/token/create/we");
+    revoke("revoke-prefix", "auth/userpass/log");
+    // Capture 399: an unknown prefix is 204 too.
+    revoke("revoke-prefix", "nonexistent/prefix");
+    assert!(alive(&s, &plain) && alive(&s, &by_role) && alive(&s, &by_login));
+
+    revoke("revoke-prefix", "auth/userpass");
+    assert!(!alive(&s, &by_login), "auth/userpass revokes its logins");
+    assert!(alive(&s, &plain) && alive(&s, &by_role));
+
+    let by_login = login();
+    // Capture 398: a write to a path ending in '/' is refused.
+    let r = s.put(
+        "/v1/sys/leases/revoke-force/auth/token/create/web/",
+        json!({}),
+    );
+    expect_status(&r, 400, "trailing slash");
+    assert_eq!(
+        r.json(),
+        json!({"errors": ["cannot write to a path ending in '/'"]})
+    );
+    assert!(alive(&s, &by_role));
+    revoke("revoke-force", "auth/token/create/web");
+    assert!(
+        !alive(&s, &by_role),
+        "the role's tokens are under create/web"
+    );
+    assert!(alive(&s, &plain) && alive(&s, &by_login));
+
+    // `auth/token` covers every token-store token (root included), and
+    // nothing else.
+    revoke("revoke-prefix", "auth/token");
+    assert!(!alive(&s, &plain));
+    assert!(
+        alive(&s, &by_login),
+        "userpass tokens are not under auth/token"
+    );
+}
+
+#[test]
+fn wrapping_wrap_accepts_an_empty_body_but_needs_a_ttl() {
+    let s = Server::dev();
+    // Capture 390: an empty body wraps an empty payload.
+    let r = s.raw(
+        "POST",
+        "/v1/sys/wrapping/wrap",
+        &[("X-Vault-Token", ROOT), ("X-Vault-Wrap-TTL", "5m")],
+        Some(b"{}"),
+    );
+    expect_status(&r, 200, "wrap {}");
+    let info = r.json()["wrap_info"].clone();
+    assert_eq!(info["ttl"], 300, "{info}");
+    assert_eq!(info["creation_path"], "sys/wrapping/wrap", "{info}");
+    assert_eq!(r.json()["data"], Value::Null);
+    let wt = info["token"].as_str().unwrap().to_string();
+    let lookup = s.post("/v1/sys/wrapping/lookup", json!({"token": wt}));
+    expect_status(&lookup, 200, "lookup");
+    let un = s.call("POST", "/v1/sys/wrapping/unwrap", Some(&wt), None);
+    assert!(
+        un.status == 200 || un.status == 204,
+        "unwrap: {}",
+        un.text()
+    );
+
+    // Capture 392: without X-Vault-Wrap-TTL the endpoint refuses.
+    let r = s.post("/v1/sys/wrapping/wrap", json!({"app": "demo"}));
+    expect_status(&r, 400, "wrap without ttl");
+    assert_eq!(
+        r.json(),
+        json!({"errors": ["endpoint requires response wrapping to be used"]})
+    );
+}
+
+#[test]
+fn legacy_policy_list_and_policy_patch() {
+    let s = Server::dev();
+    expect_status(
+        &s.put(
+            "/v1/sys/policies/acl/reader",
+            json!({"policy": "path \"secret/*\" { capabilities = [\"read\"] }"}),
+        ),
+        204,
+        "policy write",
+    );
+    // Capture 396: keys and policies, at the top level and under data.
+    let r = s.get("/v1/sys/policy");
+    expect_status(&r, 200, "legacy list");
+    let v = r.json();
+    let names = json!(["default", "reader", "root"]);
+    assert_eq!(v["keys"], names, "{v}");
+    assert_eq!(v["policies"], names, "{v}");
+    assert_eq!(v["data"]["keys"], names, "{v}");
+    assert_eq!(v["data"]["policies"], names, "{v}");
+    assert!(v["request_id"].is_string(), "{v}");
+
+    // PATCH replaces the text of an existing policy.
+    let text = "path \"secret/data/*\" { capabilities = [\"read\", \"list\"] }";
+    let r = s.raw(
+        "PATCH",
+        "/v1/sys/policies/acl/reader",
+        &[
+            ("X-Vault-Token", ROOT),
+            ("Content-Type", "application/merge-patch+json"),
+        ],
+        Some(json!({ "policy": text }).to_string().as_bytes()),
+    );
+    expect_status(&r, 204, "patch");
+    let read = s.get("/v1/sys/policies/acl/reader").json();
+    assert_eq!(read["data"]["policy"], text, "{read}");
+    let r = s.raw(
+        "PATCH",
+        "/v1/sys/policies/acl/nobody",
+        &[
+            ("X-Vault-Token", ROOT),
+            ("Content-Type", "application/merge-patch+json"),
+        ],
+        Some(json!({ "policy": text }).to_string().as_bytes()),
+    );
+    expect_status(&r, 404, "patch of a missing policy");
+    let r = s.raw(
+        "PATCH",
+        "/v1/sys/policies/acl/reader",
+        &[
+            ("X-Vault-Token", ROOT),
+            ("Content-Type", "application/merge-patch+json"),
+        ],
+        Some(br#"{"policy": "path {"}"#),
+    );
+    expect_status(&r, 400, "patch with a bad policy");
+}

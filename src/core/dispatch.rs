@@ -49,12 +49,10 @@ fn needs_sudo(path: &str, op: Operation) -> bool {
     })
 }
 
-/// `path-help` for the endpoints core serves itself.
-fn builtin_help(target: &Target) -> crate::logical::Response {
-    let text = match target {
-        Target::Sys => "The system backend is built in and serves the server's configuration and state: mounts, auth methods, policies, leases, seal, HA and health. See Vault's sys/ API documentation.",
-        _ => "The token credential backend is always enabled and builtin. It creates, looks up, renews and revokes tokens, and manages token roles.",
-    };
+/// `path-help` for the sys endpoints (the token store's comes from its
+/// path declarations).
+fn builtin_help() -> crate::logical::Response {
+    let text = "The system backend is built in and serves the server's configuration and state: mounts, auth methods, policies, leases, seal, HA and health. See Vault's sys/ API documentation.";
     crate::logical::Response::raw(serde_json::json!({
         "help": format!("## DESCRIPTION\n\n{text}\n"),
         "see_also": serde_json::Value::Null,
@@ -123,7 +121,8 @@ impl Core {
                 result,
                 Err(LogicalError::NoRoute(_)
                     | LogicalError::PermissionDenied
-                    | LogicalError::PermissionDeniedPolicy)
+                    | LogicalError::PermissionDeniedPolicy
+                    | LogicalError::Forbidden(_))
             );
         if changed_elsewhere && no_effect {
             self.refresh_caches(&after).await?;
@@ -134,6 +133,15 @@ impl Core {
 
     async fn handle_once(&self, mut req: Request) -> LogicalResult {
         req.path = path::normalize(&req.path)?;
+        // Vault refuses writes to `x/` (a key named `x/`, or the directory
+        // `x`?) rather than guess; Go clients never send one (`path.Join`).
+        let writes = matches!(
+            req.operation,
+            Operation::Update | Operation::Create | Operation::Patch
+        );
+        if req.path.ends_with('/') && writes {
+            return Err(LogicalError::bad("cannot write to a path ending in '/'"));
+        }
         // A trailing slash only means something to LIST. Dropping it for
         // everything else keeps `secret/x/` from slipping past a policy on
         // `secret/x` while reaching the same key.
@@ -164,19 +172,9 @@ impl Core {
             Some(caller)
         };
         let mut resp = match (&target, &caller) {
-            (Target::Sys | Target::TokenStore, Some(_)) if req.operation == Operation::Help => {
-                builtin_help(&target)
-            }
+            (Target::Sys, Some(_)) if req.operation == Operation::Help => builtin_help(),
             (Target::Sys, Some(c)) => sys::handle(self, &state, &req, c).await?,
-            (Target::TokenStore, Some(c)) => {
-                let rest = req
-                    .path
-                    .strip_prefix("auth/token")
-                    .unwrap_or("")
-                    .trim_start_matches('/')
-                    .to_string();
-                token_store::handle(self, &state, &req, c, &rest).await?
-            }
+            (Target::TokenStore, Some(c)) => token_store::handle(self, &state, &req, c).await?,
             (Target::Mount(route), _) => {
                 let view = self.view_for(route, caller.as_ref());
                 route.backend.handle(&req, &view).await?
@@ -293,16 +291,20 @@ impl Core {
         target: &Target,
         req: &mut Request,
     ) -> Result<(), LogicalError> {
-        let _ = state;
         if caller.entry.is_root() {
             return Ok(());
         }
         if req.operation == Operation::Update {
-            if let Target::Mount(route) = target {
-                let view = self.view_for(route, Some(caller));
-                if !route.backend.exists(req, &view).await? {
-                    req.operation = Operation::Create;
+            let exists = match target {
+                Target::Mount(route) => {
+                    let view = self.view_for(route, Some(caller));
+                    route.backend.exists(req, &view).await?
                 }
+                Target::TokenStore => token_store::exists(self, state, req, caller).await?,
+                Target::Sys => true,
+            };
+            if !exists {
+                req.operation = Operation::Create;
             }
         }
         // The CLIs ask which mount serves a path before any kv command; any

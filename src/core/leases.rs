@@ -36,6 +36,19 @@ fn lease_from(req: &Request, suffix: &str) -> Result<String, LogicalError> {
     }
 }
 
+/// Whether `lease` is under `prefix` by whole path segments, as Vault's
+/// `RevokePrefix` matches: the lease itself, or one below `prefix/`. So
+/// prefix `a` does not reach `auth/...`, nor `auth/tok` `auth/token/...`.
+fn under_prefix(lease: &str, prefix: &str) -> bool {
+    if prefix.ends_with('/') {
+        return lease.starts_with(prefix);
+    }
+    lease == prefix
+        || lease
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Handles `sys/leases/<rest>` and the legacy `sys/renew`, `sys/revoke`.
 pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> LogicalResult {
     let op = req.operation;
@@ -104,7 +117,7 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
                 return Err(LogicalError::bad("prefix must be specified"));
             }
             for f in ts.all().await? {
-                if lease_id(&f).starts_with(suffix) {
+                if under_prefix(&lease_id(&f), suffix) {
                     ts.revoke_tree(&f.hash).await?;
                 }
             }
@@ -117,5 +130,23 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
         _ => Err(LogicalError::NoRoute(format!(
             "unsupported path: sys/leases/{rest}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under_prefix;
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        let lease = "auth/token/create/abc";
+        assert!(under_prefix(lease, "auth/token"));
+        assert!(under_prefix(lease, "auth/token/"));
+        assert!(under_prefix(lease, "auth"));
+        assert!(under_prefix(lease, lease));
+        assert!(!under_prefix(lease, "a"));
+        assert!(!under_prefix(lease, "auth/tok"));
+        assert!(!under_prefix(lease, "auth/token/create/ab"));
+        assert!(!under_prefix(lease, "auth/userpass"));
     }
 }

@@ -144,9 +144,12 @@ impl Core {
             names.sort();
             return match (op, legacy) {
                 (Operation::List, _) => Ok(Response::list(names)),
-                (Operation::Read, true) => Ok(Response::json(
-                    json!({"policies": names.clone(), "keys": names}),
-                )),
+                // The legacy endpoint repeats its data at the top level.
+                (Operation::Read, true) => {
+                    let data = json!({"policies": names.clone(), "keys": names});
+                    let data = data.as_object().cloned().unwrap_or_default();
+                    Ok(super::sys::enveloped(req, data))
+                }
                 _ => Err(LogicalError::UnsupportedOperation),
             };
         }
@@ -167,24 +170,15 @@ impl Core {
                     Ok(Response::json(json!({"name": name, "policy": text})))
                 }
             }
-            Operation::Update | Operation::Create => {
-                if name == "root" {
-                    return Err(LogicalError::bad("cannot update \"root\" policy"));
+            // PATCH replaces the text of a policy that exists (a patch of
+            // nothing is 404, as for any framework path in Vault).
+            Operation::Patch if !legacy => {
+                if name != "root" && self.policy_text(&name).await?.is_none() {
+                    return Err(LogicalError::NotFound);
                 }
-                let text = field_str(&req.data, "policy")
-                    .or_else(|| field_str(&req.data, "rules"))
-                    .ok_or_else(|| LogicalError::bad("'policy' parameter not supplied or empty"))?;
-                // Policies may be sent base64-encoded, as the CLI sometimes does.
-                let text = decode_policy_text(text);
-                policy::parse(&name, &text)
-                    .map_err(|e| LogicalError::bad(format!("failed to parse policy: {e}")))?;
-                let key = format!("{POLICY_PREFIX}{name}");
-                self.barrier
-                    .batch_bump(vec![BatchItem::put(key, text.into_bytes())])
-                    .await?;
-                self.policies.forget(&name);
-                Ok(Response::empty())
+                self.write_policy(req, &name).await
             }
+            Operation::Update | Operation::Create => self.write_policy(req, &name).await,
             Operation::Delete => {
                 if name == "root" || name == "default" {
                     return Err(LogicalError::bad(format!(
@@ -200,6 +194,26 @@ impl Core {
             }
             _ => Err(LogicalError::UnsupportedOperation),
         }
+    }
+
+    /// Stores the `policy` (or legacy `rules`) text of a write or patch.
+    async fn write_policy(&self, req: &Request, name: &str) -> LogicalResult {
+        if name == "root" {
+            return Err(LogicalError::bad("cannot update \"root\" policy"));
+        }
+        let text = field_str(&req.data, "policy")
+            .or_else(|| field_str(&req.data, "rules"))
+            .ok_or_else(|| LogicalError::bad("'policy' parameter not supplied or empty"))?;
+        // Policies may be sent base64-encoded, as the CLI sometimes does.
+        let text = decode_policy_text(text);
+        policy::parse(name, &text)
+            .map_err(|e| LogicalError::bad(format!("failed to parse policy: {e}")))?;
+        let key = format!("{POLICY_PREFIX}{name}");
+        self.barrier
+            .batch_bump(vec![BatchItem::put(key, text.into_bytes())])
+            .await?;
+        self.policies.forget(name);
+        Ok(Response::empty())
     }
 }
 

@@ -279,7 +279,7 @@ fn hostname() -> String {
 
 /// Vault's legacy shape for some sys endpoints: the data both at the top
 /// level and under `data`, plus the usual envelope fields.
-fn enveloped(req: &Request, data: Map<String, Value>) -> Response {
+pub(crate) fn enveloped(req: &Request, data: Map<String, Value>) -> Response {
     let mut body = data.clone();
     body.insert("request_id".into(), Value::from(req.id.clone()));
     body.insert("lease_id".into(), Value::from(""));

@@ -1,5 +1,5 @@
 //! The token store's storage side: creating, finding, renewing and revoking
-//! tokens. (The `auth/token/` HTTP endpoints are in `token_store.rs`.)
+//! tokens. (The `auth/token/` HTTP endpoints are in `token_store/`.)
 //!
 //! A token is a random string the client holds; the server keeps only an
 //! HMAC-SHA256 of it under a per-cluster key, so a storage dump (or a log

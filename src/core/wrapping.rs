@@ -27,8 +27,6 @@ path "sys/wrapping/lookup" {
   capabilities = ["update"]
 }
 "#;
-/// Default TTL of `sys/wrapping/wrap` when no header is given (Vault: 5m).
-const DEFAULT_WRAP_TTL: u64 = 300;
 /// Longest wrap TTL accepted.
 const MAX_WRAP_TTL: u64 = 32 * 24 * 3600;
 const RESPONSE_KEY: &str = "response";
@@ -165,13 +163,19 @@ pub(crate) async fn handle(
     }
     match op {
         "wrap" => {
-            if req.data.is_empty() {
-                return Err(LogicalError::bad("empty wrap calls are not supported"));
-            }
-            let ttl = requested_wrap_ttl(req)?.unwrap_or(DEFAULT_WRAP_TTL);
+            // Vault wraps whatever the body holds, nothing included, but
+            // only when the caller asked for wrapping.
+            let ttl = requested_wrap_ttl(req)?.ok_or_else(|| {
+                LogicalError::bad("endpoint requires response wrapping to be used")
+            })?;
+            let data = if req.data.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(req.data.clone())
+            };
             let body = json!({
                 "request_id": req.id, "lease_id": "", "renewable": false, "lease_duration": 0,
-                "data": Value::Object(req.data.clone()), "wrap_info": Value::Null, "warnings": Value::Null, "auth": Value::Null,
+                "data": data, "wrap_info": Value::Null, "warnings": Value::Null, "auth": Value::Null,
             });
             wrap(core, state, body, ttl, "sys/wrapping/wrap").await
         }

@@ -169,6 +169,9 @@ pub(crate) enum LogicalError {
     /// 403 from a policy check; Vault words it as a multierror.
     #[error("1 error occurred:\n\t* permission denied\n\n")]
     PermissionDeniedPolicy,
+    /// 403 with Vault's own message (the token store's `bad token`).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404 with `{"errors":[]}`: the key does not exist.
     #[error("not found")]
     NotFound,
@@ -206,7 +209,9 @@ impl LogicalError {
     pub(crate) fn status(&self) -> u16 {
         match self {
             LogicalError::BadRequest(_) => 400,
-            LogicalError::PermissionDenied | LogicalError::PermissionDeniedPolicy => 403,
+            LogicalError::PermissionDenied
+            | LogicalError::PermissionDeniedPolicy
+            | LogicalError::Forbidden(_) => 403,
             LogicalError::NotFound | LogicalError::NoRoute(_) => 404,
             LogicalError::UnsupportedOperation => 405,
             LogicalError::TooLarge(_) => 413,
