@@ -1,7 +1,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use chrono::DateTime;
 use serde_json::{json, Map};
+use sha2::{Digest, Sha256};
 
 use super::cache::{Body, Slot, Snapshot, CACHE_MAX_BYTES, CACHE_MAX_ENTRIES};
 use super::data::MERGE_PATCH;
