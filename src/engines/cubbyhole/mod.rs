@@ -72,9 +72,14 @@ mod tests {
     async fn crud_list_and_no_leases() {
         let v = view().await;
         // A ttl is data, not a lease: any value is stored as it is.
-        call(&v, Operation::Update, "a/b", json!({"k":"v","ttl":"whenever"}))
-            .await
-            .unwrap();
+        call(
+            &v,
+            Operation::Update,
+            "a/b",
+            json!({"k":"v","ttl":"whenever"}),
+        )
+        .await
+        .unwrap();
         call(&v, Operation::Update, "c", json!({"ttl":"1h"}))
             .await
             .unwrap();
@@ -91,7 +96,9 @@ mod tests {
         call(&v, Operation::Delete, "c", json!({})).await.unwrap();
         let e = call(&v, Operation::Read, "c", json!({})).await.unwrap_err();
         assert_eq!(e.status(), 404);
-        let e = call(&v, Operation::Update, "d", json!({})).await.unwrap_err();
+        let e = call(&v, Operation::Update, "d", json!({}))
+            .await
+            .unwrap_err();
         assert_eq!(e.to_string(), "missing data fields");
         let e = call(&v, Operation::Patch, "d", json!({"k":"v"}))
             .await

@@ -240,7 +240,6 @@ pub(super) fn effective_delete_after(config: &Config, rec: &KeyRecord) -> Option
         .min()
 }
 
-
 /// Adds a new current version holding `data` to `rec`, trimming old ones.
 /// Returns the extra batch items (moving the previous version's data out of
 /// the record, deleting trimmed versions) and the write response.

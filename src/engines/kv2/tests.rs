@@ -1421,8 +1421,7 @@ async fn stale_caches_across_instances_stay_correct() {
     st.take();
     // A writes without cas on its stale cache: the batch fails, A re-reads
     // and refuses; nothing is written.
-    let (s, m) =
-        err_msg(call(&a, &v, Operation::Update, "data/s", json!({"data":{"n":7}})).await);
+    let (s, m) = err_msg(call(&a, &v, Operation::Update, "data/s", json!({"data":{"n":7}})).await);
     assert_eq!(
         (s, m.as_str()),
         (400, "check-and-set parameter required for this call")

@@ -120,7 +120,12 @@ impl KvV2 {
         Ok(Response::empty())
     }
 
-    pub(super) async fn soft_delete(&self, view: &StorageView, path: &str, target: Target) -> LogicalResult {
+    pub(super) async fn soft_delete(
+        &self,
+        view: &StorageView,
+        path: &str,
+        target: Target,
+    ) -> LogicalResult {
         self.change_versions(view, path, target, |rec, v, now, _| {
             match rec.versions.get_mut(&v) {
                 Some(vm) if !vm.destroyed && !vm.is_deleted(now) => {
