@@ -35,20 +35,16 @@ impl FlatStore for KvV1 {
 const HELP: &str = "The KV secrets engine (version 1) stores arbitrary secrets at arbitrary \
 paths, without versions. A `ttl` field in a secret is reported as the lease duration of its reads.";
 
+const SYNOPSIS: &str = "Pass-through secret storage to the storage view of this mount.";
+const DESCRIPTION: &str =
+    "Any key can be written with any data; a write replaces the whole secret. \
+    LIST a folder (ending in `/`) to see the keys below it.";
+
 impl KvV1 {
     /// The mountable engine: its paths are declared once, here.
     pub(crate) fn new() -> FrameworkBackend<Self> {
-        FrameworkBackend::new(
-            Self,
-            Paths::new(
-                HELP,
-                vec![flat_path::<Self>("{path*}").help(
-                    "Pass-through secret storage to the storage view of this mount.",
-                    "Any key can be written with any data; a write replaces the whole secret. \
-                     LIST a folder (ending in `/`) to see the keys below it.",
-                )],
-            ),
-        )
+        let path = flat_path::<Self>("{path*}").help(SYNOPSIS, DESCRIPTION);
+        FrameworkBackend::new(Self, Paths::new(HELP, vec![path]))
     }
 }
 
@@ -162,7 +158,7 @@ async fn exists<S: FlatStore>(_: &S, c: &Ctx<'_>) -> Result<bool, LogicalError> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use serde_json::json;
@@ -170,7 +166,8 @@ mod tests {
     use super::*;
     use crate::logical::{Backend, Operation, Request, StorageView};
 
-    async fn view() -> StorageView {
+    /// A fresh storage view (shared with the cubbyhole tests).
+    pub(crate) async fn view() -> StorageView {
         let storage = Arc::new(crate::storage::memory::MemoryStorage::new());
         let barrier = Arc::new(crate::barrier::Barrier::new(storage));
         barrier
@@ -180,14 +177,25 @@ mod tests {
         StorageView::new(barrier, "logical/test/")
     }
 
-    async fn call(view: &StorageView, op: Operation, path: &str, body: Value) -> LogicalResult {
+    /// Sends `op` on `path` (mounted at `kv/`) with `body` to `backend`.
+    pub(crate) async fn call_on(
+        backend: &dyn Backend,
+        view: &StorageView,
+        op: Operation,
+        path: &str,
+        body: Value,
+    ) -> LogicalResult {
         let mut req = Request::new(op, format!("kv/{path}"));
         req.mount_point = "kv/".into();
         req.relative_path = path.into();
         if let Value::Object(m) = body {
             req.data = m;
         }
-        KvV1::new().handle(&req, view).await
+        backend.handle(&req, view).await
+    }
+
+    async fn call(view: &StorageView, op: Operation, path: &str, body: Value) -> LogicalResult {
+        call_on(&KvV1::new(), view, op, path, body).await
     }
 
     #[tokio::test]

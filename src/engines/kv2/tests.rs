@@ -9,17 +9,8 @@ use super::cache::{Body, Slot, Snapshot, CACHE_MAX_BYTES, CACHE_MAX_ENTRIES};
 use super::data::MERGE_PATCH;
 use super::record::{go_duration, merge_patch, version_key, VERSION_PREFIX};
 use super::*;
+use crate::engines::kv::tests::view;
 use crate::storage::StorageError;
-
-async fn view() -> StorageView {
-    let storage = Arc::new(crate::storage::memory::MemoryStorage::new());
-    let barrier = Arc::new(crate::barrier::Barrier::new(storage));
-    barrier
-        .initialize(&crate::barrier::random_key())
-        .await
-        .unwrap();
-    StorageView::new(barrier, "logical/test/")
-}
 
 fn request(op: Operation, path: &str, body: Value) -> Request {
     let mut req = Request::new(op, format!("secret/{path}"));
