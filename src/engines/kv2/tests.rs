@@ -1505,3 +1505,82 @@ fn write_cache_stays_bounded() {
     let total: usize = m.records.iter().map(|(k, s)| s.size(k)).sum();
     assert_eq!(m.record_bytes, total);
 }
+
+#[tokio::test]
+async fn cas_that_is_not_an_integer_is_refused() {
+    let (kv, v) = (KvV2::new(), view().await);
+    put(&kv, &v, "data/c", json!({"data":{"a":1}})).await;
+    for cas in [json!("abc"), json!("1.5"), json!([1]), json!({})] {
+        let (s, m) = err_msg(
+            call(
+                &kv,
+                &v,
+                Operation::Update,
+                "data/c",
+                json!({"data":{"a":2},"options":{"cas":cas}}),
+            )
+            .await,
+        );
+        assert_eq!(
+            (s, m.as_str()),
+            (400, "error parsing check-and-set parameter")
+        );
+    }
+    // Weak decoding, as Vault's: a numeric string or a whole float is the
+    // number, and `true` is 1 (a mismatch here).
+    let w = put(
+        &kv,
+        &v,
+        "data/c",
+        json!({"data":{"a":2},"options":{"cas":"1"}}),
+    )
+    .await;
+    assert_eq!(w["version"], 2);
+    let w = put(
+        &kv,
+        &v,
+        "data/c",
+        json!({"data":{"a":3},"options":{"cas":2.0}}),
+    )
+    .await;
+    assert_eq!(w["version"], 3);
+    let body = json!({"data":{"a":4},"options":{"cas":true}});
+    let (s, m) = err_msg(call(&kv, &v, Operation::Update, "data/c", body).await);
+    assert_eq!(
+        (s, m.as_str()),
+        (
+            400,
+            "check-and-set parameter did not match the current version"
+        )
+    );
+}
+
+#[tokio::test]
+async fn detailed_metadata_lists_keys_with_their_metadata() {
+    let (kv, v) = (KvV2::new(), view().await);
+    for p in ["a", "f/b"] {
+        put(&kv, &v, &format!("data/{p}"), json!({"data":{"k":1}})).await;
+    }
+    let r = body_of(call(&kv, &v, Operation::List, "detailed-metadata/", json!({})).await);
+    assert_eq!(r["keys"], json!(["a", "f/"]));
+    assert_eq!(keys(&r["key_info"]), ["a"]);
+    let meta = body_of(get(&kv, &v, "metadata/a", json!({})).await);
+    assert_eq!(r["key_info"]["a"], meta);
+    let r = body_of(call(&kv, &v, Operation::List, "detailed-metadata/f", json!({})).await);
+    assert_eq!(keys(&r["key_info"]), ["b"]);
+    assert!(matches!(
+        call(
+            &kv,
+            &v,
+            Operation::List,
+            "detailed-metadata/none/",
+            json!({})
+        )
+        .await,
+        Err(LogicalError::NotFound)
+    ));
+    assert_eq!(
+        err_msg(call(&kv, &v, Operation::Read, "detailed-metadata/a", json!({})).await).0,
+        405
+    );
+}
