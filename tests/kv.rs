@@ -811,3 +811,18 @@ fn cubbyhole_stores_ttl_as_data() {
     );
     assert_eq!(s.get("/v1/kv1/t").json()["lease_duration"], 3600);
 }
+
+/// `?help=1` is answered from the declarations of each engine.
+#[test]
+fn kv_engines_serve_path_help() {
+    let s = Server::dev();
+    let v = s.get("/v1/secret/data/app?help=1").json();
+    let help = v["help"].as_str().unwrap_or_default();
+    assert!(help.contains("^data/{path*}$"), "{v}");
+    assert!(help.contains("options (map)"), "{help}");
+    let v = s.get("/v1/cubbyhole/x?help=1").json();
+    assert!(
+        v["help"].as_str().is_some_and(|h| h.contains("cubbyhole")),
+        "{v}"
+    );
+}
