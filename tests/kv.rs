@@ -620,3 +620,209 @@ fn kv_v2_on_a_new_mount() {
     assert_eq!(v["data"]["type"], "kv");
     assert_eq!(v["data"]["options"]["version"], "2");
 }
+
+/// Issue 10: `options.cas` that is not an integer is refused with Vault's
+/// message, before anything is written; mismatches and a missing cas (when
+/// required) use Vault's texts too.
+#[test]
+fn kv_v2_cas_parse_errors_and_messages() {
+    let s = Server::dev();
+    write(&s, "/v1/secret/data/c", json!({"data": {"v": 1}}));
+    for cas in [json!("abc"), json!("1.5"), json!([1]), json!({"n": 1})] {
+        let r = s.put(
+            "/v1/secret/data/c",
+            json!({"data": {"v": 2}, "options": {"cas": cas}}),
+        );
+        expect_status(&r, 400, &format!("cas {cas}"));
+        assert_eq!(
+            r.errors(),
+            ["error parsing check-and-set parameter"],
+            "{cas}"
+        );
+    }
+    // Weakly decoded, as Vault does: a numeric string is the number.
+    let w = write(
+        &s,
+        "/v1/secret/data/c",
+        json!({"data": {"v": 2}, "options": {"cas": "1"}}),
+    );
+    assert_eq!(w["data"]["version"], 2);
+    for cas in [json!(1), json!(-1), json!(7)] {
+        let r = s.put(
+            "/v1/secret/data/c",
+            json!({"data": {"v": 3}, "options": {"cas": cas}}),
+        );
+        expect_status(&r, 400, &format!("cas {cas}"));
+        assert_eq!(
+            r.errors(),
+            ["check-and-set parameter did not match the current version"]
+        );
+    }
+    // The same check guards PATCH.
+    let r = patch(
+        &s,
+        "/v1/secret/data/c",
+        json!({"data": {"w": 1}, "options": {"cas": "x"}}),
+        "application/merge-patch+json",
+    );
+    expect_status(&r, 400, "patch with a bad cas");
+    assert_eq!(r.errors(), ["error parsing check-and-set parameter"]);
+    // options that are not an object are a field validation error.
+    let r = s.put("/v1/secret/data/c", json!({"data": {}, "options": "cas=1"}));
+    expect_status(&r, 400, "options not a map");
+    expect_status(
+        &s.post("/v1/secret/metadata/c", json!({"cas_required": true})),
+        204,
+        "cas_required on the key",
+    );
+    let r = s.put("/v1/secret/data/c", json!({"data": {"v": 3}}));
+    expect_status(&r, 400, "cas required");
+    assert_eq!(
+        r.errors(),
+        ["check-and-set parameter required for this call"]
+    );
+    assert_eq!(
+        s.get("/v1/secret/metadata/c").json()["data"]["current_version"],
+        2,
+        "nothing was written"
+    );
+}
+
+/// Issue 10: `LIST detailed-metadata/<prefix>` (OpenBao) answers `keys` like
+/// `metadata/` and, in `key_info`, each secret's metadata.
+#[test]
+fn kv_v2_detailed_metadata_list() {
+    let s = Server::dev();
+    for p in ["a", "b/c", "b/d/e"] {
+        write(
+            &s,
+            &format!("/v1/secret/data/{p}"),
+            json!({"data": {"p": p}}),
+        );
+    }
+    write(&s, "/v1/secret/data/a", json!({"data": {"p": "a2"}}));
+    expect_status(
+        &s.post(
+            "/v1/secret/metadata/a",
+            json!({"custom_metadata": {"owner": "ops"}}),
+        ),
+        204,
+        "custom metadata",
+    );
+    let r = s.list("/v1/secret/detailed-metadata/");
+    expect_status(&r, 200, "LIST detailed-metadata/");
+    let v = r.json();
+    assert_eq!(v["data"]["keys"], json!(["a", "b/"]), "{v}");
+    let info = &v["data"]["key_info"];
+    assert_eq!(keys(info), ["a"], "folders have no key_info: {v}");
+    let meta = s.get("/v1/secret/metadata/a").json()["data"].clone();
+    assert_eq!(info["a"], meta, "key_info is the metadata read");
+    assert_eq!(info["a"]["current_version"], 2);
+    assert_eq!(info["a"]["custom_metadata"], json!({"owner": "ops"}));
+    // A folder, with and without its slash, and GET ?list=true.
+    let v = s.list("/v1/secret/detailed-metadata/b").json();
+    assert_eq!(v["data"]["keys"], json!(["c", "d/"]));
+    assert_eq!(keys(&v["data"]["key_info"]), ["c"]);
+    let r = s.get("/v1/secret/detailed-metadata/b/?list=true");
+    expect_status(&r, 200, "GET ?list=true");
+    assert_eq!(r.json()["data"]["key_info"]["c"]["current_version"], 1);
+    let r = s.list("/v1/secret/detailed-metadata/nope/");
+    expect_status(&r, 404, "LIST of a missing folder");
+    assert_eq!(r.json(), json!({"errors": []}));
+    // Only LIST is served there.
+    expect_status(&s.get("/v1/secret/detailed-metadata/a"), 405, "read");
+}
+
+/// KV v2 paths are declared through the framework: outside the API the
+/// answer is Vault's 404 with a warning, and unknown body keys are warned
+/// about.
+#[test]
+fn kv_v2_invalid_paths_and_unknown_parameters() {
+    let s = Server::dev();
+    let r = s.get("/v1/secret/foo");
+    expect_status(&r, 404, "outside the v2 API");
+    let v = r.json();
+    assert!(
+        v["warnings"][0].as_str().is_some_and(|w| w
+            .contains("Invalid path for a versioned K/V secrets engine")
+            && w.contains("'vault kv get'")),
+        "{v}"
+    );
+    let v = s.put("/v1/secret/foo", json!({"a": 1})).json();
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("'vault kv put'")),
+        "{v}"
+    );
+    let v = write(
+        &s,
+        "/v1/secret/data/w",
+        json!({"data": {"a": 1}, "colour": "x"}),
+    );
+    assert_eq!(
+        v["warnings"],
+        json!(["Endpoint ignored these unrecognized parameters: [colour]"]),
+        "{v}"
+    );
+    let r = s.put("/v1/secret/config", json!({"max_versions": "many"}));
+    expect_status(&r, 400, "a wrong type");
+    assert_eq!(
+        r.errors(),
+        ["Field validation failed: error converting input for field \"max_versions\": cannot parse '' as int: strconv.ParseInt: parsing \"many\": invalid syntax"]
+    );
+}
+
+/// Cubbyhole is its own engine on KV v1's storage handlers: a `ttl` is data,
+/// not a lease, and any keys are stored without warnings.
+#[test]
+fn cubbyhole_stores_ttl_as_data() {
+    let s = Server::dev();
+    let r = s.put(
+        "/v1/cubbyhole/app/note",
+        json!({"ttl": "not-a-duration", "k": "v"}),
+    );
+    expect_status(&r, 204, "write with any ttl");
+    let r = s.get("/v1/cubbyhole/app/note");
+    expect_status(&r, 200, "read");
+    let v = r.json();
+    assert_eq!(v["lease_duration"], 0, "{v}");
+    assert_eq!(v["data"], json!({"ttl": "not-a-duration", "k": "v"}));
+    assert_eq!(list_keys(&s.list("/v1/cubbyhole/")), ["app/"]);
+    assert_eq!(list_keys(&s.list("/v1/cubbyhole/app")), ["note"]);
+    expect_status(&s.put("/v1/cubbyhole/x", json!({})), 400, "no data");
+    expect_status(&s.delete("/v1/cubbyhole/app/note"), 204, "delete");
+    expect_status(&s.get("/v1/cubbyhole/app/note"), 404, "deleted");
+    // KV v1 still reads its ttl as the lease and refuses a bad one.
+    expect_status(
+        &s.post("/v1/sys/mounts/kv1", json!({"type": "kv"})),
+        204,
+        "enable kv v1",
+    );
+    expect_status(
+        &s.put("/v1/kv1/t", json!({"ttl": "not-a-duration"})),
+        400,
+        "kv v1 bad ttl",
+    );
+    expect_status(
+        &s.put("/v1/kv1/t", json!({"ttl": "1h", "a": 1})),
+        204,
+        "kv v1 ttl",
+    );
+    assert_eq!(s.get("/v1/kv1/t").json()["lease_duration"], 3600);
+}
+
+/// `?help=1` is answered from the declarations of each engine.
+#[test]
+fn kv_engines_serve_path_help() {
+    let s = Server::dev();
+    let v = s.get("/v1/secret/data/app?help=1").json();
+    let help = v["help"].as_str().unwrap_or_default();
+    assert!(help.contains("^data/{path*}$"), "{v}");
+    assert!(help.contains("options (map)"), "{help}");
+    let v = s.get("/v1/cubbyhole/x?help=1").json();
+    assert!(
+        v["help"].as_str().is_some_and(|h| h.contains("cubbyhole")),
+        "{v}"
+    );
+}

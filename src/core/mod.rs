@@ -155,7 +155,7 @@ impl Core {
         match entry.mount_type.as_str() {
             "kv" if entry.is_kv_v2() => Ok(Arc::new(KvV2::new())),
             "kv" => Ok(Arc::new(KvV1::new())),
-            "cubbyhole" => Ok(Arc::new(KvV1::new())),
+            "cubbyhole" => Ok(Arc::new(crate::engines::cubbyhole::Cubbyhole::new())),
             "userpass" => Ok(Arc::new(crate::auth::userpass::UserpassBackend::new())),
             "approle" => Ok(Arc::new(crate::auth::approle::AppRoleBackend::new())),
             "aws" => Ok(Arc::new(crate::auth::aws::backend())),

@@ -1,5 +1,6 @@
 //! Secrets engines (Vault's `builtin/logical`): each in its own folder,
 //! each a [`crate::logical::Backend`] over its mount's storage view.
 
+pub(crate) mod cubbyhole;
 pub(crate) mod kv;
 pub(crate) mod kv2;

@@ -9,26 +9,55 @@
 //! A write replaces the whole object; there is no history, no check-and-set
 //! and no locking, so every operation is a single storage round trip.
 
-use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::logical::{
-    parse_duration, Backend, LogicalError, LogicalResult, Operation, Request, Response, StorageView,
-};
+use crate::logical::framework::{Ctx, FrameworkBackend, PathSpec, Paths};
+use crate::logical::{parse_duration, LogicalError, LogicalResult, Response};
+use crate::{existence, handler};
+
+/// A flat (unversioned) key/value store over a storage view. KV v1 and
+/// cubbyhole share every storage handler and differ only in what a stored
+/// `ttl` means, so the handlers are generic over this.
+pub(crate) trait FlatStore: Send + Sync + 'static {
+    /// Whether a stored `ttl` (or legacy `lease`) is checked on write and
+    /// advertised as the read's lease duration (KV v1), or is plain data
+    /// (cubbyhole).
+    const TTL_IS_LEASE: bool;
+}
 
 /// The KV v1 engine. Stateless: everything lives in the mount's storage view.
 pub(crate) struct KvV1;
 
+impl FlatStore for KvV1 {
+    const TTL_IS_LEASE: bool = true;
+}
+
+const HELP: &str = "The KV secrets engine (version 1) stores arbitrary secrets at arbitrary \
+paths, without versions. A `ttl` field in a secret is reported as the lease duration of its reads.";
+
+const SYNOPSIS: &str = "Pass-through secret storage to the storage view of this mount.";
+const DESCRIPTION: &str =
+    "Any key can be written with any data; a write replaces the whole secret. \
+    LIST a folder (ending in `/`) to see the keys below it.";
+
 impl KvV1 {
-    pub(crate) fn new() -> Self {
-        Self
+    /// The mountable engine: its paths are declared once, here.
+    pub(crate) fn new() -> FrameworkBackend<Self> {
+        let path = flat_path::<Self>("{path*}").help(SYNOPSIS, DESCRIPTION);
+        FrameworkBackend::new(Self, Paths::new(HELP, vec![path]))
     }
 }
 
-impl Default for KvV1 {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The one path of a flat store: any key, any body (every body key is the
+/// secret's data, so none is "unrecognized"), with KV v1's storage handlers.
+pub(crate) fn flat_path<S: FlatStore>(pattern: &'static str) -> PathSpec<S> {
+    PathSpec::new(pattern)
+        .arbitrary_input()
+        .read(handler!(read::<S>))
+        .write(handler!(write::<S>))
+        .delete(handler!(delete::<S>))
+        .list(handler!(list::<S>))
+        .exists(existence!(exists::<S>))
 }
 
 /// Checks a secret path: non-empty, no empty segments (so no leading,
@@ -66,42 +95,53 @@ fn lease_seconds(data: &Map<String, Value>) -> Result<Option<u64>, String> {
     }
 }
 
-async fn read(view: &StorageView, path: &str) -> LogicalResult {
-    let key = secret_key(path)?;
-    let Some(bytes) = view.get(key).await? else {
+/// The mount-relative key of a request (the whole path is the key).
+fn key_of<'a>(c: &'a Ctx<'_>) -> &'a str {
+    c.path("path")
+}
+
+async fn read<S: FlatStore>(_: &S, c: &Ctx<'_>) -> LogicalResult {
+    let key = secret_key(key_of(c))?;
+    let Some(bytes) = c.view.get(key).await? else {
         return Err(LogicalError::NotFound);
     };
     let data: Map<String, Value> = serde_json::from_slice(&bytes)
         .map_err(|e| LogicalError::Internal(format!("corrupt secret at {key:?}: {e}")))?;
     // A stored ttl was validated on write; if it somehow is not, just omit it.
-    let lease = lease_seconds(&data).ok().flatten().unwrap_or(0);
+    let lease = match S::TTL_IS_LEASE {
+        true => lease_seconds(&data).ok().flatten().unwrap_or(0),
+        false => 0,
+    };
     let mut resp = Response::data(data);
     resp.lease_duration = lease;
     Ok(resp)
 }
 
-async fn write(req: &Request, view: &StorageView, path: &str) -> LogicalResult {
-    let key = secret_key(path)?;
-    if req.data.is_empty() {
+async fn write<S: FlatStore>(_: &S, c: &Ctx<'_>) -> LogicalResult {
+    let key = secret_key(key_of(c))?;
+    let data = &c.req.data;
+    if data.is_empty() {
         return Err(LogicalError::bad("missing data fields"));
     }
-    lease_seconds(&req.data)
-        .map_err(|e| LogicalError::bad(format!("failed to parse ttl for entry: {e}")))?;
-    let bytes = serde_json::to_vec(&req.data)
+    if S::TTL_IS_LEASE {
+        lease_seconds(data)
+            .map_err(|e| LogicalError::bad(format!("failed to parse ttl for entry: {e}")))?;
+    }
+    let bytes = serde_json::to_vec(data)
         .map_err(|e| LogicalError::Internal(format!("failed to encode secret: {e}")))?;
-    view.put(key, &bytes).await?;
+    c.view.put(key, &bytes).await?;
     Ok(Response::empty())
 }
 
-async fn delete(view: &StorageView, path: &str) -> LogicalResult {
-    let key = secret_key(path)?;
-    view.delete(key).await?;
+async fn delete<S: FlatStore>(_: &S, c: &Ctx<'_>) -> LogicalResult {
+    let key = secret_key(key_of(c))?;
+    c.view.delete(key).await?;
     Ok(Response::empty())
 }
 
-async fn list(view: &StorageView, path: &str) -> LogicalResult {
-    let prefix = list_prefix(path)?;
-    let keys = view.list(&prefix).await?;
+async fn list<S: FlatStore>(_: &S, c: &Ctx<'_>) -> LogicalResult {
+    let prefix = list_prefix(key_of(c))?;
+    let keys = c.view.list(&prefix).await?;
     if keys.is_empty() {
         // Vault answers an empty LIST with a bare 404.
         return Err(LogicalError::NotFound);
@@ -109,37 +149,25 @@ async fn list(view: &StorageView, path: &str) -> LogicalResult {
     Ok(Response::list(keys))
 }
 
-#[async_trait]
-impl Backend for KvV1 {
-    async fn handle(&self, req: &Request, view: &StorageView) -> LogicalResult {
-        let path = req.relative_path.as_str();
-        match req.operation {
-            Operation::Read => read(view, path).await,
-            Operation::Create | Operation::Update => write(req, view, path).await,
-            Operation::Delete => delete(view, path).await,
-            Operation::List => list(view, path).await,
-            Operation::Patch | Operation::Help => Err(LogicalError::UnsupportedOperation),
-        }
-    }
-
-    async fn exists(&self, req: &Request, view: &StorageView) -> Result<bool, LogicalError> {
-        match secret_key(&req.relative_path) {
-            Ok(key) => Ok(view.get(key).await?.is_some()),
-            // Let `handle` report the bad path.
-            Err(_) => Ok(true),
-        }
+async fn exists<S: FlatStore>(_: &S, c: &Ctx<'_>) -> Result<bool, LogicalError> {
+    match secret_key(key_of(c)) {
+        Ok(key) => Ok(c.view.get(key).await?.is_some()),
+        // Let the handler report the bad path.
+        Err(_) => Ok(true),
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use serde_json::json;
 
     use super::*;
+    use crate::logical::{Backend, Operation, Request, StorageView};
 
-    async fn view() -> StorageView {
+    /// A fresh storage view (shared with the cubbyhole tests).
+    pub(crate) async fn view() -> StorageView {
         let storage = Arc::new(crate::storage::memory::MemoryStorage::new());
         let barrier = Arc::new(crate::barrier::Barrier::new(storage));
         barrier
@@ -149,14 +177,25 @@ mod tests {
         StorageView::new(barrier, "logical/test/")
     }
 
-    async fn call(view: &StorageView, op: Operation, path: &str, body: Value) -> LogicalResult {
+    /// Sends `op` on `path` (mounted at `kv/`) with `body` to `backend`.
+    pub(crate) async fn call_on(
+        backend: &dyn Backend,
+        view: &StorageView,
+        op: Operation,
+        path: &str,
+        body: Value,
+    ) -> LogicalResult {
         let mut req = Request::new(op, format!("kv/{path}"));
         req.mount_point = "kv/".into();
         req.relative_path = path.into();
         if let Value::Object(m) = body {
             req.data = m;
         }
-        KvV1::new().handle(&req, view).await
+        backend.handle(&req, view).await
+    }
+
+    async fn call(view: &StorageView, op: Operation, path: &str, body: Value) -> LogicalResult {
+        call_on(&KvV1::new(), view, op, path, body).await
     }
 
     #[tokio::test]
