@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::tokens::{FoundToken, NewToken, RenewError, TokenEntry};
-use super::{Core, Unsealed, SYSTEM_DEFAULT_TTL, SYSTEM_MAX_TTL};
+use super::{Core, Unsealed};
 use crate::logical::{
     duration_field, field_bool, field_str, field_u64, string_list, Auth,
     LogicalError, LogicalResult, Operation, Request, Response,
@@ -60,23 +60,15 @@ fn string_map(
     }
 }
 
-/// The effective TTL limits of the token auth mount.
+/// The effective TTL limits of an auth mount: its tuned TTLs, else the
+/// system's (server configuration).
 fn mount_ttls(state: &Unsealed, mount: &str) -> (u64, u64) {
     let cfg = state
         .mounts
         .get(mount)
         .map(|m| m.config.clone())
         .unwrap_or_default();
-    let max = if cfg.max_lease_ttl == 0 {
-        SYSTEM_MAX_TTL
-    } else {
-        cfg.max_lease_ttl
-    };
-    let default = if cfg.default_lease_ttl == 0 {
-        SYSTEM_DEFAULT_TTL
-    } else {
-        cfg.default_lease_ttl
-    };
+    let (default, max) = state.system_ttls.for_mount(&cfg);
     (default.min(max), max)
 }
 
