@@ -441,7 +441,11 @@ whatever = 3
         assert_eq!(cfg.default_lease_ttl, Some(3600));
         assert_eq!(cfg.max_lease_ttl, Some(768 * 3600));
         assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
-        let cfg = parse(r#"{"default_lease_ttl": 60, "max_lease_ttl": "2h"}"#, "t.json").unwrap();
+        let cfg = parse(
+            r#"{"default_lease_ttl": 60, "max_lease_ttl": "2h"}"#,
+            "t.json",
+        )
+        .unwrap();
         assert_eq!(cfg.default_lease_ttl, Some(60));
         assert_eq!(cfg.max_lease_ttl, Some(7200));
         let err = parse("max_lease_ttl = \"forever\"\n", "t.hcl").unwrap_err();

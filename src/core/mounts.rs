@@ -70,9 +70,18 @@ impl MountConfig {
     /// the mount listing and the tune read).
     pub(crate) fn set_optional_json(&self, out: &mut Map<String, Value>, auth: bool) {
         for (key, list) in [
-            ("audit_non_hmac_request_keys", &self.audit_non_hmac_request_keys),
-            ("audit_non_hmac_response_keys", &self.audit_non_hmac_response_keys),
-            ("passthrough_request_headers", &self.passthrough_request_headers),
+            (
+                "audit_non_hmac_request_keys",
+                &self.audit_non_hmac_request_keys,
+            ),
+            (
+                "audit_non_hmac_response_keys",
+                &self.audit_non_hmac_response_keys,
+            ),
+            (
+                "passthrough_request_headers",
+                &self.passthrough_request_headers,
+            ),
             ("allowed_response_headers", &self.allowed_response_headers),
             ("allowed_managed_keys", &self.allowed_managed_keys),
         ] {
@@ -154,7 +163,10 @@ impl MountEntry {
             )
         };
         let mut config = Map::new();
-        config.insert("default_lease_ttl".into(), json!(self.config.default_lease_ttl));
+        config.insert(
+            "default_lease_ttl".into(),
+            json!(self.config.default_lease_ttl),
+        );
         config.insert("force_no_cache".into(), json!(false));
         config.insert("max_lease_ttl".into(), json!(self.config.max_lease_ttl));
         self.config

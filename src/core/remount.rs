@@ -72,9 +72,8 @@ fn check_paths(from: &str, to: &str) -> Result<(String, String), LogicalError> {
     }
     let from = sanitize(from);
     let to_path = sanitize(to);
-    let cleaned = normalize_mount_path(&to_path).map_err(|e| {
-        LogicalError::bad(format!("invalid destination mount: {e}"))
-    })?;
+    let cleaned = normalize_mount_path(&to_path)
+        .map_err(|e| LogicalError::bad(format!("invalid destination mount: {e}")))?;
     if cleaned != to_path {
         return Err(LogicalError::bad(format!(
             "invalid destination mount: path '{to_path}' does not match cleaned path '{cleaned}'"
@@ -136,7 +135,12 @@ pub(crate) async fn remount(core: &Core, state: &Unsealed, req: &Request) -> Log
     }
 
     let migration_id = uuid::Uuid::new_v4().to_string();
-    tracing::info!(migration_id, from, to, "moving a mount: revoking its leases");
+    tracing::info!(
+        migration_id,
+        from,
+        to,
+        "moving a mount: revoking its leases"
+    );
     // Leases (tokens) issued through the old path; their paths name it.
     for found in state.tokens.all().await? {
         if found.entry.path.starts_with(&from) {
@@ -162,8 +166,7 @@ pub(crate) async fn remount(core: &Core, state: &Unsealed, req: &Request) -> Log
         status: "success".into(),
         started: chrono::Utc::now().timestamp(),
     };
-    let bytes =
-        serde_json::to_vec(&record).map_err(|e| LogicalError::Internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(&record).map_err(|e| LogicalError::Internal(e.to_string()))?;
     core.barrier
         .put(&format!("{MIGRATION_PREFIX}{migration_id}"), &bytes)
         .await?;
@@ -223,18 +226,30 @@ mod tests {
             err("kv", ""),
             "both 'from' and 'to' path must be specified as a string"
         );
-        assert_eq!(err(" kv", "x"), "'from' path cannot contain trailing whitespace");
-        assert_eq!(err("kv", "x "), "'to' path cannot contain trailing whitespace");
+        assert_eq!(
+            err(" kv", "x"),
+            "'from' path cannot contain trailing whitespace"
+        );
+        assert_eq!(
+            err("kv", "x "),
+            "'to' path cannot contain trailing whitespace"
+        );
         assert_eq!(err("sys", "x"), "cannot remount \"sys/\"");
         assert_eq!(err("cubbyhole/", "x"), "cannot remount \"cubbyhole/\"");
         assert_eq!(err("identity", "x"), "cannot remount \"identity/\"");
         assert_eq!(err("kv", "sys/kv"), "cannot remount to destination sys/kv/");
-        assert_eq!(err("kv", "auth/kv"), "cannot remount to destination auth/kv/");
+        assert_eq!(
+            err("kv", "auth/kv"),
+            "cannot remount to destination auth/kv/"
+        );
         assert_eq!(
             err("auth/userpass", "people"),
             "cannot remount auth mount to non-auth mount \"people/\""
         );
-        assert_eq!(err("auth/token", "auth/t2"), "cannot remount \"auth/token/\"");
+        assert_eq!(
+            err("auth/token", "auth/t2"),
+            "cannot remount \"auth/token/\""
+        );
         assert_eq!(
             err("auth/userpass", "auth/token/x"),
             "cannot remount to destination \"auth/token/x/\""
@@ -250,9 +265,18 @@ mod tests {
     #[test]
     fn conflicts_are_path_segments() {
         let paths = ["secret/", "team/kv/"];
-        assert_eq!(conflict(paths.iter().copied(), "secret/"), Some("secret/".into()));
-        assert_eq!(conflict(paths.iter().copied(), "team/"), Some("team/kv/".into()));
-        assert_eq!(conflict(paths.iter().copied(), "team/kv/x/"), Some("team/kv/".into()));
+        assert_eq!(
+            conflict(paths.iter().copied(), "secret/"),
+            Some("secret/".into())
+        );
+        assert_eq!(
+            conflict(paths.iter().copied(), "team/"),
+            Some("team/kv/".into())
+        );
+        assert_eq!(
+            conflict(paths.iter().copied(), "team/kv/x/"),
+            Some("team/kv/".into())
+        );
         assert_eq!(conflict(paths.iter().copied(), "secrets/"), None);
     }
 }

@@ -78,6 +78,9 @@ const UNTUNABLE: &[&str] = &["cubbyhole/", "sys/", "audit/", "identity/"];
 /// Auth methods whose `user_lockout_config` Vault accepts.
 const LOCKOUT_TYPES: &[&str] = &["ldap", "approle", "userpass"];
 
+/// Said when a tune asks for batch tokens, which Strongroom does not issue.
+const BATCH_WARNING: &str = "token_type is stored, but Strongroom issues service tokens only: logins through this mount still get service tokens";
+
 /// The version string of the built-in engines (as `running_plugin_version`).
 fn builtin_version() -> String {
     format!("v{}+builtin.strongroom", env!("CARGO_PKG_VERSION"))
@@ -86,9 +89,10 @@ fn builtin_version() -> String {
 /// `GET sys/mounts/:path/tune` (and `sys/auth/:path/tune`, whose `path` is
 /// `auth/...`): the effective settings, in Vault's legacy shape.
 pub(crate) fn read(state: &Unsealed, req: &Request, path: &str) -> LogicalResult {
-    let entry = state.mounts.get(path).ok_or_else(|| {
-        LogicalError::bad(format!("cannot fetch sysview for path \"{path}\""))
-    })?;
+    let entry = state
+        .mounts
+        .get(path)
+        .ok_or_else(|| LogicalError::bad(format!("cannot fetch sysview for path \"{path}\"")))?;
     let (default, max) = state.system_ttls.for_mount(&entry.config);
     let mut data = Map::new();
     data.insert("description".into(), Value::from(entry.description.clone()));
@@ -111,7 +115,10 @@ pub(crate) fn read(state: &Unsealed, req: &Request, path: &str) -> LogicalResult
         data.insert("options".into(), serde_json::json!(entry.options));
     }
     if !entry.plugin_version.is_empty() {
-        data.insert("plugin_version".into(), Value::from(entry.plugin_version.clone()));
+        data.insert(
+            "plugin_version".into(),
+            Value::from(entry.plugin_version.clone()),
+        );
     }
     Ok(super::sys::enveloped(req, data))
 }
@@ -133,9 +140,7 @@ fn tune_ttl(data: &Map<String, Value>, key: &str) -> Result<Option<u64>, Logical
     match text.as_str() {
         "" => Ok(None),
         "system" => Ok(Some(0)),
-        t if t.starts_with('-') => Err(LogicalError::bad(format!(
-            "time: invalid duration {t:?}"
-        ))),
+        t if t.starts_with('-') => Err(LogicalError::bad(format!("time: invalid duration {t:?}"))),
         t => parse_duration_str(t)
             .map(Some)
             .map_err(|e| LogicalError::bad(format!("time: {e}"))),
@@ -219,9 +224,18 @@ pub(crate) fn apply_enable_config(
 fn apply_common(entry: &mut MountEntry, data: &Map<String, Value>) -> Result<(), LogicalError> {
     let c = &mut entry.config;
     for (key, slot) in [
-        ("audit_non_hmac_request_keys", &mut c.audit_non_hmac_request_keys),
-        ("audit_non_hmac_response_keys", &mut c.audit_non_hmac_response_keys),
-        ("passthrough_request_headers", &mut c.passthrough_request_headers),
+        (
+            "audit_non_hmac_request_keys",
+            &mut c.audit_non_hmac_request_keys,
+        ),
+        (
+            "audit_non_hmac_response_keys",
+            &mut c.audit_non_hmac_response_keys,
+        ),
+        (
+            "passthrough_request_headers",
+            &mut c.passthrough_request_headers,
+        ),
         ("allowed_response_headers", &mut c.allowed_response_headers),
         ("allowed_managed_keys", &mut c.allowed_managed_keys),
     ] {
@@ -293,7 +307,10 @@ enum KvChange {
 
 /// Merges tuned `options` into the entry (an empty value removes a key,
 /// except `version`); checks a `version` change as Vault does.
-fn apply_options(entry: &mut MountEntry, raw: &Value) -> Result<(KvChange, Option<String>), LogicalError> {
+fn apply_options(
+    entry: &mut MountEntry,
+    raw: &Value,
+) -> Result<(KvChange, Option<String>), LogicalError> {
     let Some(opts) = raw.as_object() else {
         if raw.is_null() {
             return Ok((KvChange::None, None));
@@ -316,7 +333,11 @@ fn apply_options(entry: &mut MountEntry, raw: &Value) -> Result<(KvChange, Optio
     let mut change = KvChange::None;
     let mut warning = None;
     if let Some(v) = given.get("version") {
-        let current = entry.options.get("version").map(String::as_str).unwrap_or("");
+        let current = entry
+            .options
+            .get("version")
+            .map(String::as_str)
+            .unwrap_or("");
         let current: i64 = if current.is_empty() {
             0
         } else {
@@ -365,7 +386,8 @@ fn apply_tune(
     system: SystemTtls,
 ) -> Result<(KvChange, Option<String>), LogicalError> {
     let auth = entry.path.starts_with("auth/");
-    let new_default = tune_ttl(data, "default_lease_ttl")?.unwrap_or(entry.config.default_lease_ttl);
+    let new_default =
+        tune_ttl(data, "default_lease_ttl")?.unwrap_or(entry.config.default_lease_ttl);
     let new_max = tune_ttl(data, "max_lease_ttl")?.unwrap_or(entry.config.max_lease_ttl);
     if new_default != 0 && new_max != 0 && new_max < new_default {
         return Err(LogicalError::bad(format!(
@@ -385,9 +407,9 @@ fn apply_tune(
     entry.config.max_lease_ttl = new_max;
 
     if let Some(raw) = data.get("user_lockout_config").filter(|v| !v.is_null()) {
-        let map = raw
-            .as_object()
-            .ok_or_else(|| LogicalError::bad("unable to convert given user lockout config information"))?;
+        let map = raw.as_object().ok_or_else(|| {
+            LogicalError::bad("unable to convert given user lockout config information")
+        })?;
         apply_lockout(entry, map)?;
     }
     if let Some(v) = data.get("description").filter(|v| !v.is_null()) {
@@ -429,18 +451,20 @@ fn apply_tune(
 /// it is stored as empty (as Vault stores built-in versions).
 fn plugin_version(mount_type: &str, v: &str) -> Result<String, LogicalError> {
     let v = v.trim();
-    if v.is_empty() || v == builtin_version() || v.trim_start_matches('v') == builtin_version().trim_start_matches('v') {
+    if v.is_empty()
+        || v == builtin_version()
+        || v.trim_start_matches('v') == builtin_version().trim_start_matches('v')
+    {
         return Ok(String::new());
     }
     let core = v.trim_start_matches('v');
-    let semver_like = core
-        .split(['-', '+'])
-        .next()
-        .is_some_and(|n| {
-            let parts: Vec<&str> = n.split('.').collect();
-            (1..=3).contains(&parts.len())
-                && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-        });
+    let semver_like = core.split(['-', '+']).next().is_some_and(|n| {
+        let parts: Vec<&str> = n.split('.').collect();
+        (1..=3).contains(&parts.len())
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    });
     if !semver_like {
         return Err(LogicalError::bad(format!(
             "version \"{v}\" is not a valid semantic version: Invalid Semantic Version"
@@ -457,7 +481,11 @@ pub(crate) async fn write(core: &Core, req: &Request, path: &str) -> LogicalResu
         return Err(LogicalError::bad(format!("cannot tune \"{path}\"")));
     }
     let system = core.options.system_ttls;
-    let not_found = || LogicalError::bad(format!("tune of path \"{path}\" failed: no mount entry found"));
+    let not_found = || {
+        LogicalError::bad(format!(
+            "tune of path \"{path}\" failed: no mount entry found"
+        ))
+    };
     let mut outcome = (KvChange::None, None);
     let mut before = None;
     core.update_mounts(|table| {
@@ -483,6 +511,14 @@ pub(crate) async fn write(core: &Core, req: &Request, path: &str) -> LogicalResu
     }
     let mut resp = Response::empty();
     resp.warnings.extend(warning);
+    if req
+        .data
+        .get("token_type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.ends_with("batch"))
+    {
+        resp.warnings.push(BATCH_WARNING.into());
+    }
     Ok(resp)
 }
 
@@ -507,13 +543,12 @@ async fn upgrade_kv(core: &Core, path: &str, entry: &MountEntry) -> Result<(), L
             let Some(bytes) = old.get(&full).await? else {
                 continue;
             };
-            let secret: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                LogicalError::Internal(format!("corrupt secret at {full:?}: {e}"))
-            })?;
+            let secret: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| LogicalError::Internal(format!("corrupt secret at {full:?}: {e}")))?;
             let mut body = Map::new();
             body.insert("data".into(), secret);
-            let mut write = Request::new(Operation::Update, format!("{path}data/{full}"))
-                .with_data(body);
+            let mut write =
+                Request::new(Operation::Update, format!("{path}data/{full}")).with_data(body);
             write.mount_point = path.to_string();
             write.relative_path = format!("data/{full}");
             v2.handle(&write, &new_view).await?;
@@ -526,7 +561,9 @@ async fn upgrade_kv(core: &Core, path: &str, entry: &MountEntry) -> Result<(), L
                 .entries
                 .iter_mut()
                 .find(|e| e.path == path && e.uuid == old_uuid)
-                .ok_or_else(|| LogicalError::bad("the mount changed during the upgrade; try again"))?;
+                .ok_or_else(|| {
+                    LogicalError::bad("the mount changed during the upgrade; try again")
+                })?;
             e.uuid = new_uuid.clone();
             e.options.insert("version".into(), "2".into());
             Ok(())
@@ -553,7 +590,10 @@ mod tests {
 
     #[test]
     fn system_ttls_from_config() {
-        assert_eq!(SystemTtls::from_config(None, None).unwrap(), SystemTtls::default());
+        assert_eq!(
+            SystemTtls::from_config(None, None).unwrap(),
+            SystemTtls::default()
+        );
         let t = SystemTtls::from_config(Some(60), Some(3600)).unwrap();
         assert_eq!((t.default, t.max), (60, 3600));
         assert!(SystemTtls::from_config(Some(7200), Some(3600)).is_err());
@@ -571,7 +611,8 @@ mod tests {
     fn tune_validates_ttls_and_values() {
         let sys = SystemTtls::default();
         let mut e = MountEntry::new("auth/userpass/", "userpass", "");
-        let err = apply_tune(&mut e, &obj(json!({"default_lease_ttl": "forever"})), sys).unwrap_err();
+        let err =
+            apply_tune(&mut e, &obj(json!({"default_lease_ttl": "forever"})), sys).unwrap_err();
         assert_eq!(err.to_string(), "time: invalid duration \"forever\"");
         let err = apply_tune(
             &mut e,
@@ -616,7 +657,10 @@ mod tests {
         let sys = SystemTtls::default();
         let mut kv = MountEntry::new("kv/", "kv", "");
         let err = apply_tune(&mut kv, &obj(json!({"token_type": "batch"})), sys).unwrap_err();
-        assert_eq!(err.to_string(), "'token_type' can only be modified on auth mounts");
+        assert_eq!(
+            err.to_string(),
+            "'token_type' can only be modified on auth mounts"
+        );
         let mut tok = MountEntry::new("auth/token/", "token", "");
         assert!(apply_tune(&mut tok, &obj(json!({"token_type": "batch"})), sys).is_err());
         let err = apply_tune(
@@ -637,7 +681,12 @@ mod tests {
         assert_eq!(err.to_string(), "cannot downgrade mount from version 2");
         let err = apply_tune(&mut kv, &obj(json!({"options": {"version": "3"}})), sys).unwrap_err();
         assert_eq!(err.to_string(), "invalid version provided: 3");
-        let (c, w) = apply_tune(&mut kv, &obj(json!({"options": {"version": "2", "x": "y"}})), sys).unwrap();
+        let (c, w) = apply_tune(
+            &mut kv,
+            &obj(json!({"options": {"version": "2", "x": "y"}})),
+            sys,
+        )
+        .unwrap();
         assert_eq!(c, KvChange::None);
         assert!(w.is_none());
         assert_eq!(kv.options.get("x").map(String::as_str), Some("y"));
@@ -647,7 +696,9 @@ mod tests {
         v1.options.insert("version".into(), "1".into());
         let (c, w) = apply_tune(&mut v1, &obj(json!({"options": {"version": 2}})), sys).unwrap();
         assert_eq!(c, KvChange::Upgrade);
-        assert!(w.unwrap().starts_with("Upgrading mount from version 1 to version 2."));
+        assert!(w
+            .unwrap()
+            .starts_with("Upgrading mount from version 1 to version 2."));
     }
 
     #[test]
@@ -660,15 +711,28 @@ mod tests {
             sys,
         )
         .unwrap_err();
-        assert_eq!(err.to_string(), "given default lease TTL greater than given max lease TTL");
-        let sys = SystemTtls { default: 60, max: 3600 };
-        let err = apply_enable_config(&mut e, &obj(json!({"default_lease_ttl": "2h"})), sys).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "given default lease TTL greater than given max lease TTL"
+        );
+        let mut e = MountEntry::new("kv/", "kv", "");
+        let sys = SystemTtls {
+            default: 60,
+            max: 3600,
+        };
+        let err =
+            apply_enable_config(&mut e, &obj(json!({"default_lease_ttl": "2h"})), sys).unwrap_err();
         assert_eq!(
             err.to_string(),
             "given default lease TTL greater than system max lease TTL of 3600"
         );
-        let err = apply_enable_config(&mut e, &obj(json!({"max_lease_ttl": "soon"})), sys).unwrap_err();
-        assert!(err.to_string().starts_with("unable to parse max TTL of soon: "), "{err}");
+        let err =
+            apply_enable_config(&mut e, &obj(json!({"max_lease_ttl": "soon"})), sys).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("unable to parse max TTL of soon: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -128,9 +128,18 @@ pub(crate) fn tune_body(f: &TuneFlags) -> Map<String, Value> {
         body.insert("options".into(), Value::Object(options));
     }
     for (key, list) in [
-        ("audit_non_hmac_request_keys", &f.audit_non_hmac_request_keys),
-        ("audit_non_hmac_response_keys", &f.audit_non_hmac_response_keys),
-        ("passthrough_request_headers", &f.passthrough_request_headers),
+        (
+            "audit_non_hmac_request_keys",
+            &f.audit_non_hmac_request_keys,
+        ),
+        (
+            "audit_non_hmac_response_keys",
+            &f.audit_non_hmac_response_keys,
+        ),
+        (
+            "passthrough_request_headers",
+            &f.passthrough_request_headers,
+        ),
         ("allowed_response_headers", &f.allowed_response_headers),
         ("allowed_managed_keys", &f.allowed_managed_keys),
     ] {
@@ -189,7 +198,11 @@ fn tune(f: &TuneFlags, body: Map<String, Value>, auth: bool) -> Result<u8, u8> {
     } else {
         format!("sys/mounts/{path}tune")
     };
-    let what = if auth { "auth method" } else { "secrets engine" };
+    let what = if auth {
+        "auth method"
+    } else {
+        "secrets engine"
+    };
     if let Err(e) = session
         .client
         .call("POST", &api, &[], Some(Body::json(&Value::Object(body))))
@@ -225,7 +238,11 @@ pub(crate) fn move_mount(a: MoveArgs, auth: bool) -> Result<u8, u8> {
         }
     };
     let (source, destination) = (ensure(&a.args[0]), ensure(&a.args[1]));
-    let what = if auth { "auth method" } else { "secrets engine" };
+    let what = if auth {
+        "auth method"
+    } else {
+        "secrets engine"
+    };
     let body = json!({"from": source, "to": destination});
     let started = match session
         .client
@@ -250,18 +267,19 @@ pub(crate) fn move_mount(a: MoveArgs, auth: bool) -> Result<u8, u8> {
         "Started moving {what} {source} to {destination}, with migration ID {id}"
     ));
     loop {
-        let status = match session
-            .client
-            .call("GET", &format!("sys/remount/status/{id}"), &[], None)
-        {
-            Ok(s) => s,
-            Err(e) => {
-                err(&format!(
-                    "Error checking migration status of {what} {source} to {destination}: {e}"
-                ));
-                return Ok(2);
-            }
-        };
+        let status =
+            match session
+                .client
+                .call("GET", &format!("sys/remount/status/{id}"), &[], None)
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    err(&format!(
+                        "Error checking migration status of {what} {source} to {destination}: {e}"
+                    ));
+                    return Ok(2);
+                }
+            };
         let state = status
             .as_ref()
             .and_then(|s| s.data())
