@@ -183,7 +183,7 @@ impl Core {
             }
             match Self::backend_for(entry) {
                 Ok(backend) => router.insert(Route {
-                    entry: entry.clone(),
+                    entry: Arc::new(entry.clone()),
                     backend,
                 }),
                 Err(e) => {

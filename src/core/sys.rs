@@ -8,8 +8,8 @@ use super::mounts::{is_protected, normalize_mount_path, MountEntry};
 use super::tokens::FoundToken;
 use super::{Core, Unsealed, API_VERSION};
 use crate::logical::{
-    field_bool, field_str, field_u64, LogicalError, LogicalResult, Operation,
-    Request, Response, StorageView,
+    field_bool, field_str, field_u64, LogicalError, LogicalResult, Operation, Request, Response,
+    StorageView,
 };
 
 /// Endpoints that work without a token (and while sealed). Returns `None`

@@ -6,11 +6,11 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
 use super::api::Body;
-use super::mount_tune::{AuthTuneArgs, MoveArgs, SecretsTuneArgs};
 use super::format::{
     err, go_struct, go_value, json_ordered_value, out, table as render_table, Format, GoField,
     Ordered,
 };
+use super::mount_tune::{AuthTuneArgs, MoveArgs, SecretsTuneArgs};
 use super::policy::expect_n;
 use super::token::{parse_duration_flag, parse_kv_flag};
 use super::{parse_go_bool, sanitize_path, CommonArgs, Session};
