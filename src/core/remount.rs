@@ -122,6 +122,13 @@ pub(crate) async fn remount(core: &Core, state: &Unsealed, req: &Request) -> Log
     if !matches!(req.operation, Operation::Update | Operation::Create) {
         return Err(LogicalError::UnsupportedOperation);
     }
+    // A standby's cached table may predate the last change: let the active
+    // node, the only writer, check and move.
+    if !core.is_active() {
+        return Err(LogicalError::Standby(
+            "sys/remount must run on the active node".into(),
+        ));
+    }
     let from = field_str(&req.data, "from").unwrap_or("");
     let to = field_str(&req.data, "to").unwrap_or("");
     let (from, to) = check_paths(from, to)?;

@@ -480,6 +480,13 @@ pub(crate) async fn write(core: &Core, req: &Request, path: &str) -> LogicalResu
     if UNTUNABLE.iter().any(|p| path.starts_with(p)) {
         return Err(LogicalError::bad(format!("cannot tune \"{path}\"")));
     }
+    // A standby's cached table may predate the last change: let the active
+    // node, the only writer, validate against the current one.
+    if !core.is_active() {
+        return Err(LogicalError::Standby(
+            "mount tuning must run on the active node".into(),
+        ));
+    }
     let system = core.options.system_ttls;
     let not_found = || {
         LogicalError::bad(format!(
