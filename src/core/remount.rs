@@ -178,6 +178,7 @@ pub(crate) async fn remount(core: &Core, state: &Unsealed, req: &Request) -> Log
         .put(&format!("{MIGRATION_PREFIX}{migration_id}"), &bytes)
         .await?;
     tracing::info!(migration_id, from, to, "completed the mount move");
+    prune_old_records(core).await;
 
     let mut data = Map::new();
     data.insert("migration_id".into(), Value::from(migration_id));
@@ -186,6 +187,33 @@ pub(crate) async fn remount(core: &Core, state: &Unsealed, req: &Request) -> Log
         body["warnings"] = json!([QUEUED_WARNING]);
     }
     Ok(resp)
+}
+
+/// How long a migration record stays answerable (Vault keeps them in
+/// memory only, so any bound is at least as generous).
+const RECORD_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// Deletes migration records older than [`RECORD_TTL_SECS`], so repeated
+/// remounts do not grow storage forever. Best effort: a failure only logs.
+async fn prune_old_records(core: &Core) {
+    let cutoff = chrono::Utc::now().timestamp() - RECORD_TTL_SECS;
+    let Ok(ids) = core.barrier.list(MIGRATION_PREFIX).await else {
+        return;
+    };
+    for id in ids {
+        let key = format!("{MIGRATION_PREFIX}{id}");
+        let old = match core.barrier.get(&key).await {
+            Ok(Some(b)) => serde_json::from_slice::<Migration>(&b)
+                .map(|m| m.started < cutoff)
+                .unwrap_or(true),
+            _ => false,
+        };
+        if old {
+            if let Err(e) = core.barrier.delete(&key).await {
+                tracing::warn!(error = %e, "could not delete an old migration record");
+            }
+        }
+    }
 }
 
 /// `GET sys/remount/status/:migration_id`.
