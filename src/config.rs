@@ -79,6 +79,11 @@ pub(crate) struct ServerConfig {
     pub(crate) disable_mlock: bool,
     pub(crate) ui: bool,
     pub(crate) log_level: Option<String>,
+    /// `default_lease_ttl`, seconds: the system default lease TTL (Vault:
+    /// 768h when unset).
+    pub(crate) default_lease_ttl: Option<u64>,
+    /// `max_lease_ttl`, seconds: the system maximum lease TTL (768h).
+    pub(crate) max_lease_ttl: Option<u64>,
     /// Non-fatal problems (unknown keys), printed at startup.
     pub(crate) warnings: Vec<String>,
 }
@@ -177,6 +182,8 @@ impl ServerConfig {
         self.api_addr = other.api_addr.or(self.api_addr.take());
         self.cluster_addr = other.cluster_addr.or(self.cluster_addr.take());
         self.log_level = other.log_level.or(self.log_level.take());
+        self.default_lease_ttl = other.default_lease_ttl.or(self.default_lease_ttl);
+        self.max_lease_ttl = other.max_lease_ttl.or(self.max_lease_ttl);
         self.disable_mlock |= other.disable_mlock;
         self.ui |= other.ui;
         self.warnings.extend(other.warnings);
@@ -193,11 +200,22 @@ impl ServerConfig {
             return Err(invalid("the top level must be a set of stanzas".into()));
         };
         let mut cfg = ServerConfig::default();
+        // `backend` is Vault's old name for `storage`; one file may not use both.
+        if root.contains_key("storage") && root.contains_key("backend") {
+            return Err(invalid(
+                "both \"storage\" and its legacy name \"backend\" are set; use only \"storage\""
+                    .into(),
+            ));
+        }
         for (key, value) in &root {
             match key.as_str() {
                 "storage" | "backend" => {
                     cfg.storage = Some(one_stanza(key, value).map_err(invalid)?)
                 }
+                "default_lease_ttl" => {
+                    cfg.default_lease_ttl = Some(duration(key, value).map_err(invalid)?)
+                }
+                "max_lease_ttl" => cfg.max_lease_ttl = Some(duration(key, value).map_err(invalid)?),
                 "seal" => cfg.seal = Some(one_stanza(key, value).map_err(invalid)?),
                 "listener" => {
                     for st in stanzas(key, value).map_err(invalid)? {
@@ -226,6 +244,16 @@ impl ServerConfig {
             }
         }
         Ok(cfg)
+    }
+}
+
+/// A duration as Vault's config takes it: `"768h"`, `"30m"` or seconds.
+fn duration(key: &str, v: &Value) -> Result<u64, String> {
+    match v {
+        Value::Number(_) | Value::String(_) => {
+            crate::logical::parse_duration(v).map_err(|e| format!("{key}: {e}"))
+        }
+        _ => Err(format!("{key} must be a duration such as \"768h\"")),
     }
 }
 
@@ -401,5 +429,40 @@ whatever = 3
     fn tls_needs_files() {
         let err = parse("listener \"tcp\" { address = \"127.0.0.1:1\" }", "t.hcl").unwrap_err();
         assert!(err.to_string().contains("tls_cert_file"));
+    }
+
+    #[test]
+    fn lease_ttls_in_hcl_and_json() {
+        let cfg = parse(
+            "default_lease_ttl = \"1h\"\nmax_lease_ttl = \"768h\"\n",
+            "t.hcl",
+        )
+        .unwrap();
+        assert_eq!(cfg.default_lease_ttl, Some(3600));
+        assert_eq!(cfg.max_lease_ttl, Some(768 * 3600));
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let cfg = parse(
+            r#"{"default_lease_ttl": 60, "max_lease_ttl": "2h"}"#,
+            "t.json",
+        )
+        .unwrap();
+        assert_eq!(cfg.default_lease_ttl, Some(60));
+        assert_eq!(cfg.max_lease_ttl, Some(7200));
+        let err = parse("max_lease_ttl = \"forever\"\n", "t.hcl").unwrap_err();
+        assert!(err.to_string().contains("max_lease_ttl"), "{err}");
+        let err = parse("max_lease_ttl = [1]\n", "t.hcl").unwrap_err();
+        assert!(err.to_string().contains("max_lease_ttl"), "{err}");
+    }
+
+    #[test]
+    fn backend_is_a_synonym_of_storage_but_not_both() {
+        let cfg = parse("backend \"file\" { path = \"/x\" }\n", "t.hcl").unwrap();
+        assert_eq!(cfg.storage.unwrap().kind, "file");
+        let err = parse(
+            "backend \"file\" { path = \"/x\" }\nstorage \"file\" { path = \"/y\" }\n",
+            "t.hcl",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("backend"), "{err}");
     }
 }

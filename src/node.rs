@@ -107,6 +107,8 @@ pub(crate) async fn build_node(
         .storage
         .as_ref()
         .ok_or("the configuration has no storage stanza")?;
+    let system_ttls =
+        crate::core::tune::SystemTtls::from_config(config.default_lease_ttl, config.max_lease_ttl)?;
     let built = build_storage(stanza, can_lead).await?;
     let seal = build_seal(config.seal.as_ref()).await?;
     let ha = built.ha.map(|cfg| {
@@ -131,6 +133,7 @@ pub(crate) async fn build_node(
             api_addr: Some(api_addr),
             clock: Arc::new(crate::util::SystemClock),
             ha: ha.clone(),
+            system_ttls,
         },
     );
     Ok(Node { core, ha })

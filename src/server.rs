@@ -168,6 +168,12 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         .unwrap_or_else(|| format!("{scheme}://{local}"));
 
     let (core, ha) = if args.dev {
+        // Dev mode keeps Vault's defaults (768h) unless a -config sets them.
+        let system_ttls = crate::core::tune::SystemTtls::from_config(
+            config.default_lease_ttl,
+            config.max_lease_ttl,
+        )
+        .map_err(StartError::Other)?;
         let core = Core::new(
             Arc::new(MemoryStorage::new()) as Arc<dyn Storage>,
             Arc::new(ShamirSeal) as Arc<dyn Seal>,
@@ -176,6 +182,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
                 api_addr: Some(api_addr.clone()),
                 clock: Arc::new(crate::util::SystemClock),
                 ha: None,
+                system_ttls,
             },
         );
         (core, None)

@@ -897,3 +897,163 @@ fn bao_cli_wrap_and_policy_endpoints() {
     let r = c.bao_json(&["read", "-format=json", "sys/policies/acl/reader"]);
     assert_eq!(r["data"]["policy"], text, "{r}");
 }
+
+#[test]
+fn bao_cli_secrets_and_auth_tune_and_move() {
+    let c = Clients::new();
+    c.bao(&["secrets", "enable", "-path=kv-old", "-version=2", "kv"]);
+    c.bao(&["kv", "put", "kv-old/app", "k=v"]);
+    let out = c.bao(&["secrets", "move", "kv-old/", "kv-new/"]);
+    assert!(
+        out.contains("Success! Finished moving secrets engine kv-old/ to kv-new/"),
+        "{out}"
+    );
+    let v = c.bao_json(&["kv", "get", "-format=json", "kv-new/app"]);
+    assert_eq!(v["data"]["data"], json!({"k": "v"}), "{v}");
+    c.bao(&[
+        "secrets",
+        "tune",
+        "-default-lease-ttl=1h",
+        "-max-lease-ttl=24h",
+        "-description=moved kv",
+        "-listing-visibility=unauth",
+        "-audit-non-hmac-request-keys=user",
+        "kv-new/",
+    ]);
+    let t = c.bao_json(&["read", "-format=json", "sys/mounts/kv-new/tune"]);
+    assert_eq!(t["data"]["default_lease_ttl"], 3600, "{t}");
+    assert_eq!(t["data"]["max_lease_ttl"], 86400, "{t}");
+    assert_eq!(t["data"]["description"], "moved kv", "{t}");
+    assert_eq!(t["data"]["listing_visibility"], "unauth", "{t}");
+    assert_eq!(
+        t["data"]["audit_non_hmac_request_keys"],
+        json!(["user"]),
+        "{t}"
+    );
+    // a tune error is reported, exit code 2
+    let out = c.run(
+        venv_bin("bao"),
+        &["secrets", "tune", "-max-lease-ttl=1m", "kv-new/"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("would be less than"),
+        "{out:?}"
+    );
+
+    c.bao(&["auth", "enable", "userpass"]);
+    c.bao(&[
+        "auth",
+        "tune",
+        "-default-lease-ttl=30m",
+        "-max-lease-ttl=2h",
+        "-token-type=default-batch",
+        "userpass/",
+    ]);
+    let t = c.bao_json(&["read", "-format=json", "sys/auth/userpass/tune"]);
+    assert_eq!(t["data"]["default_lease_ttl"], 1800, "{t}");
+    assert_eq!(t["data"]["max_lease_ttl"], 7200, "{t}");
+    assert_eq!(t["data"]["token_type"], "default-batch", "{t}");
+    let out = c.bao(&["auth", "move", "auth/userpass/", "auth/people/"]);
+    assert!(
+        out.contains("Success! Finished moving auth method"),
+        "{out}"
+    );
+    let l = c.bao_json(&["auth", "list", "-format=json"]);
+    assert!(l.get("userpass/").is_none(), "{l}");
+    assert_eq!(l["people/"]["config"]["token_type"], "default-batch", "{l}");
+}
+
+#[test]
+fn strongroom_client_secrets_and_auth_tune_and_move() {
+    let c = Clients::new();
+    ok_stdout(
+        "secrets enable",
+        &c.strongroom(&["secrets", "enable", "-path=kv-old", "-version=2", "kv"]),
+    );
+    ok_stdout("kv put", &c.strongroom(&["kv", "put", "kv-old/app", "k=v"]));
+    let out = ok_stdout(
+        "secrets move",
+        &c.strongroom(&["secrets", "move", "kv-old", "kv-new"]),
+    );
+    assert!(
+        out.starts_with("Started moving secrets engine kv-old/ to kv-new/, with migration ID "),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "Success! Finished moving secrets engine kv-old/ to kv-new/, with migration ID "
+        ),
+        "{out}"
+    );
+    let v = c.strongroom_json(&["kv", "get", "-format=json", "kv-new/app"]);
+    assert_eq!(v["data"]["data"], json!({"k": "v"}), "{v}");
+    let out = ok_stdout(
+        "secrets tune",
+        &c.strongroom(&[
+            "secrets",
+            "tune",
+            "-default-lease-ttl=1h",
+            "-max-lease-ttl=24h",
+            "-description=moved kv",
+            "-listing-visibility=unauth",
+            "-audit-non-hmac-request-keys=user",
+            "-audit-non-hmac-request-keys=pass",
+            "-passthrough-request-headers=X-A",
+            "kv-new/",
+        ]),
+    );
+    assert_eq!(out, "Success! Tuned the secrets engine at: kv-new/\n");
+    let t = c.server.get("/v1/sys/mounts/kv-new/tune").json()["data"].clone();
+    assert_eq!(t["default_lease_ttl"], 3600, "{t}");
+    assert_eq!(t["max_lease_ttl"], 86400, "{t}");
+    assert_eq!(t["description"], "moved kv", "{t}");
+    assert_eq!(
+        t["audit_non_hmac_request_keys"],
+        json!(["user", "pass"]),
+        "{t}"
+    );
+    assert_eq!(t["passthrough_request_headers"], json!(["X-A"]), "{t}");
+    let out = c.strongroom(&["secrets", "tune", "-max-lease-ttl=1m", "kv-new/"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("Error tuning secrets engine kv-new/: "),
+        "{out:?}"
+    );
+
+    ok_stdout(
+        "auth enable",
+        &c.strongroom(&["auth", "enable", "userpass"]),
+    );
+    let out = ok_stdout(
+        "auth tune",
+        &c.strongroom(&[
+            "auth",
+            "tune",
+            "-default-lease-ttl=30m",
+            "-max-lease-ttl=2h",
+            "-token-type=batch",
+            "-user-lockout-threshold=4",
+            "userpass",
+        ]),
+    );
+    assert_eq!(out, "Success! Tuned the auth method at: userpass/\n");
+    let t = c.server.get("/v1/sys/auth/userpass/tune").json()["data"].clone();
+    assert_eq!(t["default_lease_ttl"], 1800, "{t}");
+    assert_eq!(t["token_type"], "batch", "{t}");
+    assert_eq!(t["user_lockout_threshold"], 4, "{t}");
+    // `auth move` takes the paths with or without auth/
+    let out = ok_stdout(
+        "auth move",
+        &c.strongroom(&["auth", "move", "userpass", "people"]),
+    );
+    assert!(
+        out.contains("Success! Finished moving auth method auth/userpass/ to auth/people/"),
+        "{out}"
+    );
+    let l = c.strongroom_json(&["auth", "list", "-format=json"]);
+    assert!(
+        l.get("people/").is_some() && l.get("userpass/").is_none(),
+        "{l}"
+    );
+}

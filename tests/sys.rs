@@ -726,3 +726,589 @@ fn legacy_policy_list_and_policy_patch() {
     );
     expect_status(&r, 400, "patch with a bad policy");
 }
+
+// ---- system lease TTLs, the backend stanza, sys/remount, mount tune ----
+
+/// Initializes (one share) and unseals a fresh non-dev server; returns its
+/// root token.
+fn init_unseal(s: &Server) -> String {
+    let r = s.call(
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(&json!({"secret_shares": 1, "secret_threshold": 1})),
+    );
+    expect_status(&r, 200, "sys/init");
+    let v = r.json();
+    let key = v["keys"][0].as_str().expect("key").to_string();
+    let root = v["root_token"].as_str().expect("root").to_string();
+    let r = s.call("PUT", "/v1/sys/unseal", None, Some(&json!({ "key": key })));
+    expect_status(&r, 200, "unseal");
+    assert_eq!(r.json()["sealed"], false);
+    root
+}
+
+fn file_hcl(dir: &std::path::Path, stanza: &str, extra: &str) -> String {
+    format!(
+        "{stanza} \"file\" {{\n  path = \"{}\"\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{{PORT}}\"\n  tls_disable = true\n}}\n{extra}\n",
+        dir.display()
+    )
+}
+
+#[test]
+fn config_lease_ttls_are_the_system_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::with_hcl(&file_hcl(
+        dir.path(),
+        "storage",
+        "default_lease_ttl = \"1h\"\nmax_lease_ttl = \"2h\"",
+    ));
+    assert!(!s.stderr().contains("has no effect"), "{}", s.stderr());
+    let root = init_unseal(&s);
+    let call = |m: &str, p: &str, b: Option<Value>| s.call(m, p, Some(&root), b.as_ref());
+    let t = call("GET", "/v1/sys/auth/token/tune", None).json();
+    assert_eq!(t["data"]["default_lease_ttl"], 3600, "{t}");
+    assert_eq!(t["data"]["max_lease_ttl"], 7200, "{t}");
+    expect_status(
+        &call("POST", "/v1/sys/mounts/kv", Some(json!({"type": "kv"}))),
+        204,
+        "enable kv",
+    );
+    let t = call("GET", "/v1/sys/mounts/kv/tune", None).json();
+    assert_eq!(t["data"]["default_lease_ttl"], 3600, "{t}");
+    assert_eq!(t["data"]["max_lease_ttl"], 7200, "{t}");
+    // the raw mount config still says "system" (0), as Vault lists it
+    let m = call("GET", "/v1/sys/mounts", None).json();
+    assert_eq!(m["data"]["kv/"]["config"]["default_lease_ttl"], 0, "{m}");
+    // tokens: default TTL and cap from the config
+    let r = call(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"policies": ["default"]})),
+    );
+    expect_status(&r, 200, "token create");
+    assert_eq!(r.json()["auth"]["lease_duration"], 3600, "{}", r.text());
+    let r = call(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"policies": ["default"], "ttl": "5h"})),
+    );
+    expect_status(&r, 200, "token create 5h");
+    assert_eq!(r.json()["auth"]["lease_duration"], 7200, "{}", r.text());
+    // a default above the system max (the mount max being the system's) is refused
+    let r = call(
+        "POST",
+        "/v1/sys/mounts/kv/tune",
+        Some(json!({"default_lease_ttl": "3h"})),
+    );
+    expect_status(&r, 400, "default above the system max");
+    assert!(
+        r.errors()[0].contains("system max lease TTL of 7200"),
+        "{r}"
+    );
+    // enabling with such a default is refused with Vault's message
+    let r = call(
+        "POST",
+        "/v1/sys/mounts/kv2",
+        Some(json!({"type": "kv", "config": {"default_lease_ttl": "3h"}})),
+    );
+    expect_status(&r, 400, "enable with default above system max");
+    assert_eq!(
+        r.errors()[0],
+        "given default lease TTL greater than system max lease TTL of 7200"
+    );
+    // a mount's own max may go above the system max (Vault's PKI guide does)
+    expect_status(
+        &call(
+            "POST",
+            "/v1/sys/mounts/kv/tune",
+            Some(json!({"default_lease_ttl": "3h", "max_lease_ttl": "87600h"})),
+        ),
+        204,
+        "mount max above the system max",
+    );
+    let t = call("GET", "/v1/sys/mounts/kv/tune", None).json();
+    assert_eq!(t["data"]["max_lease_ttl"], 87_600 * 3600, "{t}");
+}
+
+#[test]
+fn dev_server_keeps_vaults_768h_defaults() {
+    let s = Server::dev();
+    let t = s.get("/v1/sys/mounts/secret/tune").json();
+    assert_eq!(t["data"]["default_lease_ttl"], 2_764_800, "{t}");
+    assert_eq!(t["data"]["max_lease_ttl"], 2_764_800, "{t}");
+    // the legacy shape: data keys repeated at the top level
+    assert_eq!(t["default_lease_ttl"], 2_764_800, "{t}");
+    assert_eq!(t["options"]["version"], "2", "{t}");
+}
+
+#[test]
+fn legacy_backend_stanza_is_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::with_hcl(&file_hcl(dir.path(), "backend", ""));
+    let root = init_unseal(&s);
+    let r = s.call("GET", "/v1/sys/seal-status", None, None);
+    assert_eq!(r.json()["storage_type"], "file", "{}", r.text());
+    expect_status(
+        &s.call("GET", "/v1/sys/mounts", Some(&root), None),
+        200,
+        "mounts",
+    );
+    // both spellings at once is an error that names them
+    let both = dir.path().join("both.hcl");
+    std::fs::write(
+        &both,
+        format!(
+            "{}backend \"file\" {{\n  path = \"{}\"\n}}\n",
+            file_hcl(dir.path(), "storage", "").replace("{PORT}", "1"),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = common::run_binary(&["server", &format!("-config={}", both.display())]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("backend") && err.contains("storage"), "{err}");
+}
+
+#[test]
+fn remount_kv_v2_moves_its_data() {
+    let s = Server::dev();
+    expect_status(
+        &s.post(
+            "/v1/sys/mounts/kv-old",
+            json!({"type": "kv", "options": {"version": "2"}, "description": "to be moved"}),
+        ),
+        204,
+        "enable kv-old",
+    );
+    expect_status(
+        &s.put("/v1/kv-old/data/moved-secret", json!({"data": {"k": "v"}})),
+        200,
+        "write",
+    );
+    let uuid = s.get("/v1/sys/mounts").json()["data"]["kv-old/"]["uuid"].clone();
+    let r = s.post("/v1/sys/remount", json!({"from": "kv-old", "to": "kv-new"}));
+    expect_status(&r, 200, "remount");
+    let v = r.json();
+    let id = v["data"]["migration_id"]
+        .as_str()
+        .expect("migration_id")
+        .to_string();
+    assert_eq!(v["migration_id"], id.as_str(), "legacy shape: {v}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.starts_with("Mount move has been queued.")),
+        "{v}"
+    );
+    let r = s.get(&format!("/v1/sys/remount/status/{id}"));
+    expect_status(&r, 200, "status");
+    assert_eq!(
+        r.json()["data"],
+        json!({"migration_id": id, "migration_info": {
+            "source_mount": "kv-old/", "target_mount": "kv-new/", "status": "success"}}),
+    );
+    let r = s.get("/v1/kv-new/data/moved-secret");
+    expect_status(&r, 200, "read after remount");
+    assert_eq!(r.json()["data"]["data"], json!({"k": "v"}));
+    assert_eq!(r.json()["data"]["metadata"]["version"], 1);
+    expect_status(&s.get("/v1/kv-old/data/moved-secret"), 404, "old path");
+    let m = s.get("/v1/sys/mounts").json();
+    assert!(m["data"].get("kv-old/").is_none(), "{m}");
+    assert_eq!(m["data"]["kv-new/"]["uuid"], uuid, "{m}");
+    assert_eq!(m["data"]["kv-new/"]["description"], "to be moved");
+    // an unknown migration id
+    let r = s.get("/v1/sys/remount/status/00000000-0000-0000-0000-000000000000");
+    expect_status(&r, 404, "unknown migration");
+    assert_eq!(r.text().trim(), r#"{"errors":[]}"#);
+}
+
+#[test]
+fn remount_errors_use_vaults_messages() {
+    let s = Server::dev();
+    expect_status(
+        &s.post("/v1/sys/auth/userpass", json!({"type": "userpass"})),
+        204,
+        "enable userpass",
+    );
+    expect_status(
+        &s.post("/v1/sys/mounts/kv1", json!({"type": "kv"})),
+        204,
+        "kv1",
+    );
+    for (body, msg) in [
+        (
+            json!({"from": "kv1"}),
+            "both 'from' and 'to' path must be specified as a string",
+        ),
+        (
+            json!({"from": "no-such-mount", "to": "elsewhere"}),
+            "no matching mount at \"no-such-mount/\"",
+        ),
+        (
+            json!({"from": "sys", "to": "sys2"}),
+            "cannot remount \"sys/\"",
+        ),
+        (
+            json!({"from": "cubbyhole", "to": "c2"}),
+            "cannot remount \"cubbyhole/\"",
+        ),
+        (
+            json!({"from": "identity", "to": "i2"}),
+            "cannot remount \"identity/\"",
+        ),
+        (
+            json!({"from": "auth/token", "to": "auth/t2"}),
+            "cannot remount \"auth/token/\"",
+        ),
+        (
+            json!({"from": "kv1", "to": "secret"}),
+            "path already in use at \"secret/\"",
+        ),
+        (
+            json!({"from": "auth/userpass", "to": "people"}),
+            "cannot remount auth mount to non-auth mount \"people/\"",
+        ),
+        (
+            json!({"from": "kv1", "to": "auth/kv1"}),
+            "cannot remount to destination auth/kv1/",
+        ),
+    ] {
+        let r = s.post("/v1/sys/remount", body.clone());
+        expect_status(&r, 400, &body.to_string());
+        assert_eq!(r.errors(), vec![msg.to_string()], "{body}");
+    }
+    // nothing moved
+    let m = s.get("/v1/sys/mounts").json();
+    assert!(m["data"].get("kv1/").is_some(), "{m}");
+    // remount needs sudo: a default-policy token is refused
+    let r = s.post("/v1/auth/token/create", json!({"policies": ["default"]}));
+    let t = r.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s.call(
+        "POST",
+        "/v1/sys/remount",
+        Some(&t),
+        Some(&json!({"from": "kv1", "to": "kv9"})),
+    );
+    expect_status(&r, 403, "remount without sudo");
+}
+
+#[test]
+fn remount_an_auth_method_and_log_in_at_the_new_path() {
+    let s = Server::dev();
+    expect_status(
+        &s.post(
+            "/v1/sys/auth/userpass",
+            json!({"type": "userpass", "description": "people"}),
+        ),
+        204,
+        "enable userpass",
+    );
+    expect_status(
+        &s.post(
+            "/v1/auth/userpass/users/alice",
+            json!({"password": "pw", "token_policies": "default"}),
+        ),
+        204,
+        "user",
+    );
+    let r = s.call(
+        "POST",
+        "/v1/auth/userpass/login/alice",
+        None,
+        Some(&json!({"password": "pw"})),
+    );
+    expect_status(&r, 200, "login");
+    let old_token = r.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s.post(
+        "/v1/sys/remount",
+        json!({"from": "auth/userpass", "to": "auth/people"}),
+    );
+    expect_status(&r, 200, "remount auth");
+    let id = r.json()["data"]["migration_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let st = s.get(&format!("/v1/sys/remount/status/{id}")).json();
+    assert_eq!(
+        st["data"]["migration_info"]["source_mount"],
+        "auth/userpass/"
+    );
+    assert_eq!(st["data"]["migration_info"]["target_mount"], "auth/people/");
+    // the user moved with the mount
+    let r = s.call(
+        "POST",
+        "/v1/auth/people/login/alice",
+        None,
+        Some(&json!({"password": "pw"})),
+    );
+    expect_status(&r, 200, "login at the new path");
+    let v = r.json();
+    assert!(
+        v["auth"]["policies"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("default")),
+        "{v}"
+    );
+    let r = s.call(
+        "POST",
+        "/v1/auth/userpass/login/alice",
+        None,
+        Some(&json!({"password": "pw"})),
+    );
+    assert!(r.status >= 400, "the old path is gone: {r}");
+    // tokens from the old path were revoked, as Vault revokes the old leases
+    expect_status(
+        &s.call("GET", "/v1/auth/token/lookup-self", Some(&old_token), None),
+        403,
+        "old token",
+    );
+    let a = s.get("/v1/sys/auth").json();
+    assert!(a["data"].get("userpass/").is_none(), "{a}");
+    assert_eq!(a["data"]["people/"]["description"], "people", "{a}");
+}
+
+#[test]
+fn mount_tune_round_trip_and_errors() {
+    let s = Server::dev();
+    expect_status(
+        &s.post(
+            "/v1/sys/mounts/kv-new",
+            json!({"type": "kv", "options": {"version": "2"}, "description": "to be moved"}),
+        ),
+        204,
+        "enable",
+    );
+    let r = s.get("/v1/sys/mounts/kv-new/tune");
+    expect_status(&r, 200, "tune read");
+    let v = r.json();
+    assert_eq!(
+        v["data"],
+        json!({"default_lease_ttl": 2764800, "description": "to be moved",
+               "force_no_cache": false, "max_lease_ttl": 2764800, "options": {"version": "2"}}),
+    );
+    assert_eq!(v["description"], "to be moved", "{v}");
+    expect_status(
+        &s.post(
+            "/v1/sys/mounts/kv-new/tune",
+            json!({"default_lease_ttl": "1h", "max_lease_ttl": "24h", "description": "moved kv",
+                   "listing_visibility": "unauth", "audit_non_hmac_request_keys": ["user"]}),
+        ),
+        204,
+        "tune write",
+    );
+    let v = s.get("/v1/sys/mounts/kv-new/tune").json();
+    assert_eq!(
+        v["data"],
+        json!({"audit_non_hmac_request_keys": ["user"], "default_lease_ttl": 3600,
+               "description": "moved kv", "force_no_cache": false, "listing_visibility": "unauth",
+               "max_lease_ttl": 86400, "options": {"version": "2"}}),
+    );
+    assert_eq!(v["listing_visibility"], "unauth", "{v}");
+    // the mount listing shows the tuned config
+    let m = s.get("/v1/sys/mounts").json();
+    let cfg = &m["data"]["kv-new/"]["config"];
+    assert_eq!(cfg["default_lease_ttl"], 3600, "{m}");
+    assert_eq!(cfg["listing_visibility"], "unauth", "{m}");
+    assert_eq!(cfg["audit_non_hmac_request_keys"], json!(["user"]), "{m}");
+    // every other tunable round-trips
+    expect_status(
+        &s.post(
+            "/v1/sys/mounts/kv-new/tune",
+            json!({"audit_non_hmac_response_keys": "a,b", "passthrough_request_headers": ["X-A"],
+                   "allowed_response_headers": ["X-B"], "allowed_managed_keys": ["k"],
+                   "plugin_version": ""}),
+        ),
+        204,
+        "tune lists",
+    );
+    let d = s.get("/v1/sys/mounts/kv-new/tune").json()["data"].clone();
+    assert_eq!(d["audit_non_hmac_response_keys"], json!(["a", "b"]), "{d}");
+    assert_eq!(d["passthrough_request_headers"], json!(["X-A"]), "{d}");
+    assert_eq!(d["allowed_response_headers"], json!(["X-B"]), "{d}");
+    assert_eq!(d["allowed_managed_keys"], json!(["k"]), "{d}");
+    for (body, msg) in [
+        (
+            json!({"default_lease_ttl": "forever"}),
+            "time: invalid duration \"forever\"".to_string(),
+        ),
+        (
+            json!({"default_lease_ttl": "48h"}),
+            "backend max lease TTL of 86400 would be less than backend default lease TTL of 172800"
+                .to_string(),
+        ),
+        (
+            json!({"listing_visibility": "loud"}),
+            "invalid listing_visibility loud".to_string(),
+        ),
+        (
+            json!({"token_type": "batch"}),
+            "'token_type' can only be modified on auth mounts".to_string(),
+        ),
+        (
+            json!({"options": {"version": "1"}}),
+            "cannot downgrade mount from version 2".to_string(),
+        ),
+    ] {
+        let r = s.post("/v1/sys/mounts/kv-new/tune", body.clone());
+        expect_status(&r, 400, &body.to_string());
+        assert_eq!(r.errors(), vec![msg], "{body}");
+    }
+    let r = s.post("/v1/sys/mounts/sys/tune", json!({"description": "x"}));
+    expect_status(&r, 400, "tune sys");
+    assert_eq!(r.errors(), vec!["cannot tune \"sys/\"".to_string()]);
+    let r = s.post("/v1/sys/mounts/nope/tune", json!({"description": "x"}));
+    expect_status(&r, 400, "tune a missing mount");
+    assert_eq!(
+        r.errors(),
+        vec!["tune of path \"nope/\" failed: no mount entry found".to_string()]
+    );
+    // a refused tune changed nothing
+    assert_eq!(
+        s.get("/v1/sys/mounts/kv-new/tune").json()["data"]["description"],
+        "moved kv"
+    );
+}
+
+#[test]
+fn auth_tune_round_trip_and_ttls_are_honored() {
+    let s = Server::dev();
+    expect_status(
+        &s.post(
+            "/v1/sys/auth/userpass",
+            json!({"type": "userpass", "description": "people"}),
+        ),
+        204,
+        "enable",
+    );
+    let v = s.get("/v1/sys/auth/userpass/tune").json();
+    assert_eq!(
+        v["data"],
+        json!({"default_lease_ttl": 2764800, "description": "people", "force_no_cache": false,
+               "max_lease_ttl": 2764800, "token_type": "default-service"}),
+    );
+    let a = s.get("/v1/sys/auth").json();
+    assert_eq!(
+        a["data"]["userpass/"]["config"]["token_type"], "default-service",
+        "{a}"
+    );
+    assert_eq!(
+        a["data"]["token/"]["config"]["token_type"], "default-service",
+        "{a}"
+    );
+    expect_status(
+        &s.post(
+            "/v1/sys/auth/userpass/tune",
+            json!({"default_lease_ttl": "30m", "max_lease_ttl": "2h",
+                   "listing_visibility": "unauth", "token_type": "default-service"}),
+        ),
+        204,
+        "auth tune",
+    );
+    let v = s.get("/v1/sys/auth/userpass/tune").json();
+    assert_eq!(
+        v["data"],
+        json!({"default_lease_ttl": 1800, "description": "people", "force_no_cache": false,
+               "listing_visibility": "unauth", "max_lease_ttl": 7200, "token_type": "default-service"}),
+    );
+    // the path the CLI uses (sys/mounts/auth/...) reads the same
+    let v2 = s.get("/v1/sys/mounts/auth/userpass/tune").json();
+    assert_eq!(v2["data"], v["data"]);
+    let r = s.post(
+        "/v1/sys/auth/userpass/tune",
+        json!({"token_type": "platinum"}),
+    );
+    expect_status(&r, 400, "bad token type");
+    assert_eq!(
+        r.errors(),
+        vec!["invalid value for 'token_type'".to_string()]
+    );
+    let r = s.post("/v1/sys/auth/token/tune", json!({"token_type": "batch"}));
+    expect_status(&r, 400, "token type on the token store");
+    // user lockout settings are stored and shown
+    expect_status(
+        &s.post(
+            "/v1/sys/auth/userpass/tune",
+            json!({"user_lockout_config": {"lockout_threshold": "5", "lockout_duration": "10m"}}),
+        ),
+        204,
+        "lockout",
+    );
+    let d = s.get("/v1/sys/auth/userpass/tune").json()["data"].clone();
+    assert_eq!(d["user_lockout_threshold"], 5, "{d}");
+    assert_eq!(d["user_lockout_duration"], 600, "{d}");
+    // the tuned TTLs apply to logins
+    expect_status(
+        &s.post("/v1/auth/userpass/users/alice", json!({"password": "pw"})),
+        204,
+        "user",
+    );
+    let r = s.call(
+        "POST",
+        "/v1/auth/userpass/login/alice",
+        None,
+        Some(&json!({"password": "pw"})),
+    );
+    expect_status(&r, 200, "login");
+    assert_eq!(r.json()["auth"]["lease_duration"], 1800, "{}", r.text());
+    expect_status(
+        &s.post(
+            "/v1/auth/userpass/users/bob",
+            json!({"password": "pw", "token_ttl": "5h"}),
+        ),
+        204,
+        "user bob",
+    );
+    let r = s.call(
+        "POST",
+        "/v1/auth/userpass/login/bob",
+        None,
+        Some(&json!({"password": "pw"})),
+    );
+    expect_status(&r, 200, "login bob");
+    assert_eq!(r.json()["auth"]["lease_duration"], 7200, "{}", r.text());
+}
+
+#[test]
+fn tune_upgrades_kv_v1_to_v2_with_its_data() {
+    let s = Server::dev();
+    expect_status(
+        &s.post("/v1/sys/mounts/old", json!({"type": "kv"})),
+        204,
+        "enable v1",
+    );
+    expect_status(&s.put("/v1/old/a", json!({"x": "1"})), 204, "write a");
+    expect_status(
+        &s.put("/v1/old/dir/b", json!({"y": "2"})),
+        204,
+        "write dir/b",
+    );
+    let r = s.post(
+        "/v1/sys/mounts/old/tune",
+        json!({"options": {"version": "2"}}),
+    );
+    expect_status(&r, 200, "upgrade");
+    assert!(
+        r.json()["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.starts_with("Upgrading mount from version 1 to version 2.")),
+        "{}",
+        r.text()
+    );
+    let t = s.get("/v1/sys/mounts/old/tune").json();
+    assert_eq!(t["data"]["options"]["version"], "2", "{t}");
+    let r = s.get("/v1/old/data/a");
+    expect_status(&r, 200, "read a as v2");
+    assert_eq!(r.json()["data"]["data"], json!({"x": "1"}));
+    let r = s.get("/v1/old/data/dir/b");
+    expect_status(&r, 200, "read dir/b as v2");
+    assert_eq!(r.json()["data"]["data"], json!({"y": "2"}));
+}

@@ -257,6 +257,7 @@ impl Core {
             mounts,
             tokens,
             cluster,
+            system_ttls: self.options.system_ttls,
         }));
         *self.active_since.write().map_err(|_| lock_err())? = chrono::Utc::now();
         Ok(())

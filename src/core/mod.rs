@@ -12,10 +12,12 @@ pub(crate) mod lifecycle;
 pub(crate) mod mounts;
 pub(crate) mod path;
 pub(crate) mod policies;
+pub(crate) mod remount;
 pub(crate) mod router;
 pub(crate) mod sys;
 pub(crate) mod token_store;
 pub(crate) mod tokens;
+pub(crate) mod tune;
 pub(crate) mod wrapping;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +52,8 @@ pub(crate) struct CoreOptions {
     pub(crate) clock: Arc<dyn crate::util::Clock>,
     /// HA state when the storage is shared by several nodes.
     pub(crate) ha: Option<Arc<crate::ha::HaState>>,
+    /// `default_lease_ttl` / `max_lease_ttl` of the server configuration.
+    pub(crate) system_ttls: tune::SystemTtls,
 }
 
 /// State that exists only while unsealed.
@@ -58,6 +62,9 @@ pub(crate) struct Unsealed {
     pub(crate) mounts: MountTable,
     pub(crate) tokens: TokenStore,
     pub(crate) cluster: ClusterInfo,
+    /// The system lease TTLs (from [`CoreOptions`]), for code that only
+    /// sees the unsealed state.
+    pub(crate) system_ttls: tune::SystemTtls,
 }
 
 pub(crate) struct Core {
@@ -173,7 +180,7 @@ impl Core {
             }
             match Self::backend_for(entry) {
                 Ok(backend) => router.insert(Route {
-                    entry: entry.clone(),
+                    entry: Arc::new(entry.clone()),
                     backend,
                 }),
                 Err(e) => {
@@ -228,13 +235,15 @@ impl Core {
             mounts: table.clone(),
             tokens: state.tokens.clone(),
             cluster: state.cluster.clone(),
+            system_ttls: state.system_ttls,
         };
         *self.unsealed.write().map_err(|_| lock_err())? = Some(Arc::new(next));
         Ok(table)
     }
 }
 
-/// Vault's system default lease TTL (32 days), used when a mount sets none.
+/// Vault's system default lease TTL (32 days), used when neither the server
+/// configuration nor the mount sets one.
 pub(crate) const SYSTEM_DEFAULT_TTL: u64 = 32 * 24 * 3600;
 /// Vault's system maximum lease TTL (32 days).
 pub(crate) const SYSTEM_MAX_TTL: u64 = 32 * 24 * 3600;
@@ -285,6 +294,7 @@ impl Core {
                 mounts: table,
                 tokens: current.tokens.clone(),
                 cluster: current.cluster.clone(),
+                system_ttls: current.system_ttls,
             };
             *self.unsealed.write().map_err(|_| lock_err())? = Some(Arc::new(next));
         }

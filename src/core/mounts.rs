@@ -12,13 +12,90 @@ use serde_json::{json, Map, Value};
 
 pub(crate) const MOUNT_TABLE_PATH: &str = "core/mounts";
 
-/// Per-mount lease settings (seconds; 0 means "use the system default").
+/// Per-mount settings changed by `sys/mounts/:path/tune` (TTLs in seconds;
+/// 0 means "use the system value"). Empty settings are left out of the
+/// stored table, so tables written before they existed read the same.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct MountConfig {
     #[serde(default)]
     pub(crate) default_lease_ttl: u64,
     #[serde(default)]
     pub(crate) max_lease_ttl: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) audit_non_hmac_request_keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) audit_non_hmac_response_keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) passthrough_request_headers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) allowed_response_headers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) allowed_managed_keys: Vec<String>,
+    /// `""`, `unauth` or `hidden`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) listing_visibility: String,
+    /// Auth mounts: `default-service` (when empty), `service`,
+    /// `default-batch` or `batch`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) token_type: String,
+    /// Stored and shown as Vault does; Strongroom's logins do not lock users out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) user_lockout_config: Option<UserLockoutConfig>,
+}
+
+/// `user_lockout_config` of an auth mount (durations in seconds).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct UserLockoutConfig {
+    #[serde(default)]
+    pub(crate) threshold: u64,
+    #[serde(default)]
+    pub(crate) duration: u64,
+    #[serde(default)]
+    pub(crate) counter_reset: u64,
+    #[serde(default)]
+    pub(crate) disable: bool,
+}
+
+impl MountConfig {
+    /// The token type shown for an auth mount.
+    pub(crate) fn token_type_name(&self) -> &str {
+        if self.token_type.is_empty() {
+            "default-service"
+        } else {
+            &self.token_type
+        }
+    }
+
+    /// The optional settings Vault lists only when set, as JSON (shared by
+    /// the mount listing and the tune read).
+    pub(crate) fn set_optional_json(&self, out: &mut Map<String, Value>, auth: bool) {
+        for (key, list) in [
+            (
+                "audit_non_hmac_request_keys",
+                &self.audit_non_hmac_request_keys,
+            ),
+            (
+                "audit_non_hmac_response_keys",
+                &self.audit_non_hmac_response_keys,
+            ),
+            (
+                "passthrough_request_headers",
+                &self.passthrough_request_headers,
+            ),
+            ("allowed_response_headers", &self.allowed_response_headers),
+            ("allowed_managed_keys", &self.allowed_managed_keys),
+        ] {
+            if !list.is_empty() {
+                out.insert(key.into(), json!(list));
+            }
+        }
+        if !self.listing_visibility.is_empty() {
+            out.insert("listing_visibility".into(), json!(self.listing_visibility));
+        }
+        if auth {
+            out.insert("token_type".into(), json!(self.token_type_name()));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -40,6 +117,9 @@ pub(crate) struct MountEntry {
     pub(crate) local: bool,
     #[serde(default)]
     pub(crate) seal_wrap: bool,
+    /// A pinned plugin version; empty for the built-in one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) plugin_version: String,
 }
 
 impl MountEntry {
@@ -56,6 +136,7 @@ impl MountEntry {
             options: BTreeMap::new(),
             local: false,
             seal_wrap: false,
+            plugin_version: String::new(),
         }
     }
 
@@ -81,18 +162,34 @@ impl MountEntry {
                     .collect(),
             )
         };
+        let mut config = Map::new();
+        config.insert(
+            "default_lease_ttl".into(),
+            json!(self.config.default_lease_ttl),
+        );
+        config.insert("force_no_cache".into(), json!(false));
+        config.insert("max_lease_ttl".into(), json!(self.config.max_lease_ttl));
+        self.config
+            .set_optional_json(&mut config, self.path.starts_with("auth/"));
+        if let Some(l) = &self.config.user_lockout_config {
+            config.insert(
+                "user_lockout_config".into(),
+                json!({
+                    "user_lockout_counter_reset_duration": l.counter_reset,
+                    "user_lockout_threshold": l.threshold,
+                    "user_lockout_duration": l.duration,
+                    "user_lockout_disable": l.disable,
+                }),
+            );
+        }
         json!({
             "accessor": self.accessor,
-            "config": {
-                "default_lease_ttl": self.config.default_lease_ttl,
-                "force_no_cache": false,
-                "max_lease_ttl": self.config.max_lease_ttl,
-            },
+            "config": config,
             "description": self.description,
             "external_entropy_access": false,
             "local": self.local,
             "options": options,
-            "plugin_version": "",
+            "plugin_version": self.plugin_version,
             "running_plugin_version": format!("v{}+builtin.strongroom", env!("CARGO_PKG_VERSION")),
             "running_sha256": "",
             "seal_wrap": self.seal_wrap,

@@ -10,7 +10,8 @@ use super::mounts::MountEntry;
 /// A routable mount: its entry and the engine instance serving it.
 #[derive(Clone)]
 pub(crate) struct Route {
-    pub(crate) entry: MountEntry,
+    /// Shared: the entry is large, and routes are cloned with the router.
+    pub(crate) entry: Arc<MountEntry>,
     pub(crate) backend: Arc<dyn Backend>,
 }
 
@@ -63,7 +64,7 @@ mod tests {
         let mut r = Router::default();
         for p in paths {
             r.insert(Route {
-                entry: MountEntry::new(p, "kv", ""),
+                entry: Arc::new(MountEntry::new(p, "kv", "")),
                 backend: Arc::new(Nop),
             });
         }

@@ -8,8 +8,8 @@ use super::mounts::{is_protected, normalize_mount_path, MountEntry};
 use super::tokens::FoundToken;
 use super::{Core, Unsealed, API_VERSION};
 use crate::logical::{
-    field_bool, field_str, field_u64, parse_duration, LogicalError, LogicalResult, Operation,
-    Request, Response, StorageView,
+    field_bool, field_str, field_u64, LogicalError, LogicalResult, Operation, Request, Response,
+    StorageView,
 };
 
 /// Endpoints that work without a token (and while sealed). Returns `None`
@@ -194,6 +194,10 @@ pub(crate) async fn handle(
             crate::ha::elector::release(&ha.storage, ha).await;
             Ok(Response::empty())
         }
+        "remount" => super::remount::remount(core, state, req).await,
+        p if p.starts_with("remount/status/") => {
+            super::remount::status(core, req, &p["remount/status/".len()..]).await
+        }
         p if p.starts_with("mounts/") => {
             mounts(core, state, req, &p["mounts/".len()..], false).await
         }
@@ -304,16 +308,6 @@ fn ui_mount(state: &Unsealed, path: &str) -> LogicalResult {
     Ok(Response::json(data))
 }
 
-fn ttl_field(data: &Map<String, Value>, key: &str) -> Result<Option<u64>, LogicalError> {
-    match data.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) if s == "system" => Ok(Some(0)),
-        Some(v) => parse_duration(v)
-            .map(Some)
-            .map_err(|e| LogicalError::bad(format!("{key}: {e}"))),
-    }
-}
-
 async fn mounts(
     core: &Core,
     state: &Unsealed,
@@ -332,30 +326,8 @@ async fn mounts(
     let op = req.operation;
     if tune {
         return match op {
-            Operation::Read => {
-                let entry = state.mounts.get(&path).ok_or_else(|| {
-                    LogicalError::bad(format!("cannot fetch sysview for path \"{path}\""))
-                })?;
-                Ok(Response::json(tune_json(entry)))
-            }
-            Operation::Update | Operation::Create => {
-                if path == "sys/" {
-                    return Err(LogicalError::bad("cannot tune the system backend"));
-                }
-                let data = req.data.clone();
-                core.update_mounts(|table| {
-                    let entry = table
-                        .entries
-                        .iter_mut()
-                        .find(|e| e.path == path)
-                        .ok_or_else(|| {
-                            LogicalError::bad(format!("no mount entry found for path \"{path}\""))
-                        })?;
-                    apply_tune(entry, &data)
-                })
-                .await?;
-                Ok(Response::empty())
-            }
+            Operation::Read => super::tune::read(state, req, &path),
+            Operation::Update | Operation::Create => super::tune::write(core, req, &path).await,
             _ => Err(LogicalError::UnsupportedOperation),
         };
     }
@@ -428,7 +400,7 @@ async fn mounts(
                 let cfg = cfg
                     .as_object()
                     .ok_or_else(|| LogicalError::bad("config must be an object"))?;
-                apply_tune(&mut entry, cfg)?;
+                super::tune::apply_enable_config(&mut entry, cfg, core.options.system_ttls)?;
             }
             entry.local = field_bool(&req.data, "local")?.unwrap_or(false);
             entry.seal_wrap = field_bool(&req.data, "seal_wrap")?.unwrap_or(false);
@@ -468,58 +440,6 @@ async fn mounts(
         }
         _ => Err(LogicalError::UnsupportedOperation),
     }
-}
-
-fn tune_json(entry: &MountEntry) -> Value {
-    let mut v = json!({
-        "default_lease_ttl": if entry.config.default_lease_ttl == 0 { crate::core::SYSTEM_DEFAULT_TTL } else { entry.config.default_lease_ttl },
-        "max_lease_ttl": if entry.config.max_lease_ttl == 0 { crate::core::SYSTEM_MAX_TTL } else { entry.config.max_lease_ttl },
-        "force_no_cache": false,
-        "description": entry.description,
-    });
-    if !entry.options.is_empty() {
-        v["options"] = json!(entry.options);
-    }
-    v
-}
-
-fn apply_tune(entry: &mut MountEntry, data: &Map<String, Value>) -> Result<(), LogicalError> {
-    let default = ttl_field(data, "default_lease_ttl")?;
-    let max = ttl_field(data, "max_lease_ttl")?;
-    let new_max = max.unwrap_or(entry.config.max_lease_ttl);
-    let new_default = default.unwrap_or(entry.config.default_lease_ttl);
-    let effective_max = if new_max == 0 {
-        crate::core::SYSTEM_MAX_TTL
-    } else {
-        new_max
-    };
-    if new_default > effective_max {
-        return Err(LogicalError::bad(
-            "default lease TTL cannot be greater than max lease TTL",
-        ));
-    }
-    if new_max > crate::core::SYSTEM_MAX_TTL {
-        return Err(LogicalError::bad(
-            "max lease TTL cannot be greater than the system max lease TTL",
-        ));
-    }
-    entry.config.default_lease_ttl = new_default;
-    entry.config.max_lease_ttl = new_max;
-    if let Some(d) = field_str(data, "description") {
-        entry.description = d.to_string();
-    }
-    if let Some(opts) = data.get("options").and_then(Value::as_object) {
-        if let Some(v) = opts.get("version").and_then(Value::as_str) {
-            if entry.mount_type == "kv"
-                && entry.options.get("version").map(String::as_str) != Some(v)
-            {
-                return Err(LogicalError::bad(
-                    "changing the KV version of a mount is not supported",
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `sys/capabilities`, `-self` and `-accessor`: what a token may do on paths.

@@ -14,6 +14,7 @@ mod format;
 mod generic;
 mod kv;
 mod login;
+mod mount_tune;
 mod mounts;
 mod operator;
 mod policy;

@@ -1,5 +1,6 @@
 //! `auth enable|disable|list` (on `sys/auth`) and `secrets
 //! enable|disable|list` (on `sys/mounts`), printed as Vault prints them.
+//! `tune` and `move` are in `mount_tune.rs`.
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
@@ -9,6 +10,7 @@ use super::format::{
     err, go_struct, go_value, json_ordered_value, out, table as render_table, Format, GoField,
     Ordered,
 };
+use super::mount_tune::{AuthTuneArgs, MoveArgs, SecretsTuneArgs};
 use super::policy::expect_n;
 use super::token::{parse_duration_flag, parse_kv_flag};
 use super::{parse_go_bool, sanitize_path, CommonArgs, Session};
@@ -21,6 +23,10 @@ pub(crate) enum AuthCommand {
     Disable(DisableArgs),
     /// List the enabled auth methods.
     List(ListMountsArgs),
+    /// Tune an auth method's configuration.
+    Tune(Box<AuthTuneArgs>),
+    /// Move an auth method to a new path.
+    Move(MoveArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -31,6 +37,10 @@ pub(crate) enum SecretsCommand {
     Disable(DisableArgs),
     /// List the enabled secrets engines.
     List(ListMountsArgs),
+    /// Tune a secrets engine's configuration.
+    Tune(Box<SecretsTuneArgs>),
+    /// Move a secrets engine to a new path.
+    Move(MoveArgs),
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +142,8 @@ pub(crate) fn run_auth(cmd: AuthCommand) -> u8 {
         AuthCommand::Enable(a) => enable(a, Table::Auth),
         AuthCommand::Disable(a) => disable(a, Table::Auth),
         AuthCommand::List(a) => list(a, Table::Auth),
+        AuthCommand::Tune(a) => super::mount_tune::auth_tune(*a),
+        AuthCommand::Move(a) => super::mount_tune::move_mount(a, true),
     };
     result.unwrap_or_else(|code| code)
 }
@@ -141,6 +153,8 @@ pub(crate) fn run_secrets(cmd: SecretsCommand) -> u8 {
         SecretsCommand::Enable(a) => enable(a, Table::Secrets),
         SecretsCommand::Disable(a) => disable(a, Table::Secrets),
         SecretsCommand::List(a) => list(a, Table::Secrets),
+        SecretsCommand::Tune(a) => super::mount_tune::secrets_tune(*a),
+        SecretsCommand::Move(a) => super::mount_tune::move_mount(a, false),
     };
     result.unwrap_or_else(|code| code)
 }

@@ -6,28 +6,20 @@ use std::collections::BTreeMap;
 use super::roles::TokenRole;
 use super::TokenScope;
 use crate::core::tokens::{NewToken, SERVICE_TOKEN_PREFIX};
-use crate::core::{Unsealed, SYSTEM_DEFAULT_TTL, SYSTEM_MAX_TTL};
+use crate::core::Unsealed;
 use crate::logical::framework::Ctx;
 use crate::logical::{Auth, LogicalError, LogicalResult, Response};
 use crate::policy::normalize_policies;
 
-/// The effective TTL limits of the token auth mount.
+/// The effective TTL limits of an auth mount: its tuned TTLs, else the
+/// system's (server configuration).
 fn mount_ttls(state: &Unsealed, mount: &str) -> (u64, u64) {
     let cfg = state
         .mounts
         .get(mount)
         .map(|m| m.config.clone())
         .unwrap_or_default();
-    let max = if cfg.max_lease_ttl == 0 {
-        SYSTEM_MAX_TTL
-    } else {
-        cfg.max_lease_ttl
-    };
-    let default = if cfg.default_lease_ttl == 0 {
-        SYSTEM_DEFAULT_TTL
-    } else {
-        cfg.default_lease_ttl
-    };
+    let (default, max) = state.system_ttls.for_mount(&cfg);
     (default.min(max), max)
 }
 
