@@ -79,6 +79,10 @@ pub(crate) struct ServerConfig {
     pub(crate) disable_mlock: bool,
     pub(crate) ui: bool,
     pub(crate) log_level: Option<String>,
+    /// Refuse the unauthenticated `sys/rekey*` endpoints (OpenBao's switch).
+    pub(crate) disable_unauthed_rekey_endpoints: bool,
+    /// Refuse the unauthenticated `sys/generate-root/*` endpoints.
+    pub(crate) disable_unauthed_generate_root_endpoints: bool,
     /// Non-fatal problems (unknown keys), printed at startup.
     pub(crate) warnings: Vec<String>,
 }
@@ -179,6 +183,9 @@ impl ServerConfig {
         self.log_level = other.log_level.or(self.log_level.take());
         self.disable_mlock |= other.disable_mlock;
         self.ui |= other.ui;
+        self.disable_unauthed_rekey_endpoints |= other.disable_unauthed_rekey_endpoints;
+        self.disable_unauthed_generate_root_endpoints |=
+            other.disable_unauthed_generate_root_endpoints;
         self.warnings.extend(other.warnings);
     }
 
@@ -214,6 +221,14 @@ impl ServerConfig {
                 }
                 "ui" => {
                     cfg.ui =
+                        as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
+                }
+                "disable_unauthed_rekey_endpoints" => {
+                    cfg.disable_unauthed_rekey_endpoints =
+                        as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
+                }
+                "disable_unauthed_generate_root_endpoints" => {
+                    cfg.disable_unauthed_generate_root_endpoints =
                         as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
                 }
                 k if TOP_LEVEL_KEYS.contains(&k) => cfg.warnings.push(format!(

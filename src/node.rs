@@ -133,6 +133,10 @@ pub(crate) async fn build_node(
             ha: ha.clone(),
         },
     );
+    core.operator.disable_unauthed(
+        config.disable_unauthed_rekey_endpoints,
+        config.disable_unauthed_generate_root_endpoints,
+    );
     Ok(Node { core, ha })
 }
 

@@ -441,6 +441,42 @@ impl Barrier {
         Ok(written)
     }
 
+    /// One atomic write of barrier-encrypted items (`encrypted`, whose `Put`
+    /// values are plaintext) and physical, unencrypted items (`plain`):
+    /// rekeying the recovery key changes the plaintext seal configuration
+    /// and the encrypted recovery-key hash together or not at all.
+    pub(crate) async fn batch_with_physical(
+        &self,
+        encrypted: Batch,
+        plain: Batch,
+    ) -> Result<(), BarrierError> {
+        let mut attention = false;
+        let mut items = Vec::with_capacity(encrypted.len() + plain.len());
+        for item in encrypted {
+            let op = match item.op {
+                Op::Put { key, value } => {
+                    let (ct, flag) = self.encrypt(&key, &value)?;
+                    attention |= flag;
+                    Op::Put { key, value: ct }
+                }
+                other => other,
+            };
+            items.push(BatchItem {
+                op,
+                condition: item.condition,
+            });
+        }
+        items.extend(plain);
+        if self.is_sealed() {
+            return Err(BarrierError::Sealed);
+        }
+        self.storage.batch(items).await?;
+        if attention {
+            self.reserve_more().await?;
+        }
+        Ok(())
+    }
+
     async fn batch_inner(
         &self,
         batch: Batch,

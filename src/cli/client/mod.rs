@@ -16,6 +16,7 @@ mod kv;
 mod login;
 mod mounts;
 mod operator;
+mod operator_keys;
 mod policy;
 mod token;
 
