@@ -534,3 +534,85 @@ fn base64_of(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+/// `strongroom ARGS` against `s` with `token`; panics unless it exits 0.
+fn strongroom(s: &Server, token: &str, args: &[&str]) -> String {
+    let mut cmd = common::command();
+    cmd.env("VAULT_ADDR", s.addr())
+        .env("VAULT_TOKEN", token)
+        .args(args);
+    let out = common::run_with_timeout(cmd, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "strongroom {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn strongroom_cli_rekey_and_generate_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = file_server(dir.path(), "");
+    let (old, root) = init(&s, json!({"secret_shares": 3, "secret_threshold": 2}));
+    unseal(&s, &old[..2]);
+    let sr = |args: &[&str]| strongroom(&s, &root, args);
+
+    let out = sr(&[
+        "operator",
+        "rekey",
+        "-init",
+        "-key-shares=2",
+        "-key-threshold=2",
+    ]);
+    assert_eq!(row(&out, "Rekey Progress"), "0/2", "{out}");
+    let out = sr(&["operator", "rekey", &old[0]]);
+    assert_eq!(row(&out, "Rekey Progress"), "1/2", "{out}");
+    let out = sr(&["operator", "rekey", &old[1]]);
+    assert!(
+        out.contains("Vault rekeyed with 2 key shares and a key threshold of 2"),
+        "{out}"
+    );
+    let new: Vec<String> = out
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("Key ")
+                .and_then(|r| r.split_once(": "))
+                .map(|(_, k)| k.trim().to_string())
+        })
+        .collect();
+    assert_eq!(new.len(), 2, "{out}");
+    let st = sr(&["operator", "rekey", "-status"]);
+    assert_eq!(row(&st, "Started"), "false", "{st}");
+
+    let init: Value =
+        serde_json::from_str(&sr(&["operator", "generate-root", "-init", "-format=json"])).unwrap();
+    let otp = init["otp"].as_str().unwrap().to_string();
+    sr(&["operator", "generate-root", &new[0]]);
+    let done: Value =
+        serde_json::from_str(&sr(&["operator", "generate-root", "-format=json", &new[1]])).unwrap();
+    assert_eq!(done["complete"], json!(true), "{done}");
+    let encoded = done["encoded_token"].as_str().unwrap();
+    let token = sr(&[
+        "operator",
+        "generate-root",
+        &format!("-decode={encoded}"),
+        &format!("-otp={otp}"),
+    ]);
+    assert_root(&s, token.trim());
+
+    sr(&["operator", "generate-root", "-init"]);
+    sr(&["operator", "generate-root", "-cancel"]);
+    let st = sr(&["operator", "generate-root", "-status"]);
+    assert_eq!(row(&st, "Started"), "false", "{st}");
+}
+
+/// The value of a `Key    Value` table row.
+fn row(table: &str, key: &str) -> String {
+    table
+        .lines()
+        .find_map(|l| l.strip_prefix(key).filter(|r| r.starts_with(' ')))
+        .map(|r| r.trim().to_string())
+        .unwrap_or_default()
+}

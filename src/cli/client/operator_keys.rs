@@ -419,12 +419,14 @@ pub(crate) fn rekey(a: RekeyArgs) -> Result<u8, u8> {
         )));
         return Ok(0);
     }
-    print_new_keys(&a, &resp);
+    print_new_keys(&a, &status, &resp);
     Ok(0)
 }
 
 /// The new shares and Vault's advice paragraphs.
-fn print_new_keys(a: &RekeyArgs, resp: &Map<String, Value>) {
+/// `status` is the rekey status read before the last share: its `n`/`t`
+/// are the new configuration.
+fn print_new_keys(a: &RekeyArgs, status: &Map<String, Value>, resp: &Map<String, Value>) {
     let keys: Vec<String> = resp
         .get("keys_base64")
         .or_else(|| resp.get("keys"))
@@ -447,7 +449,7 @@ fn print_new_keys(a: &RekeyArgs, resp: &Map<String, Value>) {
     out("");
     out(&format!("Operation nonce: {}", str_of(resp, "nonce")));
     out("");
-    let (n, t) = (keys.len(), a.key_threshold);
+    let (n, t) = (int_of(status, "n"), int_of(status, "t"));
     if bool_of(resp, "verification_required") {
         out(&wrap_at_length(&format!(
             "Vault has created a new key, split into {n} key shares and a key threshold of {t}. These will not be active until after verification is complete. Please securely distribute the key shares printed above. When Vault is re-sealed, restarted, or stopped, you must supply at least {t} of these keys to unseal it before it can start servicing requests."
