@@ -269,7 +269,15 @@ impl Core {
         reset: bool,
     ) -> Result<(), LogicalError> {
         let _guard = self.lifecycle_lock.lock().await;
-        let Some(config) = self.seal_config().await? else {
+        // A first share re-reads the configuration: another node may have
+        // rekeyed (changed the threshold) since this one cached it.
+        let fresh = self.is_sealed() && !reset && self.unseal_progress_is_empty()?;
+        let config = if fresh {
+            self.reload_seal_config().await?
+        } else {
+            self.seal_config().await?
+        };
+        let Some(config) = config else {
             return Err(LogicalError::bad("Vault is not initialized"));
         };
         if reset {
@@ -315,6 +323,15 @@ impl Core {
         let unseal_key = shamir::combine(&parts, config.secret_threshold)
             .map_err(|m| LogicalError::bad(format!("Error unsealing: {m}")))?;
         self.unseal_with(&config, Some(&unseal_key)).await
+    }
+
+    fn unseal_progress_is_empty(&self) -> Result<bool, LogicalError> {
+        Ok(self
+            .unseal_progress
+            .lock()
+            .map_err(|_| lock_err())?
+            .parts
+            .is_empty())
     }
 
     /// Unwraps the root key and opens the barrier.

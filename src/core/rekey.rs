@@ -185,6 +185,21 @@ pub(super) async fn prove(
     }
 }
 
+impl Core {
+    /// Reads the seal configuration from storage, refreshing the cache:
+    /// another node may have rekeyed since it was cached (rekeys are rare,
+    /// so one physical read per rekey or unseal ceremony is cheap).
+    pub(crate) async fn reload_seal_config(&self) -> Result<Option<SealConfig>, LogicalError> {
+        let Some(bytes) = self.barrier.storage().get(SEAL_CONFIG_PATH).await? else {
+            return self.seal_config().await;
+        };
+        let cfg: SealConfig = serde_json::from_slice(&bytes)
+            .map_err(|e| LogicalError::Internal(format!("seal configuration is corrupt: {e}")))?;
+        *self.seal_config.write().map_err(|_| lock_err())? = Some(cfg.clone());
+        Ok(Some(cfg))
+    }
+}
+
 /// Which shares an endpoint rekeys.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Target {
@@ -286,7 +301,7 @@ pub(crate) fn handle_backup(req: &Request) -> Result<Response, LogicalError> {
 /// The checks every rekey request passes first, in Vault's order.
 pub(super) async fn ready(core: &Core) -> Result<SealConfig, LogicalError> {
     let config = core
-        .seal_config()
+        .reload_seal_config()
         .await?
         .ok_or_else(|| LogicalError::bad("server is not yet initialized"))?;
     if core.is_sealed() {
