@@ -44,7 +44,9 @@ pub(crate) async fn handle_unauthenticated(
             ensure(op, &[Operation::Read])?;
             Response::raw(leader(core))
         }
-        p if super::rekey::is_operator_path(p) => super::rekey::handle_unauthenticated(core, req).await?,
+        p if super::rekey::is_operator_path(p) => {
+            super::rekey::handle_unauthenticated(core, req).await?
+        }
         _ => return Ok(None),
     };
     Ok(Some(resp))
