@@ -616,3 +616,77 @@ fn row(table: &str, key: &str) -> String {
         .map(|r| r.trim().to_string())
         .unwrap_or_default()
 }
+
+/// Two nodes on one DynamoDB table (moto) with KMS: rekey and
+/// generate-root sent to the standby are served by the active node, whose
+/// memory holds the operation.
+#[test]
+fn standby_forwards_to_the_active_node() {
+    let Some(ep) = moto() else {
+        eprintln!("SKIPPED standby_forwards_to_the_active_node: AWS_ENDPOINT_URL is not set (run scripts/test.sh --test rekey)");
+        return;
+    };
+    let table = format!("rekey-ha-{}", std::process::id());
+    let hcl = format!(
+        "storage \"dynamodb\" {{\n  table = \"{table}\"\n  endpoint = \"{ep}\"\n  create_table = \"true\"\n  ha_enabled = \"true\"\n  lease_ttl = \"3s\"\n}}\nseal \"awskms\" {{\n  kms_key_id = \"alias/strongroom\"\n  endpoint = \"{ep}\"\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{{PORT}}\"\n  tls_disable = true\n}}\napi_addr = \"http://127.0.0.1:{{PORT}}\"\n"
+    );
+    let nodes = [Server::with_hcl(&hcl), Server::with_hcl(&hcl)];
+    let start = Instant::now();
+    let keys = loop {
+        let r = put(
+            &nodes[0],
+            "/v1/sys/init",
+            json!({"recovery_shares": 1, "recovery_threshold": 1}),
+        );
+        if r.status == 200 {
+            break strings(&r.json()["recovery_keys_base64"]);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "init: {}",
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let standby = loop {
+        let st: Vec<u16> = nodes
+            .iter()
+            .map(|n| n.call("GET", "/v1/sys/health", None, None).status)
+            .collect();
+        match st.as_slice() {
+            [200, 473] => break &nodes[1],
+            [473, 200] => break &nodes[0],
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "never settled: {st:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let st = put(
+        standby,
+        "/v1/sys/rekey-recovery-key/init",
+        json!({"secret_shares": 3, "secret_threshold": 2}),
+    );
+    expect_status(&st, 200, "rekey init via the standby");
+    let nonce = st.json()["nonce"].as_str().unwrap().to_string();
+    let st = standby
+        .call("GET", "/v1/sys/rekey-recovery-key/init", None, None)
+        .json();
+    assert_eq!(
+        (st["started"].clone(), st["nonce"].clone()),
+        (json!(true), json!(nonce))
+    );
+    let done = put(
+        standby,
+        "/v1/sys/rekey-recovery-key/update",
+        json!({"key": keys[0], "nonce": nonce}),
+    );
+    expect_status(&done, 200, "rekey update via the standby");
+    let new = strings(&done.json()["keys_base64"]);
+    assert_eq!(new.len(), 3);
+    // Generate-root through the standby needs 2 of the new shares.
+    let token = generate_root(standby, &new[..2]);
+    assert_root(standby, &token);
+}
