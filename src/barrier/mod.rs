@@ -372,7 +372,7 @@ impl Barrier {
         let mut generation = vec![0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut generation);
         self.remember_own(&generation);
-        self.batch_inner(batch, Some(generation.clone()), None)
+        self.batch_inner(batch, Some(generation.clone()), None, Vec::new())
             .await?;
         self.observe_generation(generation.clone());
         Ok(generation)
@@ -425,7 +425,7 @@ impl Barrier {
     /// encrypted on the way down; `Equals` conditions carry raw bytes from
     /// [`Barrier::get_versioned`].
     pub(crate) async fn batch(&self, batch: Batch) -> Result<(), BarrierError> {
-        self.batch_inner(batch, None, None).await
+        self.batch_inner(batch, None, None, Vec::new()).await
     }
 
     /// Like [`Barrier::batch`], and returns the encrypted bytes written by
@@ -437,7 +437,8 @@ impl Barrier {
         batch: Batch,
     ) -> Result<Vec<(String, Vec<u8>)>, BarrierError> {
         let mut written = Vec::new();
-        self.batch_inner(batch, None, Some(&mut written)).await?;
+        self.batch_inner(batch, None, Some(&mut written), Vec::new())
+            .await?;
         Ok(written)
     }
 
@@ -450,31 +451,7 @@ impl Barrier {
         encrypted: Batch,
         plain: Batch,
     ) -> Result<(), BarrierError> {
-        let mut attention = false;
-        let mut items = Vec::with_capacity(encrypted.len() + plain.len());
-        for item in encrypted {
-            let op = match item.op {
-                Op::Put { key, value } => {
-                    let (ct, flag) = self.encrypt(&key, &value)?;
-                    attention |= flag;
-                    Op::Put { key, value: ct }
-                }
-                other => other,
-            };
-            items.push(BatchItem {
-                op,
-                condition: item.condition,
-            });
-        }
-        items.extend(plain);
-        if self.is_sealed() {
-            return Err(BarrierError::Sealed);
-        }
-        self.storage.batch(items).await?;
-        if attention {
-            self.reserve_more().await?;
-        }
-        Ok(())
+        self.batch_inner(encrypted, None, None, plain).await
     }
 
     async fn batch_inner(
@@ -482,6 +459,7 @@ impl Barrier {
         batch: Batch,
         generation: Option<Vec<u8>>,
         mut written: Option<&mut Vec<(String, Vec<u8>)>>,
+        plain: Batch,
     ) -> Result<(), BarrierError> {
         let mut attention = false;
         let mut encrypted = Vec::with_capacity(batch.len());
@@ -505,6 +483,7 @@ impl Barrier {
         if let Some(generation) = generation {
             encrypted.push(BatchItem::put(GENERATION_KEY, generation));
         }
+        encrypted.extend(plain);
         if self.is_sealed() {
             return Err(BarrierError::Sealed);
         }

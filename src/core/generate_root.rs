@@ -37,7 +37,7 @@ pub(crate) struct Attempt {
 }
 
 /// Base62 characters, Vault's alphabet for tokens and OTPs.
-fn base62(len: usize) -> String {
+pub(crate) fn base62(len: usize) -> String {
     rand::rngs::OsRng
         .sample_iter(&rand::distributions::Alphanumeric)
         .take(len)

@@ -334,20 +334,24 @@ impl Core {
             .is_empty())
     }
 
+    /// The wrapped root key as stored (physical, unencrypted record).
+    pub(super) async fn stored_root_blob(&self) -> Result<Vec<u8>, LogicalError> {
+        self.barrier
+            .storage()
+            .get(ROOT_KEY_PATH)
+            .await?
+            .ok_or_else(|| {
+                LogicalError::Internal("the wrapped root key is missing from storage".into())
+            })
+    }
+
     /// Unwraps the root key and opens the barrier.
     async fn unseal_with(
         &self,
         config: &SealConfig,
         operator_key: Option<&[u8]>,
     ) -> Result<(), LogicalError> {
-        let blob = self
-            .barrier
-            .storage()
-            .get(ROOT_KEY_PATH)
-            .await?
-            .ok_or_else(|| {
-                LogicalError::Internal("the wrapped root key is missing from storage".into())
-            })?;
+        let blob = self.stored_root_blob().await?;
         let root = self
             .seal
             .unwrap_root_key(config, &blob, operator_key)

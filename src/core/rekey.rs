@@ -170,14 +170,7 @@ pub(super) async fn prove(
             raw_hash: stored.raw,
         }));
     }
-    let blob = core
-        .barrier
-        .storage()
-        .get(ROOT_KEY_PATH)
-        .await?
-        .ok_or_else(|| {
-            LogicalError::Internal("the wrapped root key is missing from storage".into())
-        })?;
+    let blob = core.stored_root_blob().await?;
     match core.seal.unwrap_root_key(config, &blob, Some(key)).await {
         Ok(root_key) => Ok(Ok(Proof::Shamir { blob, root_key })),
         Err(SealError::Unavailable(m)) => Err(LogicalError::Unavailable(m)),

@@ -118,15 +118,15 @@ fn no_args(args: &[String]) -> Result<(), u8> {
     }
 }
 
-fn bool_of(m: &Map<String, Value>, k: &str) -> bool {
+pub(super) fn bool_of(m: &Map<String, Value>, k: &str) -> bool {
     m.get(k).and_then(Value::as_bool).unwrap_or(false)
 }
 
-fn int_of(m: &Map<String, Value>, k: &str) -> i64 {
+pub(super) fn int_of(m: &Map<String, Value>, k: &str) -> i64 {
     m.get(k).and_then(Value::as_i64).unwrap_or(0)
 }
 
-fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
+pub(super) fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
     m.get(k).and_then(Value::as_str).unwrap_or("")
 }
 

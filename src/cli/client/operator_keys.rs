@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::api::Body;
 use super::format::{columnize, err, json_pretty, out, table, wrap_at_length, Format};
+use super::operator::{bool_of, int_of, str_of};
 use super::{parse_go_bool, usage, CommonArgs, Session};
 
 #[derive(Args, Debug)]
@@ -88,18 +89,6 @@ pub(crate) struct RekeyArgs {
     pub(crate) args: Vec<String>,
 }
 
-fn bool_of(m: &Map<String, Value>, k: &str) -> bool {
-    m.get(k).and_then(Value::as_bool).unwrap_or(false)
-}
-
-fn int_of(m: &Map<String, Value>, k: &str) -> i64 {
-    m.get(k).and_then(Value::as_i64).unwrap_or(0)
-}
-
-fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
-    m.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
 /// A share from the argument, stdin ("-" or piped), or a hidden prompt.
 fn read_share(args: &[String], prompt: &str) -> Result<String, u8> {
     match args.first().map(String::as_str) {
@@ -147,16 +136,6 @@ fn call(
         .map_err(|e| e.to_string())
 }
 
-/// Base62 characters, as Vault's `-generate-otp` makes them.
-fn random_otp(len: usize) -> String {
-    use rand::Rng;
-    rand::rngs::OsRng
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
-
 pub(crate) fn generate_root(a: GenerateRootArgs) -> Result<u8, u8> {
     if a.args.len() > 1 {
         return usage(&format!(
@@ -182,7 +161,9 @@ pub(crate) fn generate_root(a: GenerateRootArgs) -> Result<u8, u8> {
         );
     }
     if a.generate_otp {
-        out(&random_otp(crate::core::generate_root::OTP_LENGTH));
+        out(&crate::core::generate_root::base62(
+            crate::core::generate_root::OTP_LENGTH,
+        ));
         return Ok(0);
     }
     let session = Session::open_or_report(&a.common)?;
@@ -507,16 +488,4 @@ fn print_rekey_status(session: &Session, s: &Map<String, Value>, verify: bool) -
     }
     out(&table(&["Key", "Value"], rows));
     0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn otp_has_the_token_length() {
-        let otp = random_otp(crate::core::generate_root::OTP_LENGTH);
-        assert_eq!(otp.len(), 28);
-        assert!(otp.chars().all(|c| c.is_ascii_alphanumeric()));
-    }
 }
