@@ -84,6 +84,10 @@ pub(crate) struct ServerConfig {
     pub(crate) default_lease_ttl: Option<u64>,
     /// `max_lease_ttl`, seconds: the system maximum lease TTL (768h).
     pub(crate) max_lease_ttl: Option<u64>,
+    /// Refuse the unauthenticated `sys/rekey*` endpoints (OpenBao's switch).
+    pub(crate) disable_unauthed_rekey_endpoints: bool,
+    /// Refuse the unauthenticated `sys/generate-root/*` endpoints.
+    pub(crate) disable_unauthed_generate_root_endpoints: bool,
     /// Non-fatal problems (unknown keys), printed at startup.
     pub(crate) warnings: Vec<String>,
 }
@@ -186,6 +190,9 @@ impl ServerConfig {
         self.max_lease_ttl = other.max_lease_ttl.or(self.max_lease_ttl);
         self.disable_mlock |= other.disable_mlock;
         self.ui |= other.ui;
+        self.disable_unauthed_rekey_endpoints |= other.disable_unauthed_rekey_endpoints;
+        self.disable_unauthed_generate_root_endpoints |=
+            other.disable_unauthed_generate_root_endpoints;
         self.warnings.extend(other.warnings);
     }
 
@@ -232,6 +239,14 @@ impl ServerConfig {
                 }
                 "ui" => {
                     cfg.ui =
+                        as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
+                }
+                "disable_unauthed_rekey_endpoints" => {
+                    cfg.disable_unauthed_rekey_endpoints =
+                        as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
+                }
+                "disable_unauthed_generate_root_endpoints" => {
+                    cfg.disable_unauthed_generate_root_endpoints =
                         as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
                 }
                 k if TOP_LEVEL_KEYS.contains(&k) => cfg.warnings.push(format!(

@@ -372,7 +372,7 @@ impl Barrier {
         let mut generation = vec![0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut generation);
         self.remember_own(&generation);
-        self.batch_inner(batch, Some(generation.clone()), None)
+        self.batch_inner(batch, Some(generation.clone()), None, Vec::new())
             .await?;
         self.observe_generation(generation.clone());
         Ok(generation)
@@ -425,7 +425,7 @@ impl Barrier {
     /// encrypted on the way down; `Equals` conditions carry raw bytes from
     /// [`Barrier::get_versioned`].
     pub(crate) async fn batch(&self, batch: Batch) -> Result<(), BarrierError> {
-        self.batch_inner(batch, None, None).await
+        self.batch_inner(batch, None, None, Vec::new()).await
     }
 
     /// Like [`Barrier::batch`], and returns the encrypted bytes written by
@@ -437,8 +437,21 @@ impl Barrier {
         batch: Batch,
     ) -> Result<Vec<(String, Vec<u8>)>, BarrierError> {
         let mut written = Vec::new();
-        self.batch_inner(batch, None, Some(&mut written)).await?;
+        self.batch_inner(batch, None, Some(&mut written), Vec::new())
+            .await?;
         Ok(written)
+    }
+
+    /// One atomic write of barrier-encrypted items (`encrypted`, whose `Put`
+    /// values are plaintext) and physical, unencrypted items (`plain`):
+    /// rekeying the recovery key changes the plaintext seal configuration
+    /// and the encrypted recovery-key hash together or not at all.
+    pub(crate) async fn batch_with_physical(
+        &self,
+        encrypted: Batch,
+        plain: Batch,
+    ) -> Result<(), BarrierError> {
+        self.batch_inner(encrypted, None, None, plain).await
     }
 
     async fn batch_inner(
@@ -446,6 +459,7 @@ impl Barrier {
         batch: Batch,
         generation: Option<Vec<u8>>,
         mut written: Option<&mut Vec<(String, Vec<u8>)>>,
+        plain: Batch,
     ) -> Result<(), BarrierError> {
         let mut attention = false;
         let mut encrypted = Vec::with_capacity(batch.len());
@@ -469,6 +483,7 @@ impl Barrier {
         if let Some(generation) = generation {
             encrypted.push(BatchItem::put(GENERATION_KEY, generation));
         }
+        encrypted.extend(plain);
         if self.is_sealed() {
             return Err(BarrierError::Sealed);
         }

@@ -25,6 +25,9 @@ const SUDO_PATHS: &[&str] = &[
     "sys/leases/revoke-prefix/*",
     "sys/leases/revoke-force/*",
     "sys/leases/lookup/*",
+    "sys/rekey/backup",
+    "sys/rekey/recovery-key-backup",
+    "sys/generate-root-token/*",
     "auth/token/revoke-orphan",
     "auth/token/accessors",
     "auth/token/accessors/*",
@@ -35,7 +38,7 @@ fn is_unauthenticated_sys(path: &str) -> bool {
     matches!(
         path,
         "sys/health" | "sys/seal-status" | "sys/init" | "sys/unseal" | "sys/leader"
-    )
+    ) || super::rekey::is_operator_path(path)
 }
 
 fn needs_sudo(path: &str, op: Operation) -> bool {

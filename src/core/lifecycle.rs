@@ -270,7 +270,15 @@ impl Core {
         reset: bool,
     ) -> Result<(), LogicalError> {
         let _guard = self.lifecycle_lock.lock().await;
-        let Some(config) = self.seal_config().await? else {
+        // A first share re-reads the configuration: another node may have
+        // rekeyed (changed the threshold) since this one cached it.
+        let fresh = self.is_sealed() && !reset && self.unseal_progress_is_empty()?;
+        let config = if fresh {
+            self.reload_seal_config().await?
+        } else {
+            self.seal_config().await?
+        };
+        let Some(config) = config else {
             return Err(LogicalError::bad("Vault is not initialized"));
         };
         if reset {
@@ -318,20 +326,33 @@ impl Core {
         self.unseal_with(&config, Some(&unseal_key)).await
     }
 
+    fn unseal_progress_is_empty(&self) -> Result<bool, LogicalError> {
+        Ok(self
+            .unseal_progress
+            .lock()
+            .map_err(|_| lock_err())?
+            .parts
+            .is_empty())
+    }
+
+    /// The wrapped root key as stored (physical, unencrypted record).
+    pub(super) async fn stored_root_blob(&self) -> Result<Vec<u8>, LogicalError> {
+        self.barrier
+            .storage()
+            .get(ROOT_KEY_PATH)
+            .await?
+            .ok_or_else(|| {
+                LogicalError::Internal("the wrapped root key is missing from storage".into())
+            })
+    }
+
     /// Unwraps the root key and opens the barrier.
     async fn unseal_with(
         &self,
         config: &SealConfig,
         operator_key: Option<&[u8]>,
     ) -> Result<(), LogicalError> {
-        let blob = self
-            .barrier
-            .storage()
-            .get(ROOT_KEY_PATH)
-            .await?
-            .ok_or_else(|| {
-                LogicalError::Internal("the wrapped root key is missing from storage".into())
-            })?;
+        let blob = self.stored_root_blob().await?;
         let root = self
             .seal
             .unwrap_root_key(config, &blob, operator_key)

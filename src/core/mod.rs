@@ -7,12 +7,14 @@
 //! [`Request`] and get a [`Response`] back.
 
 pub(crate) mod dispatch;
+pub(crate) mod generate_root;
 pub(crate) mod leases;
 pub(crate) mod lifecycle;
 pub(crate) mod mounts;
 pub(crate) mod path;
 pub(crate) mod policies;
 pub(crate) mod remount;
+pub(crate) mod rekey;
 pub(crate) mod router;
 pub(crate) mod sys;
 pub(crate) mod token_store;
@@ -90,6 +92,8 @@ pub(crate) struct Core {
     /// The cluster generation this node's caches (tokens, policies, mount
     /// table, keyring) reflect.
     cache_generation: RwLock<Vec<u8>>,
+    /// Rekey and root generation in progress (active node only).
+    pub(crate) operator: rekey::OperatorState,
 }
 
 fn lock_err() -> LogicalError {
@@ -115,6 +119,7 @@ impl Core {
             policies: policies::PolicyCache::default(),
             initializing: AtomicBool::new(false),
             cache_generation: RwLock::new(Vec::new()),
+            operator: rekey::OperatorState::default(),
         })
     }
 

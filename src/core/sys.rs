@@ -44,6 +44,9 @@ pub(crate) async fn handle_unauthenticated(
             ensure(op, &[Operation::Read])?;
             Response::raw(leader(core))
         }
+        p if super::rekey::is_operator_path(p) => {
+            super::rekey::handle_unauthenticated(core, req).await?
+        }
         _ => return Ok(None),
     };
     Ok(Some(resp))
@@ -265,6 +268,10 @@ pub(crate) async fn handle(
         }
         "capabilities" | "capabilities-self" | "capabilities-accessor" => {
             capabilities(core, state, req, token, path).await
+        }
+        "rekey/backup" | "rekey/recovery-key-backup" => super::rekey::handle_backup(req),
+        "generate-root-token/attempt" | "generate-root-token/update" | "decode-token" => {
+            super::generate_root::handle_authenticated(core, req, path).await
         }
         p if p.starts_with("internal/ui/mounts/") => {
             ui_mount(state, &p["internal/ui/mounts/".len()..])

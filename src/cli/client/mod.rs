@@ -17,6 +17,7 @@ mod login;
 mod mount_tune;
 mod mounts;
 mod operator;
+mod operator_keys;
 mod policy;
 mod token;
 

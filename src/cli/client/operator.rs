@@ -29,6 +29,11 @@ pub(crate) enum OperatorCommand {
     /// Show the current barrier key term and use.
     #[command(name = "key-status")]
     KeyStatus(PlainArgs),
+    /// Generate a new root token from a quorum of key shares.
+    #[command(name = "generate-root")]
+    GenerateRoot(super::operator_keys::GenerateRootArgs),
+    /// Generate new unseal (or recovery) key shares.
+    Rekey(super::operator_keys::RekeyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -95,6 +100,8 @@ pub(crate) fn run(cmd: OperatorCommand) -> u8 {
         OperatorCommand::Seal(a) => seal(a),
         OperatorCommand::Rotate(a) => rotate(a),
         OperatorCommand::KeyStatus(a) => key_status(a),
+        OperatorCommand::GenerateRoot(a) => super::operator_keys::generate_root(a),
+        OperatorCommand::Rekey(a) => super::operator_keys::rekey(a),
     };
     result.unwrap_or_else(|code| code)
 }
@@ -111,15 +118,15 @@ fn no_args(args: &[String]) -> Result<(), u8> {
     }
 }
 
-fn bool_of(m: &Map<String, Value>, k: &str) -> bool {
+pub(super) fn bool_of(m: &Map<String, Value>, k: &str) -> bool {
     m.get(k).and_then(Value::as_bool).unwrap_or(false)
 }
 
-fn int_of(m: &Map<String, Value>, k: &str) -> i64 {
+pub(super) fn int_of(m: &Map<String, Value>, k: &str) -> i64 {
     m.get(k).and_then(Value::as_i64).unwrap_or(0)
 }
 
-fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
+pub(super) fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
     m.get(k).and_then(Value::as_str).unwrap_or("")
 }
 
