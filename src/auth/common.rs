@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::barrier::BarrierError;
 use crate::logical::framework::{Field, FieldData};
-use crate::logical::{duration_field, field_bool, field_u64, string_list, Auth, LogicalError};
+use crate::logical::{Auth, LogicalError};
 use crate::policy::normalize_policies;
 use crate::storage::StorageError;
 use crate::util::cidr_contains;
@@ -67,79 +67,6 @@ pub(crate) fn addr_allowed(cidrs: &[String], addr: Option<IpAddr>) -> bool {
 }
 
 impl TokenParams {
-    /// Applies the fields present in a request body; absent fields keep
-    /// their value. `legacy` also accepts userpass's pre-`token_` names
-    /// (`ttl`, `max_ttl`, `bound_cidrs`); `policies` and `period` are always
-    /// accepted when their `token_` form is absent.
-    pub(crate) fn update_from(
-        &mut self,
-        data: &Map<String, Value>,
-        legacy: bool,
-    ) -> Result<(), LogicalError> {
-        if let Some(p) = string_list(data, "token_policies")? {
-            self.token_policies = normalize_policies(p, false);
-        } else if let Some(p) = string_list(data, "policies")? {
-            self.token_policies = normalize_policies(p, false);
-        }
-        if let Some(v) = duration_field(data, "token_ttl")? {
-            self.token_ttl = v;
-        } else if legacy {
-            if let Some(v) = duration_field(data, "ttl")? {
-                self.token_ttl = v;
-            }
-        }
-        if let Some(v) = duration_field(data, "token_max_ttl")? {
-            self.token_max_ttl = v;
-        } else if legacy {
-            if let Some(v) = duration_field(data, "max_ttl")? {
-                self.token_max_ttl = v;
-            }
-        }
-        if let Some(v) = duration_field(data, "token_explicit_max_ttl")? {
-            self.token_explicit_max_ttl = v;
-        }
-        if let Some(v) = duration_field(data, "token_period")? {
-            self.token_period = v;
-        } else if let Some(v) = duration_field(data, "period")? {
-            self.token_period = v;
-        }
-        if let Some(v) = field_u64(data, "token_num_uses")? {
-            self.token_num_uses = v;
-        }
-        if let Some(c) = string_list(data, "token_bound_cidrs")? {
-            validate_cidrs("token_bound_cidrs", &c)?;
-            self.token_bound_cidrs = c;
-        } else if legacy {
-            if let Some(c) = string_list(data, "bound_cidrs")? {
-                validate_cidrs("bound_cidrs", &c)?;
-                self.token_bound_cidrs = c;
-            }
-        }
-        if let Some(b) = field_bool(data, "token_no_default_policy")? {
-            self.token_no_default_policy = b;
-        }
-        if let Some(t) = data.get("token_type") {
-            let t = t
-                .as_str()
-                .ok_or_else(|| LogicalError::bad("token_type must be a string"))?;
-            match t {
-                "" | "default" | "service" | "default-service" => {
-                    self.token_type = if t.is_empty() {
-                        "default".into()
-                    } else {
-                        t.into()
-                    };
-                }
-                other => {
-                    return Err(LogicalError::bad(format!(
-                        "token_type {other:?} is not supported: only service tokens can be issued"
-                    )))
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Checks the combination of settings.
     pub(crate) fn validate(&self) -> Result<(), LogicalError> {
         if self.token_max_ttl > 0 && self.token_ttl > self.token_max_ttl {
@@ -281,7 +208,10 @@ impl TokenParams {
         if let Some(v) = d.get_ok::<u64>("token_explicit_max_ttl") {
             self.token_explicit_max_ttl = v;
         }
-        if let Some(v) = d.get_ok::<u64>("token_period").or_else(|| d.get_ok("period")) {
+        if let Some(v) = d
+            .get_ok::<u64>("token_period")
+            .or_else(|| d.get_ok("period"))
+        {
             self.token_period = v;
         }
         if let Some(v) = d.get_ok::<i64>("token_num_uses") {
@@ -323,4 +253,3 @@ pub(crate) fn parse_token_type(t: &str) -> Result<String, LogicalError> {
 pub(crate) fn is_condition_failed(e: &BarrierError) -> bool {
     matches!(e, BarrierError::Storage(StorageError::ConditionFailed(_)))
 }
-

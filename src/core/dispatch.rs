@@ -7,9 +7,9 @@
 //! same normalized path and operation the engine will execute.
 
 use super::tokens::FoundToken;
-use crate::util::cidr_contains;
 use super::{path, sys, token_store, Core, Unsealed};
 use crate::logical::{LogicalError, LogicalResult, Operation, Request, StorageView};
+use crate::util::cidr_contains;
 
 /// Paths that need `sudo` in addition to the operation's capability.
 const SUDO_PATHS: &[&str] = &[

@@ -68,4 +68,3 @@ pub(crate) fn standard_headers(headers: &mut HeaderMap, content_type: Option<&'s
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
 }
-

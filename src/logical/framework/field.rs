@@ -26,8 +26,6 @@ pub(crate) enum FieldType {
     Duration,
     /// A list of strings, given as a JSON array or a comma-separated string.
     CommaStrings,
-    /// A list of strings, given as a JSON array or one string (not split).
-    Strings,
     /// A list of integers, as an array or a comma-separated string.
     CommaInts,
     /// A JSON object, passed through as it is.
@@ -47,7 +45,6 @@ impl FieldType {
             FieldType::Bool => "bool",
             FieldType::Duration => "duration (sec)",
             FieldType::CommaStrings => "comma-separated strings",
-            FieldType::Strings => "array",
             FieldType::CommaInts => "comma-separated integers",
             FieldType::Map => "map",
             FieldType::KvPairs => "keypair",
@@ -62,8 +59,6 @@ pub(crate) enum DefaultValue {
     Str(&'static str),
     Int(i64),
     Bool(bool),
-    Duration(u64),
-    Strings(&'static [&'static str]),
 }
 
 /// One declared input field.
@@ -103,9 +98,6 @@ impl Field {
     }
     pub(crate) const fn comma_strings(name: &'static str, description: &'static str) -> Self {
         Self::new(name, FieldType::CommaStrings, description)
-    }
-    pub(crate) const fn strings(name: &'static str, description: &'static str) -> Self {
-        Self::new(name, FieldType::Strings, description)
     }
     pub(crate) const fn comma_ints(name: &'static str, description: &'static str) -> Self {
         Self::new(name, FieldType::CommaInts, description)
@@ -149,8 +141,6 @@ impl FieldValue {
             DefaultValue::Str(s) => FieldValue::Str((*s).to_string()),
             DefaultValue::Int(i) => FieldValue::Int(*i),
             DefaultValue::Bool(b) => FieldValue::Bool(*b),
-            DefaultValue::Duration(s) => FieldValue::Duration(*s),
-            DefaultValue::Strings(v) => FieldValue::Strings(v.iter().map(|s| s.to_string()).collect()),
         }
     }
 }
@@ -347,7 +337,6 @@ pub(crate) fn convert(field: &Field, raw: &Value) -> Result<FieldValue, String> 
         FieldType::Bool => FieldValue::Bool(parse_bool(raw)?),
         FieldType::Duration => FieldValue::Duration(parse_duration(raw)?),
         FieldType::CommaStrings => FieldValue::Strings(parse_strings(raw, true)?),
-        FieldType::Strings => FieldValue::Strings(parse_strings(raw, false)?),
         FieldType::CommaInts => FieldValue::Ints(parse_ints(raw)?),
         FieldType::Map => match raw {
             Value::Object(m) => FieldValue::Map(m.clone()),
@@ -369,6 +358,9 @@ pub(crate) fn validation_error(field: &Field, err: &str) -> String {
     }
 }
 
+/// Named path segments and their values, in pattern order.
+pub(crate) type Captures = Vec<(&'static str, String)>;
+
 /// A request's fields, converted to their declared types.
 ///
 /// Getters return the value the request set, else the declared default; the
@@ -378,7 +370,7 @@ pub(crate) fn validation_error(field: &Field, err: &str) -> String {
 pub(crate) struct FieldData {
     set: HashMap<&'static str, FieldValue>,
     defaults: HashMap<&'static str, DefaultValue>,
-    captures: Vec<(&'static str, String)>,
+    captures: Captures,
 }
 
 /// Types a field can be read as.
@@ -467,7 +459,7 @@ impl FieldData {
     pub(crate) fn parse(
         schema: &[Field],
         data: &Map<String, Value>,
-        captures: Vec<(&'static str, String)>,
+        captures: Captures,
     ) -> Result<(Self, Vec<String>), String> {
         let mut out = FieldData {
             captures,
@@ -503,11 +495,6 @@ impl FieldData {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
-    }
-
-    /// Whether the request set `name`.
-    pub(crate) fn is_set(&self, name: &str) -> bool {
-        self.set.contains_key(name)
     }
 
     /// The value the request set, else the field's default.

@@ -21,7 +21,11 @@ fn op_name(op: Operation) -> &'static str {
 /// Help for `rel` (a path of the engine), or the engine's overview with
 /// every path when `rel` is empty or matches nothing.
 pub(crate) fn render<S: Sync>(paths: &Paths<S>, rel: &str) -> Response {
-    let text = match paths.specs().iter().find(|p| p.pattern.matches(rel).is_some()) {
+    let text = match paths
+        .specs()
+        .iter()
+        .find(|p| p.pattern.matches(rel).is_some())
+    {
         Some(spec) if !rel.is_empty() || spec.pattern.source().is_empty() => {
             let mut out = format!(
                 "Request:        {rel}\nMatching Route: ^{}$\n\n{}\n",

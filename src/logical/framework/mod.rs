@@ -185,7 +185,7 @@ impl<S: Sync> Paths<S> {
         &self.paths
     }
 
-    fn find(&self, rel: &str) -> Option<(&PathSpec<S>, Vec<(&'static str, String)>)> {
+    fn find(&self, rel: &str) -> Option<(&PathSpec<S>, field::Captures)> {
         self.paths
             .iter()
             .find_map(|p| p.pattern.matches(rel).map(|c| (p, c)))
@@ -193,13 +193,17 @@ impl<S: Sync> Paths<S> {
 
     fn context<'a>(
         spec: &PathSpec<S>,
-        captures: Vec<(&'static str, String)>,
+        captures: field::Captures,
         req: &'a Request,
         view: &'a StorageView,
     ) -> Result<(Ctx<'a>, Vec<String>), LogicalError> {
-        let (fields, unknown) =
-            FieldData::parse(&spec.fields, &req.data, captures).map_err(LogicalError::BadRequest)?;
-        let unknown = if spec.arbitrary_input { Vec::new() } else { unknown };
+        let (fields, unknown) = FieldData::parse(&spec.fields, &req.data, captures)
+            .map_err(LogicalError::BadRequest)?;
+        let unknown = if spec.arbitrary_input {
+            Vec::new()
+        } else {
+            unknown
+        };
         Ok((Ctx { req, view, fields }, unknown))
     }
 

@@ -86,7 +86,9 @@ fn request(op: Operation, rel: &str, body: Value) -> Request {
 }
 
 async fn call(op: Operation, rel: &str, body: Value) -> LogicalResult {
-    paths().handle(&Echo, &request(op, rel, body), &view().await).await
+    paths()
+        .handle(&Echo, &request(op, rel, body), &view().await)
+        .await
 }
 
 async fn data(op: Operation, rel: &str, body: Value) -> Map<String, Value> {
@@ -140,7 +142,12 @@ async fn coercions() {
         let d = data(Operation::Read, "thing/a", json!({ "flag": raw })).await;
         assert_eq!(d["flag"], want, "{raw}");
     }
-    let d = data(Operation::Read, "thing/a", json!({"meta": ["a=b", "c=d=e"]})).await;
+    let d = data(
+        Operation::Read,
+        "thing/a",
+        json!({"meta": ["a=b", "c=d=e"]}),
+    )
+    .await;
     assert_eq!(d["meta"], json!({"a": "b", "c": "d=e"}));
 }
 
@@ -199,7 +206,8 @@ fn wording_matches_the_openbao_captures() {
     // The exact texts OpenBao 2.7.2 answered (captures 110, 213, 263).
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/reference/openbao-api-samples-2");
-    let Ok(capture) = std::fs::read_to_string(dir.join("213-identity-entity-wrong-type.txt")) else {
+    let Ok(capture) = std::fs::read_to_string(dir.join("213-identity-entity-wrong-type.txt"))
+    else {
         return; // the reference folder is optional outside CI
     };
     let field = Field::kv_pairs("metadata", "");
@@ -280,7 +288,10 @@ async fn help_is_rendered_from_declarations() {
     let help = resp.raw.unwrap()["help"].as_str().unwrap().to_string();
     assert!(help.contains("Matching Route: ^thing/{name}$"), "{help}");
     assert!(help.contains("Things."));
-    assert!(help.contains("    ttl (duration (sec))\n\n        A TTL."), "{help}");
+    assert!(
+        help.contains("    ttl (duration (sec))\n\n        A TTL."),
+        "{help}"
+    );
     assert!(help.contains("read, create, update"), "{help}");
     let resp = call(Operation::Help, "", json!({})).await.unwrap();
     let help = resp.raw.unwrap()["help"].as_str().unwrap().to_string();
