@@ -168,8 +168,8 @@ impl Core {
             "kv" if entry.is_kv_v2() => Ok(Arc::new(KvV2::new())),
             "kv" => Ok(Arc::new(KvV1::new())),
             "cubbyhole" => Ok(Arc::new(crate::engines::cubbyhole::Cubbyhole::new())),
-            "userpass" => Ok(Arc::new(crate::auth::userpass::UserpassBackend::new())),
-            "approle" => Ok(Arc::new(crate::auth::approle::AppRoleBackend::new())),
+            "userpass" => Ok(Arc::new(crate::auth::userpass::backend())),
+            "approle" => Ok(Arc::new(crate::auth::approle::backend())),
             "aws" => Ok(Arc::new(crate::auth::aws::backend())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"

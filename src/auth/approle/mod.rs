@@ -45,11 +45,8 @@ mod tidy;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
 use crate::auth::common::TOKEN_FIELDS;
 use crate::logical::framework::{DefaultValue, Field, FrameworkBackend, PathSpec, Paths};
-use crate::logical::{Backend, LogicalError, LogicalResult, Request, StorageView};
 use crate::util::{Clock, SystemClock};
 use crate::{existence, handler};
 
@@ -60,37 +57,15 @@ pub(crate) struct AppRole {
 }
 
 /// The AppRole auth method: [`AppRole`] behind its declared paths.
-pub(crate) struct AppRoleBackend(FrameworkBackend<AppRole>);
+pub(crate) type AppRoleBackend = FrameworkBackend<AppRole>;
 
-impl AppRoleBackend {
-    pub(crate) fn new() -> Self {
-        Self::with_clock(Arc::new(SystemClock))
-    }
-
-    pub(crate) fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self(FrameworkBackend::new(AppRole { clock }, paths()).unauthenticated(&["login"]))
-    }
+/// The AppRole backend core mounts.
+pub(crate) fn backend() -> AppRoleBackend {
+    backend_with_clock(Arc::new(SystemClock))
 }
 
-impl Default for AppRoleBackend {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[async_trait]
-impl Backend for AppRoleBackend {
-    async fn handle(&self, req: &Request, view: &StorageView) -> LogicalResult {
-        self.0.handle(req, view).await
-    }
-
-    async fn exists(&self, req: &Request, view: &StorageView) -> Result<bool, LogicalError> {
-        self.0.exists(req, view).await
-    }
-
-    fn unauthenticated_paths(&self) -> &'static [&'static str] {
-        self.0.unauthenticated_paths()
-    }
+pub(crate) fn backend_with_clock(clock: Arc<dyn Clock>) -> AppRoleBackend {
+    FrameworkBackend::new(AppRole { clock }, paths()).unauthenticated(&["login"])
 }
 
 /// The fields of `role/:name` besides the shared token fields.

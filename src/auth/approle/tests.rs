@@ -9,7 +9,7 @@ use super::storage::{
 };
 use super::*;
 use crate::auth::test_support::{all_bytes, call, contains, setup};
-use crate::logical::{LogicalError, LogicalResult, Operation, Request, StorageView};
+use crate::logical::{Backend, LogicalError, LogicalResult, Operation, Request, StorageView};
 use crate::util::ManualClock;
 
 fn data(r: LogicalResult) -> Map<String, Value> {
@@ -81,7 +81,7 @@ async fn login(
 #[tokio::test]
 async fn role_crud_and_role_id() {
     let (_s, view) = setup().await;
-    let b = AppRoleBackend::new();
+    let b = backend();
     call(
         &b,
         &view,
@@ -201,7 +201,7 @@ async fn role_crud_and_role_id() {
 #[tokio::test]
 async fn validation_errors() {
     let (_s, view) = setup().await;
-    let b = AppRoleBackend::new();
+    let b = backend();
     let e = call(
         &b,
         &view,
@@ -320,7 +320,7 @@ async fn validation_errors() {
 #[tokio::test]
 async fn secret_id_lifecycle_and_login_grant() {
     let (_s, view) = setup().await;
-    let b = AppRoleBackend::new();
+    let b = backend();
     call(
         &b,
         &view,
@@ -479,7 +479,7 @@ async fn secret_id_lifecycle_and_login_grant() {
 #[tokio::test]
 async fn num_uses_exhausted() {
     let (_s, view) = setup().await;
-    let b = AppRoleBackend::new();
+    let b = backend();
     call(
         &b,
         &view,
@@ -513,7 +513,7 @@ async fn num_uses_exhausted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_logins_never_exceed_num_uses() {
     let (_s, view) = setup().await;
-    let b = Arc::new(AppRoleBackend::new());
+    let b = Arc::new(backend());
     call(&*b, &view, Operation::Create, "role/r", json!({}))
         .await
         .unwrap();
@@ -545,7 +545,7 @@ async fn concurrent_logins_never_exceed_num_uses() {
 async fn secret_id_ttl_expiry_and_tidy() {
     let (_s, view) = setup().await;
     let clock = Arc::new(ManualClock::new());
-    let b = AppRoleBackend::with_clock(clock.clone());
+    let b = backend_with_clock(clock.clone());
     call(
         &b,
         &view,
@@ -622,7 +622,7 @@ async fn secret_id_ttl_expiry_and_tidy() {
 #[tokio::test]
 async fn cidr_bounds() {
     let (_s, view) = setup().await;
-    let b = AppRoleBackend::new();
+    let b = backend();
     call(
         &b,
         &view,
@@ -674,7 +674,7 @@ async fn cidr_bounds() {
 #[tokio::test]
 async fn bind_secret_id_false() {
     let (_s, view) = setup().await;
-    let b = AppRoleBackend::new();
+    let b = backend();
     call(
         &b,
         &view,
@@ -714,7 +714,7 @@ async fn bind_secret_id_false() {
 #[tokio::test]
 async fn secret_id_never_stored() {
     let (storage, view) = setup().await;
-    let b = AppRoleBackend::new();
+    let b = backend();
     call(
         &b,
         &view,
@@ -750,13 +750,13 @@ async fn secret_id_never_stored() {
 
 #[test]
 fn unauthenticated_paths() {
-    assert_eq!(AppRoleBackend::new().unauthenticated_paths(), &["login"]);
+    assert_eq!(backend().unauthenticated_paths(), &["login"]);
 }
 
 #[tokio::test]
 async fn role_sub_paths_read_write_delete() {
     let (_s, view) = setup().await;
-    let b = AppRoleBackend::new();
+    let b = backend();
     call(
         &b,
         &view,

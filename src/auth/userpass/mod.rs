@@ -26,7 +26,6 @@ use std::collections::BTreeMap;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 use zeroize::Zeroizing;
@@ -35,7 +34,7 @@ use crate::auth::common::{
     addr_allowed, is_condition_failed, TokenParams, CAS_ATTEMPTS, LEGACY_TOKEN_FIELDS, TOKEN_FIELDS,
 };
 use crate::logical::framework::{Ctx, Field, FrameworkBackend, PathSpec, Paths};
-use crate::logical::{Backend, LogicalError, LogicalResult, Request, Response, StorageView};
+use crate::logical::{LogicalError, LogicalResult, Response, StorageView};
 use crate::policy::normalize_policies;
 use crate::storage::{BatchItem, Condition};
 use crate::{existence, handler};
@@ -125,40 +124,19 @@ pub(crate) struct Userpass {
 }
 
 /// The userpass auth method: [`Userpass`] behind its declared paths.
-pub(crate) struct UserpassBackend(FrameworkBackend<Userpass>);
+pub(crate) type UserpassBackend = FrameworkBackend<Userpass>;
 
-impl UserpassBackend {
-    pub(crate) fn new() -> Self {
-        Self::with_params(HashParams::DEFAULT)
-    }
-
-    fn with_params(params: HashParams) -> Self {
-        let state = Userpass {
-            params,
-            dummy_hash: tokio::sync::OnceCell::new(),
-        };
-        Self(FrameworkBackend::new(state, paths()).unauthenticated(&["login", "login/*"]))
-    }
-
-    #[cfg(test)]
-    fn state(&self) -> &Userpass {
-        &self.0.state
-    }
+/// The userpass backend core mounts.
+pub(crate) fn backend() -> UserpassBackend {
+    backend_with_params(HashParams::DEFAULT)
 }
 
-#[async_trait]
-impl Backend for UserpassBackend {
-    async fn handle(&self, req: &Request, view: &StorageView) -> LogicalResult {
-        self.0.handle(req, view).await
-    }
-
-    async fn exists(&self, req: &Request, view: &StorageView) -> Result<bool, LogicalError> {
-        self.0.exists(req, view).await
-    }
-
-    fn unauthenticated_paths(&self) -> &'static [&'static str] {
-        self.0.unauthenticated_paths()
-    }
+fn backend_with_params(params: HashParams) -> UserpassBackend {
+    let state = Userpass {
+        params,
+        dummy_hash: tokio::sync::OnceCell::new(),
+    };
+    FrameworkBackend::new(state, paths()).unauthenticated(&["login", "login/*"])
 }
 
 impl Userpass {
@@ -173,12 +151,6 @@ impl Userpass {
             })
             .await
             .cloned()
-    }
-}
-
-impl Default for UserpassBackend {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -15,7 +15,7 @@ const FAST: HashParams = HashParams {
 };
 
 fn backend() -> UserpassBackend {
-    UserpassBackend::with_params(FAST)
+    backend_with_params(FAST)
 }
 
 fn login_auth(r: LogicalResult) -> crate::logical::Auth {
@@ -25,7 +25,7 @@ fn login_auth(r: LogicalResult) -> crate::logical::Auth {
 #[tokio::test]
 async fn user_crud_and_login_with_real_params() {
     let (_s, view) = setup().await;
-    let b = UserpassBackend::new();
+    let b = super::backend();
     let r = call(
         &b,
         &view,
@@ -136,7 +136,7 @@ async fn unknown_user_and_bad_input() {
     assert_eq!(e.to_string(), INVALID_CREDENTIALS);
     // The unknown user was checked against the dummy hash (same cost).
     assert!(b
-        .state()
+        .state
         .dummy_hash
         .get()
         .is_some_and(|h| h.starts_with("$argon2id$")));
