@@ -7,6 +7,20 @@ pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// Formats seconds the way Go's `time.Duration.String` does (`0s`, `1m30s`,
+/// `1h0m0s`), which is what Vault puts in KV's `delete_version_after` and in
+/// the "TTL ... capped" warnings.
+pub(crate) fn go_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
 pub(crate) fn now_rfc3339() -> String {
     rfc3339(Utc::now())
 }

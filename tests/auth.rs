@@ -48,6 +48,25 @@ fn with_app_policy(s: &Server) {
     );
 }
 
+/// Found with `bao token create -ttl=5h` under a 2h max: Vault formats both
+/// durations as Go does (`5h0m0s`), not as bare seconds.
+#[test]
+fn capped_ttl_warning_uses_go_durations() {
+    let s = Server::dev();
+    let r = s.post(
+        "/v1/auth/token/create",
+        json!({"policies": ["default"], "ttl": "5h", "explicit_max_ttl": "2h"}),
+    );
+    expect_status(&r, 200, "token create");
+    assert_eq!(at(&r.json(), &["auth", "lease_duration"]), 7200);
+    assert_eq!(
+        r.json()["warnings"],
+        json!([
+            "TTL of \"5h0m0s\" exceeded the effective max_ttl of \"2h0m0s\"; TTL value is capped accordingly"
+        ])
+    );
+}
+
 #[test]
 fn a_policy_grants_exactly_what_it_says() {
     let s = Server::dev();

@@ -635,6 +635,43 @@ fn lease_revoke_prefix_matches_whole_segments() {
     );
 }
 
+/// Found with `bao list sys/leases/lookup/auth/token/` (the CLI drops the
+/// trailing slash) and `bao lease revoke -prefix auth/token/` on a server
+/// set up with `operator init`: Vault lists the folder either way, and the
+/// init root token has no lease, so revoking the prefix keeps it.
+#[test]
+fn lease_lookup_lists_folders_and_the_init_root_has_no_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::file(dir.path(), "");
+    let root = init_unseal(&s);
+    let child = s.call(
+        "POST",
+        "/v1/auth/token/create",
+        Some(&root),
+        Some(&json!({"policies": ["default"], "ttl": "10m"})),
+    );
+    let child = issued(&child);
+    for prefix in ["auth/token", "auth/token/"] {
+        let r = s.call(
+            "LIST",
+            &format!("/v1/sys/leases/lookup/{prefix}"),
+            Some(&root),
+            None,
+        );
+        expect_status(&r, 200, prefix);
+        assert_eq!(common::list_keys(&r), vec!["create/"], "{prefix}");
+    }
+    let r = s.call(
+        "PUT",
+        "/v1/sys/leases/revoke-prefix/auth/token",
+        Some(&root),
+        Some(&json!({})),
+    );
+    expect_status(&r, 204, "revoke-prefix auth/token");
+    assert!(!alive(&s, &child), "the child's lease is revoked");
+    assert!(alive(&s, &root), "the init root token has no lease");
+}
+
 #[test]
 fn wrapping_wrap_accepts_an_empty_body_but_needs_a_ttl() {
     let s = Server::dev();

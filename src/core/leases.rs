@@ -10,6 +10,14 @@ use super::Unsealed;
 use crate::logical::duration_field;
 use crate::logical::{field_str, LogicalError, LogicalResult, Operation, Request, Response};
 
+/// Vault registers no lease for a root token minted by init or
+/// generate-root (path `auth/token/root`), so lease listing, lookup and
+/// `revoke-prefix auth/token` never reach it: the operator keeps the
+/// token the cluster was set up with.
+fn has_lease(found: &FoundToken) -> bool {
+    found.entry.path != "auth/token/root"
+}
+
 pub(crate) fn lease_id(found: &FoundToken) -> String {
     format!("{}/{}", found.entry.path.trim_end_matches('/'), found.hash)
 }
@@ -22,7 +30,7 @@ async fn by_lease_id(state: &Unsealed, wanted: &str) -> Result<FoundToken, Logic
         .filter(|h| !h.is_empty())
         .ok_or_else(invalid)?;
     let found = state.tokens.lookup_hash(hash).await?.ok_or_else(invalid)?;
-    if lease_id(&found) != wanted {
+    if !has_lease(&found) || lease_id(&found) != wanted {
         return Err(invalid());
     }
     Ok(found)
@@ -56,11 +64,17 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
     let (action, suffix) = rest.split_once('/').unwrap_or((rest, ""));
     match action {
         "lookup" if op == Operation::List => {
-            let prefix = suffix;
+            // As Vault, a prefix names a folder whether or not the client
+            // sent its trailing slash (the bao CLI strips it).
+            let prefix = match suffix {
+                "" => String::new(),
+                s if s.ends_with('/') => s.to_string(),
+                s => format!("{s}/"),
+            };
             let mut keys: Vec<String> = Vec::new();
-            for f in ts.all().await? {
+            for f in ts.all().await?.into_iter().filter(has_lease) {
                 let id = lease_id(&f);
-                if let Some(rel) = id.strip_prefix(prefix) {
+                if let Some(rel) = id.strip_prefix(prefix.as_str()) {
                     let child = match rel.find('/') {
                         Some(i) => rel[..=i].to_string(),
                         None => rel.to_string(),
@@ -116,7 +130,7 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
             if suffix.is_empty() {
                 return Err(LogicalError::bad("prefix must be specified"));
             }
-            for f in ts.all().await? {
+            for f in ts.all().await?.into_iter().filter(has_lease) {
                 if under_prefix(&lease_id(&f), suffix) {
                     ts.revoke_tree(&f.hash).await?;
                 }

@@ -469,8 +469,9 @@ impl TokenStore {
         if e.max_expire_time != 0 && expire > e.max_expire_time {
             expire = e.max_expire_time;
             warning = Some(format!(
-                "TTL of \"{wanted}s\" exceeded the effective max_ttl of \"{}s\"; TTL value is capped accordingly",
-                (expire - now).max(0)
+                "TTL of \"{}\" exceeded the effective max_ttl of \"{}\"; TTL value is capped accordingly",
+                crate::util::go_duration(wanted),
+                crate::util::go_duration((expire - now).max(0) as u64)
             ));
         }
         let mut entry = e.clone();

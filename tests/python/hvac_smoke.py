@@ -90,6 +90,19 @@ check(r["data"] == {"a": "b"}, f"kv v1 read {r}")
 client.sys.disable_secrets_engine(path="hvac-kv1")
 check("hvac-kv1/" not in client.sys.list_mounted_secrets_engines()["data"], "mount gone")
 
+# leases: hvac lists a prefix without its trailing slash
+leased = client.auth.token.create(policies=["default"], ttl="10m")["auth"]
+keys = client.sys.list_leases("auth/token/create")["data"]["keys"]
+check(len(keys) >= 1 and all("/" not in k for k in keys), f"lease keys {keys}")
+ids = [client.sys.read_lease("auth/token/create/" + k)["data"]["id"] for k in keys]
+check(all(i.startswith("auth/token/create/") for i in ids), f"lease ids {ids}")
+capped = client.auth.token.create(policies=["default"], ttl="5h", explicit_max_ttl="1h")
+check(
+    capped["warnings"]
+    == ['TTL of "5h0m0s" exceeded the effective max_ttl of "1h0m0s"; TTL value is capped accordingly'],
+    f"cap warning {capped['warnings']}",
+)
+
 bad = hvac.Client(url=os.environ["VAULT_ADDR"], token="bogus")
 try:
     bad.secrets.kv.v2.read_secret_version(path="x", mount_point="secret")

@@ -10,6 +10,7 @@ use crate::core::Unsealed;
 use crate::logical::framework::Ctx;
 use crate::logical::{Auth, LogicalError, LogicalResult, Response};
 use crate::policy::normalize_policies;
+use crate::util::go_duration;
 
 /// The effective TTL limits of an auth mount: its tuned TTLs, else the
 /// system's (server configuration).
@@ -57,7 +58,9 @@ pub(crate) fn resolve_ttls(
     let wanted = if ttl == 0 { default } else { ttl };
     if wanted > cap {
         warnings.push(format!(
-            "TTL of \"{wanted}s\" exceeded the effective max_ttl of \"{cap}s\"; TTL value is capped accordingly"
+            "TTL of \"{}\" exceeded the effective max_ttl of \"{}\"; TTL value is capped accordingly",
+            go_duration(wanted),
+            go_duration(cap)
         ));
     }
     (wanted.min(cap), cap)

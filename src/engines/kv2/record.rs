@@ -158,18 +158,7 @@ pub(super) fn custom_json(custom: &BTreeMap<String, String>) -> Value {
     }
 }
 
-/// Formats seconds the way Go's `time.Duration.String` does (`0s`, `1m30s`,
-/// `1h0m0s`), which is what Vault puts in `delete_version_after`.
-pub(super) fn go_duration(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
-    }
-}
+pub(super) use crate::util::go_duration;
 
 pub(super) fn meta_key(path: &str) -> String {
     format!("{META_PREFIX}{path}")

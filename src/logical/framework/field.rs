@@ -38,17 +38,18 @@ pub(crate) enum FieldType {
 }
 
 impl FieldType {
+    /// The type name `path-help` prints, as Vault's `FieldType.String()`
+    /// (every slice is `slice`; a raw field is `unknown type`).
     pub(crate) fn name(self) -> &'static str {
         match self {
             FieldType::String => "string",
             FieldType::Int => "int",
             FieldType::Bool => "bool",
             FieldType::Duration => "duration (sec)",
-            FieldType::CommaStrings => "comma-separated strings",
-            FieldType::CommaInts => "comma-separated integers",
+            FieldType::CommaStrings | FieldType::CommaInts => "slice",
             FieldType::Map => "map",
             FieldType::KvPairs => "keypair",
-            FieldType::Raw => "any",
+            FieldType::Raw => "unknown type",
         }
     }
 }

@@ -298,3 +298,13 @@ async fn help_is_rendered_from_declarations() {
     assert!(help.contains("An echo engine."));
     assert!(help.contains("^only-read$"));
 }
+
+#[test]
+fn help_type_names_are_vaults() {
+    use super::field::FieldType;
+    assert_eq!(FieldType::CommaStrings.name(), "slice");
+    assert_eq!(FieldType::CommaInts.name(), "slice");
+    assert_eq!(FieldType::KvPairs.name(), "keypair");
+    assert_eq!(FieldType::Raw.name(), "unknown type");
+    assert_eq!(FieldType::Duration.name(), "duration (sec)");
+}
