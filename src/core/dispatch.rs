@@ -63,7 +63,7 @@ fn builtin_help() -> crate::logical::Response {
 }
 
 /// How a request will be served once routed.
-enum Target {
+pub(crate) enum Target {
     Sys,
     TokenStore,
     Mount(crate::core::router::Route),
@@ -157,40 +157,67 @@ impl Core {
             return Ok(resp);
         }
         let state = self.unsealed_state()?;
-        let target = self.route(&state, &mut req)?;
+        let admitted = self.admit(&state, &mut req).await;
+        // Auditing: one atomic load when no device is enabled.
+        match self.audit.broker.active() {
+            None => {
+                let (target, caller) = admitted?;
+                self.serve(&state, &target, caller.as_ref(), &req).await
+            }
+            Some(loaded) => self.serve_audited(&loaded, &state, admitted, req).await,
+        }
+    }
+
+    /// Routes, authenticates and authorizes: what must succeed before the
+    /// handler runs (and what the audit request entry describes).
+    async fn admit(
+        &self,
+        state: &Unsealed,
+        req: &mut Request,
+    ) -> Result<(Target, Option<FoundToken>), LogicalError> {
+        let target = self.route(state, req)?;
         let unauthenticated = match &target {
             Target::Mount(r) => {
                 is_unauthenticated(r.backend.unauthenticated_paths(), &req.relative_path)
             }
             _ => false,
         };
-        let caller = if unauthenticated {
-            None
-        } else {
-            let caller = self.authenticate(&state, &req).await?;
-            self.authorize(&state, &caller, &target, &mut req).await?;
-            if !state.tokens.consume_use(&caller).await? {
-                return Err(LogicalError::PermissionDenied);
-            }
-            Some(caller)
-        };
-        let mut resp = match (&target, &caller) {
+        if unauthenticated {
+            return Ok((target, None));
+        }
+        let caller = self.authenticate(state, req).await?;
+        self.authorize(state, &caller, &target, req).await?;
+        if !state.tokens.consume_use(&caller).await? {
+            return Err(LogicalError::PermissionDenied);
+        }
+        Ok((target, Some(caller)))
+    }
+
+    /// Runs an admitted request and finishes its response.
+    pub(crate) async fn serve(
+        &self,
+        state: &Unsealed,
+        target: &Target,
+        caller: Option<&FoundToken>,
+        req: &Request,
+    ) -> LogicalResult {
+        let mut resp = match (target, caller) {
             (Target::Sys, Some(_)) if req.operation == Operation::Help => builtin_help(),
-            (Target::Sys, Some(c)) => sys::handle(self, &state, &req, c).await?,
-            (Target::TokenStore, Some(c)) => token_store::handle(self, &state, &req, c).await?,
+            (Target::Sys, Some(c)) => sys::handle(self, state, req, c).await?,
+            (Target::TokenStore, Some(c)) => token_store::handle(self, state, req, c).await?,
             (Target::Mount(route), _) => {
-                let view = self.view_for(route, caller.as_ref());
-                route.backend.handle(&req, &view).await?
+                let view = self.view_for(route, caller);
+                route.backend.handle(req, &view).await?
             }
             _ => return Err(LogicalError::PermissionDenied),
         };
-        let wrap_ttl = crate::core::wrapping::requested_wrap_ttl(&req)?;
+        let wrap_ttl = crate::core::wrapping::requested_wrap_ttl(req)?;
         // A login grant: issue the token it describes.
-        if let (Target::Mount(route), Some(auth)) = (&target, resp.auth.as_mut()) {
+        if let (Target::Mount(route), Some(auth)) = (target, resp.auth.as_mut()) {
             if auth.client_token.is_empty() {
                 let mut warnings = Vec::new();
                 token_store::issue_for_login(
-                    &state,
+                    state,
                     &route.entry.path,
                     &req.path,
                     auth,
@@ -209,7 +236,7 @@ impl Core {
                     Some(raw) => raw,
                     None => crate::core::wrapping::envelope(&req.id, &resp),
                 };
-                return crate::core::wrapping::wrap(self, &state, body, ttl, &req.path).await;
+                return crate::core::wrapping::wrap(self, state, body, ttl, &req.path).await;
             }
         }
         Ok(resp)

@@ -40,3 +40,14 @@ pub(crate) trait AuditSink: Send + Sync + 'static {
         Ok(())
     }
 }
+
+/// Builds the sink for a device type from the device's `options`.
+/// (Placeholder until the sinks branch is merged; it replaces this.)
+pub(crate) fn build(
+    device_type: &str,
+    _options: &std::collections::BTreeMap<String, String>,
+) -> Result<Box<dyn AuditSink>, SinkError> {
+    Err(SinkError::Config(format!(
+        "unknown audit device type: {device_type:?}"
+    )))
+}
