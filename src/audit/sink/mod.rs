@@ -12,6 +12,9 @@
 //! - `reopen` is called on SIGHUP (logrotate); sinks without files do
 //!   nothing.
 
+pub(crate) mod file;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,5 +41,41 @@ pub(crate) trait AuditSink: Send + Sync + 'static {
     /// Reopens files after log rotation.
     async fn reopen(&self) -> Result<(), SinkError> {
         Ok(())
+    }
+}
+
+/// Builds the sink for a device type from the device's `options` (Vault's
+/// option names), validating them: a bad option is a `SinkError::Config`
+/// whose message the broker returns as the 400 on enable.
+pub(crate) fn build(
+    device_type: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<Box<dyn AuditSink>, SinkError> {
+    match device_type {
+        "file" => Ok(Box::new(file::FileSink::new(options)?)),
+        other => Err(SinkError::Config(format!(
+            "unknown audit device type: {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_maps_device_types() {
+        let mut options = BTreeMap::new();
+        options.insert("file_path".to_string(), "discard".to_string());
+        assert!(build("file", &options).is_ok());
+        let err = build("nope", &options).err().unwrap();
+        assert!(
+            matches!(&err, SinkError::Config(m) if m == "unknown audit device type: \"nope\""),
+            "{err}"
+        );
+        assert!(matches!(
+            build("file", &BTreeMap::new()),
+            Err(SinkError::Config(_))
+        ));
     }
 }
