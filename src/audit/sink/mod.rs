@@ -13,6 +13,8 @@
 //!   nothing.
 
 pub(crate) mod file;
+pub(crate) mod socket;
+pub(crate) mod syslog;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -53,6 +55,8 @@ pub(crate) fn build(
 ) -> Result<Box<dyn AuditSink>, SinkError> {
     match device_type {
         "file" => Ok(Box::new(file::FileSink::new(options)?)),
+        "socket" => Ok(Box::new(socket::SocketSink::new(options)?)),
+        "syslog" => Ok(Box::new(syslog::SyslogSink::new(options)?)),
         other => Err(SinkError::Config(format!(
             "unknown audit device type: {other:?}"
         ))),
