@@ -577,23 +577,25 @@ audit "file" "to-stdout" {
     log_raw = "true"
   }
 }
-audit "file" {
-  path = "second"
-  options = { file_path = "/tmp/x.log" }
-}
 disable_api_audit_creation = true
 "#;
         let cfg = ServerConfig::parse(Path::new("a.hcl"), text).unwrap();
         assert!(cfg.audit.api_creation_disabled);
-        assert_eq!(cfg.audit.devices.len(), 2);
+        assert_eq!(cfg.audit.devices.len(), 1);
         let d = &cfg.audit.devices[0];
         assert_eq!(d.path, "to-stdout");
         assert_eq!(d.device_type, "file");
         assert_eq!(d.description, "never fails");
         assert_eq!(d.options["log_raw"], "true");
-        assert_eq!(cfg.audit.devices[1].path, "second");
-        assert_eq!(cfg.audit.devices[1].options["file_path"], "/tmp/x.log");
         assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let one = ServerConfig::parse(
+            Path::new("o.hcl"),
+            "audit \"file\" {\n  path = \"second\"\n  options = { file_path = \"/tmp/x.log\" }\n}\n",
+        )
+        .unwrap();
+        assert_eq!(one.audit.devices.len(), 1);
+        assert_eq!(one.audit.devices[0].path, "second");
+        assert_eq!(one.audit.devices[0].options["file_path"], "/tmp/x.log");
 
         let openbao = ServerConfig::parse(
             Path::new("b.hcl"),

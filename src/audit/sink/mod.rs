@@ -12,6 +12,11 @@
 //! - `reopen` is called on SIGHUP (logrotate); sinks without files do
 //!   nothing.
 
+pub(crate) mod file;
+pub(crate) mod socket;
+pub(crate) mod syslog;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,13 +46,40 @@ pub(crate) trait AuditSink: Send + Sync + 'static {
     }
 }
 
-/// Builds the sink for a device type from the device's `options`.
-/// (Placeholder until the sinks branch is merged; it replaces this.)
+/// Builds the sink for a device type from the device's `options` (Vault's
+/// option names), validating them: a bad option is a `SinkError::Config`
+/// whose message the broker returns as the 400 on enable.
 pub(crate) fn build(
     device_type: &str,
-    _options: &std::collections::BTreeMap<String, String>,
+    options: &BTreeMap<String, String>,
 ) -> Result<Box<dyn AuditSink>, SinkError> {
-    Err(SinkError::Config(format!(
-        "unknown audit device type: {device_type:?}"
-    )))
+    match device_type {
+        "file" => Ok(Box::new(file::FileSink::new(options)?)),
+        "socket" => Ok(Box::new(socket::SocketSink::new(options)?)),
+        "syslog" => Ok(Box::new(syslog::SyslogSink::new(options)?)),
+        other => Err(SinkError::Config(format!(
+            "unknown audit device type: {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_maps_device_types() {
+        let mut options = BTreeMap::new();
+        options.insert("file_path".to_string(), "discard".to_string());
+        assert!(build("file", &options).is_ok());
+        let err = build("nope", &options).err().unwrap();
+        assert!(
+            matches!(&err, SinkError::Config(m) if m == "unknown audit device type: \"nope\""),
+            "{err}"
+        );
+        assert!(matches!(
+            build("file", &BTreeMap::new()),
+            Err(SinkError::Config(_))
+        ));
+    }
 }
