@@ -32,11 +32,19 @@ fn audit_hash(s: &Server, device: &str, input: &str) -> String {
     );
     expect_status(&r, 200, "audit-hash");
     let v = r.json();
-    assert_eq!(v["hash"], v["data"]["hash"], "legacy shape: hash at the top too");
+    assert_eq!(
+        v["hash"], v["data"]["hash"],
+        "legacy shape: hash at the top too"
+    );
     v["hash"].as_str().expect("hash").to_string()
 }
 
-fn find<'a>(entries: &'a [Value], kind: &str, path: &str, pred: impl Fn(&Value) -> bool) -> &'a Value {
+fn find<'a>(
+    entries: &'a [Value],
+    kind: &str,
+    path: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> &'a Value {
     entries
         .iter()
         .find(|e| e["type"] == kind && e["request"]["path"] == path && pred(e))
@@ -64,8 +72,16 @@ fn file_device_records_vault_shaped_hmacd_entries() {
 
     // Errors as OpenBao words them.
     let cases = [
-        ("file2", json!({"options": {"file_path": "/tmp/x"}}), "unknown backend type: \"\""),
-        ("file", json!({"type": "file", "options": {"file_path": "/tmp/x"}}), "path already in use"),
+        (
+            "file2",
+            json!({"options": {"file_path": "/tmp/x"}}),
+            "unknown backend type: \"\"",
+        ),
+        (
+            "file",
+            json!({"type": "file", "options": {"file_path": "/tmp/x"}}),
+            "path already in use",
+        ),
         ("file3", json!({"type": "file"}), "file_path is required"),
     ];
     for (path, body, msg) in cases {
@@ -75,17 +91,29 @@ fn file_device_records_vault_shaped_hmacd_entries() {
     }
     let r = s.post("/v1/sys/audit-hash/nope", json!({"input": "x"}));
     expect_status(&r, 400, "hash unknown device");
-    assert_eq!(r.errors(), vec!["unknown audit backend \"nope/\"".to_string()]);
+    assert_eq!(
+        r.errors(),
+        vec!["unknown audit backend \"nope/\"".to_string()]
+    );
     let r = s.post("/v1/sys/audit-hash/file", json!({}));
     expect_status(&r, 400, "hash no input");
-    assert_eq!(r.errors(), vec!["the \"input\" parameter is empty".to_string()]);
+    assert_eq!(
+        r.errors(),
+        vec!["the \"input\" parameter is empty".to_string()]
+    );
 
     // Audited request headers (one HMAC'd, one in clear).
     let r = s.get("/v1/sys/config/auditing/request-headers");
     assert_eq!(r.json()["headers"], json!({}));
-    let r = s.put("/v1/sys/config/auditing/request-headers/X-Request-Source", json!({"hmac": true}));
+    let r = s.put(
+        "/v1/sys/config/auditing/request-headers/X-Request-Source",
+        json!({"hmac": true}),
+    );
     expect_status(&r, 204, "header write");
-    let r = s.put("/v1/sys/config/auditing/request-headers/X-Plain", json!({"hmac": false}));
+    let r = s.put(
+        "/v1/sys/config/auditing/request-headers/X-Plain",
+        json!({"hmac": false}),
+    );
     expect_status(&r, 204, "header write");
     let r = s.get("/v1/sys/config/auditing/request-headers/X-Request-Source");
     assert_eq!(r.json()["X-Request-Source"], json!({"hmac": true}));
@@ -104,27 +132,56 @@ fn file_device_records_vault_shaped_hmacd_entries() {
     let r = s.raw(
         "GET",
         "/v1/secret/data/app",
-        &[("X-Vault-Token", ROOT), ("X-Request-Source", "src-secret-value"), ("X-Plain", "plain-value")],
+        &[
+            ("X-Vault-Token", ROOT),
+            ("X-Request-Source", "src-secret-value"),
+            ("X-Plain", "plain-value"),
+        ],
         None,
     );
     expect_status(&r, 200, "kv read");
 
     // A failed and a successful userpass login.
-    expect_status(&s.put("/v1/sys/auth/userpass", json!({"type": "userpass"})), 204, "userpass");
     expect_status(
-        &s.put("/v1/auth/userpass/users/erin", json!({"password": "erins-real-password", "policies": "default"})),
+        &s.put("/v1/sys/auth/userpass", json!({"type": "userpass"})),
+        204,
+        "userpass",
+    );
+    expect_status(
+        &s.put(
+            "/v1/auth/userpass/users/erin",
+            json!({"password": "erins-real-password", "policies": "default"}),
+        ),
         204,
         "user",
     );
-    let r = s.call("POST", "/v1/auth/userpass/login/erin", None, Some(&json!({"password": "wrong-password-xyz"})));
+    let r = s.call(
+        "POST",
+        "/v1/auth/userpass/login/erin",
+        None,
+        Some(&json!({"password": "wrong-password-xyz"})),
+    );
     expect_status(&r, 400, "failed login");
-    let r = s.call("POST", "/v1/auth/userpass/login/erin", None, Some(&json!({"password": "erins-real-password"})));
+    let r = s.call(
+        "POST",
+        "/v1/auth/userpass/login/erin",
+        None,
+        Some(&json!({"password": "erins-real-password"})),
+    );
     expect_status(&r, 200, "login");
-    let login_token = r.json()["auth"]["client_token"].as_str().unwrap().to_string();
+    let login_token = r.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let login_accessor = r.json()["auth"]["accessor"].as_str().unwrap().to_string();
 
     // A wrapped response.
-    let r = s.raw("GET", "/v1/secret/data/app", &[("X-Vault-Token", ROOT), ("X-Vault-Wrap-TTL", "60")], None);
+    let r = s.raw(
+        "GET",
+        "/v1/secret/data/app",
+        &[("X-Vault-Token", ROOT), ("X-Vault-Wrap-TTL", "60")],
+        None,
+    );
     expect_status(&r, 200, "wrapped read");
     let wrap_token = r.json()["wrap_info"]["token"].as_str().unwrap().to_string();
 
@@ -150,7 +207,8 @@ fn file_device_records_vault_shaped_hmacd_entries() {
     }
 
     // The KV read: request and response entries.
-    let plain_read = |e: &Value| e["request"]["operation"] == "read" && e["request"].get("wrap_ttl").is_none();
+    let plain_read =
+        |e: &Value| e["request"]["operation"] == "read" && e["request"].get("wrap_ttl").is_none();
     let req = find(&entries, "request", "secret/data/app", plain_read);
     let resp = find(&entries, "response", "secret/data/app", plain_read);
     assert_eq!(req["request"]["id"], resp["request"]["id"]);
@@ -170,7 +228,10 @@ fn file_device_records_vault_shaped_hmacd_entries() {
         assert!(r["mount_accessor"].as_str().unwrap().starts_with("kv_"));
         assert_eq!(r["mount_class"], "secret");
         assert_eq!(r["client_token"], root_hash.as_str());
-        assert!(r["client_token_accessor"].as_str().unwrap().starts_with("hmac-sha256:"));
+        assert!(r["client_token_accessor"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:"));
         assert_eq!(r["namespace"], json!({"id": "root"}));
         assert_eq!(r["remote_address"], "127.0.0.1");
         assert_eq!(r["headers"]["x-request-source"], json!([header_hash]));
@@ -179,8 +240,14 @@ fn file_device_records_vault_shaped_hmacd_entries() {
     assert!(req.get("response").is_none());
     let data = &resp["response"]["data"]["data"];
     assert_eq!(data["db_password"], pw_hash.as_str());
-    assert!(data["db_user"].as_str().unwrap().starts_with("hmac-sha256:"));
-    assert_eq!(resp["response"]["data"]["metadata"]["version"], 1, "numbers stay in clear");
+    assert!(data["db_user"]
+        .as_str()
+        .unwrap()
+        .starts_with("hmac-sha256:"));
+    assert_eq!(
+        resp["response"]["data"]["metadata"]["version"], 1,
+        "numbers stay in clear"
+    );
     assert_eq!(resp["response"]["data"]["metadata"]["destroyed"], false);
     assert_eq!(resp["response"]["mount_type"], "kv");
 
@@ -193,12 +260,18 @@ fn file_device_records_vault_shaped_hmacd_entries() {
     assert_eq!(req["request"]["mount_class"], "auth");
     let resp = find(&entries, "response", "auth/userpass/login/erin", fail);
     assert!(!resp["error"].as_str().unwrap().is_empty(), "{resp}");
-    assert!(resp["response"]["data"]["error"].as_str().unwrap().starts_with("hmac-sha256:"));
+    assert!(resp["response"]["data"]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("hmac-sha256:"));
 
     // The successful login: the issued token is HMAC'd in response.auth.
     let ok = |e: &Value| e["response"]["auth"].is_object();
     let resp = find(&entries, "response", "auth/userpass/login/erin", ok);
-    assert_eq!(resp["response"]["auth"]["client_token"], login_hash.as_str());
+    assert_eq!(
+        resp["response"]["auth"]["client_token"],
+        login_hash.as_str()
+    );
     assert_eq!(resp["response"]["auth"]["display_name"], Value::Null);
 
     // The wrapped response.
@@ -261,7 +334,9 @@ fn fails_closed_when_the_only_device_cannot_record_and_recovers() {
     std::fs::remove_file(&log).unwrap();
     std::fs::create_dir(&log).unwrap();
     s.signal("HUP");
-    wait_for("requests to be refused", || s.get("/v1/sys/audit").status == 500);
+    wait_for("requests to be refused", || {
+        s.get("/v1/sys/audit").status == 500
+    });
     let r = s.get("/v1/secret/data/app");
     expect_status(&r, 500, "unaudited request refused");
     assert_eq!(r.errors(), vec!["internal error".to_string()]);
@@ -274,7 +349,9 @@ fn fails_closed_when_the_only_device_cannot_record_and_recovers() {
     wait_for("recovery", || s.get("/v1/sys/audit").status == 200);
     let r = s.get("/v1/secret/data/never");
     expect_status(&r, 404, "the refused write never ran");
-    assert!(std::fs::read_to_string(&log).unwrap().contains("secret/data/never"));
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("secret/data/never"));
 }
 
 #[test]
@@ -300,7 +377,9 @@ fn one_failing_device_of_two_is_counted_not_fatal() {
         .unwrap_or_else(|| panic!("no failure metric in {text}"));
     let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(n >= 2.0, "{line}");
-    assert!(std::fs::read_to_string(&good).unwrap().contains("secret/data/two"));
+    assert!(std::fs::read_to_string(&good)
+        .unwrap()
+        .contains("secret/data/two"));
     assert!(!s.stderr().contains("\"k\":\"v\""));
 }
 
@@ -314,12 +393,18 @@ fn jsonx_prefix_and_options() {
         json!({"type": "file", "options": {"file_path": log.display().to_string(), "format": "jsonx", "prefix": "AUDIT:", "hmac_accessor": "false"}}),
     );
     expect_status(&r, 204, "enable jsonx");
-    let r = s.put("/v1/sys/audit/bad", json!({"type": "file", "options": {"file_path": "/tmp/y", "format": "yaml"}}));
+    let r = s.put(
+        "/v1/sys/audit/bad",
+        json!({"type": "file", "options": {"file_path": "/tmp/y", "format": "yaml"}}),
+    );
     expect_status(&r, 400, "bad format");
     s.get("/v1/sys/audit");
     let text = std::fs::read_to_string(&log).unwrap();
     let last = text.lines().last().unwrap();
-    assert!(last.starts_with("AUDIT:<?xml version=\"1.0\" encoding=\"UTF-8\"?><json:object"), "{last}");
+    assert!(
+        last.starts_with("AUDIT:<?xml version=\"1.0\" encoding=\"UTF-8\"?><json:object"),
+        "{last}"
+    );
     assert!(last.contains("<json:string name=\"path\">sys/audit</json:string>"));
 }
 
@@ -337,11 +422,23 @@ fn bao_cli_enables_lists_and_disables() {
             .env("BAO_TOKEN", ROOT)
             .args(args);
         let out = common::run_with_timeout(cmd, Duration::from_secs(60));
-        assert!(out.status.success(), "bao {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "bao {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let out = bao(&["audit", "enable", "file", &format!("file_path={}", log.display())]);
-    assert!(out.contains("Success! Enabled the file audit device at: file/"), "{out}");
+    let out = bao(&[
+        "audit",
+        "enable",
+        "file",
+        &format!("file_path={}", log.display()),
+    ]);
+    assert!(
+        out.contains("Success! Enabled the file audit device at: file/"),
+        "{out}"
+    );
     let out = bao(&["audit", "list"]);
     assert!(out.contains("file/") && out.contains("file"), "{out}");
     let out = bao(&["audit", "list", "-format=json"]);
@@ -349,12 +446,19 @@ fn bao_cli_enables_lists_and_disables() {
     assert_eq!(v["file/"]["type"], "file");
     let out = bao(&["audit", "disable", "file/"]);
     assert!(out.contains("Success! Disabled audit device"), "{out}");
-    assert!(read_entries(&log).iter().any(|e| e["request"]["path"] == "sys/audit"));
+    assert!(read_entries(&log)
+        .iter()
+        .any(|e| e["request"]["path"] == "sys/audit"));
 }
 
 /// Initializes (one share) and unseals a fresh non-dev server.
 fn init_unseal(s: &Server) -> String {
-    let r = s.call("PUT", "/v1/sys/init", None, Some(&json!({"secret_shares": 1, "secret_threshold": 1})));
+    let r = s.call(
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(&json!({"secret_shares": 1, "secret_threshold": 1})),
+    );
     expect_status(&r, 200, "sys/init");
     let v = r.json();
     let key = v["keys"][0].as_str().unwrap().to_string();
@@ -395,6 +499,8 @@ fn config_declared_device_and_api_creation_switch() {
     let r = s.call("DELETE", "/v1/sys/audit/declared", Some(&root), None);
     expect_status(&r, 400, "declared devices are not disabled via API");
     let entries = read_entries(&log);
-    assert!(entries.iter().any(|e| e["request"]["path"] == "sys/audit" && e["type"] == "response"));
+    assert!(entries
+        .iter()
+        .any(|e| e["request"]["path"] == "sys/audit" && e["type"] == "response"));
     assert!(!std::fs::read_to_string(&log).unwrap().contains(&root));
 }

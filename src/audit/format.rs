@@ -514,7 +514,9 @@ mod tests {
     #[test]
     fn jsonx_renders_xml() {
         let x = jsonx(&json!({"a": "<x>", "n": 1, "l": [true, null]}));
-        assert!(x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><json:object xsi:schemaLocation="));
+        assert!(x.starts_with(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><json:object xsi:schemaLocation="
+        ));
         assert!(x.contains("<json:string name=\"a\">&lt;x&gt;</json:string>"));
         assert!(x.contains("<json:number name=\"n\">1</json:number>"));
         assert!(x.contains(

@@ -169,7 +169,10 @@ impl Loaded {
         self.table
             .headers
             .iter()
-            .filter_map(|(name, s)| req.header(name).map(|v| (name.clone(), v.to_string(), s.hmac)))
+            .filter_map(|(name, s)| {
+                req.header(name)
+                    .map(|v| (name.clone(), v.to_string(), s.hmac))
+            })
             .collect()
     }
 
@@ -244,10 +247,7 @@ impl Broker {
 
     /// The current table and devices (even when empty).
     pub(crate) fn loaded(&self) -> Arc<Loaded> {
-        self.loaded
-            .read()
-            .map(|l| l.clone())
-            .unwrap_or_default()
+        self.loaded.read().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// Installs `table`. Devices whose entry did not change keep their open
@@ -372,7 +372,9 @@ mod tests {
         let text = String::from_utf8(lines[0].clone()).unwrap();
         assert!(!text.contains("secret-token"));
         assert!(text.ends_with('\n'));
-        assert!(crate::metrics::render().contains("strongroom_audit_log_failures_total{device=\"a/\"}"));
+        assert!(
+            crate::metrics::render().contains("strongroom_audit_log_failures_total{device=\"a/\"}")
+        );
     }
 
     #[tokio::test]

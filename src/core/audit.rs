@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value};
 
-use super::dispatch::Target;
+use super::dispatch::{Admission, Target};
 use super::tokens::FoundToken;
 use super::{Core, Unsealed};
 use crate::audit::format::{self, Caller, Input, MountInfo};
@@ -138,9 +138,10 @@ impl Core {
                 return;
             }
         };
-        let stale = current.devices.iter().any(|d| {
-            d.declarative && !declared.iter().any(|x| canonical_path(&x.path) == d.path)
-        });
+        let stale = current
+            .devices
+            .iter()
+            .any(|d| d.declarative && !declared.iter().any(|x| canonical_path(&x.path) == d.path));
         let missing = declared
             .iter()
             .any(|x| current.find(&canonical_path(&x.path)).is_none());
@@ -187,14 +188,12 @@ impl Core {
         &self,
         loaded: &Loaded,
         state: &Unsealed,
-        admitted: Result<(Target, Option<FoundToken>), LogicalError>,
+        admitted: Admission,
         req: Request,
     ) -> LogicalResult {
-        let (target, caller, err) = match &admitted {
-            Ok((t, c)) => (Some(t), c.as_ref(), None),
-            Err(e) => (None, None, Some(e)),
-        };
-        let mount = target.and_then(|t| mount_of(state, t));
+        let caller = admitted.caller.as_ref();
+        let err = admitted.error.as_ref();
+        let mount = admitted.target.as_ref().and_then(|t| mount_of(state, t));
         let input = Input {
             req: &req,
             caller: caller.map(|c| caller_of(&req, c)),
@@ -206,10 +205,13 @@ impl Core {
             headers: loaded.headers_of(&req),
             forwarded_from: req.header(crate::http::forward::FORWARDED_HEADER),
         };
-        loaded.log(&format::request_entry(&input, err), false).await?;
-        let result = match &admitted {
-            Ok((t, c)) => self.serve(state, t, c.as_ref(), &req).await,
-            Err(e) => Err(clone_error(e)),
+        loaded
+            .log(&format::request_entry(&input, err), false)
+            .await?;
+        let result = match (&admitted.error, &admitted.target) {
+            (Some(e), _) => Err(clone_error(e)),
+            (None, Some(t)) => self.serve(state, t, caller, &req).await,
+            (None, None) => Err(LogicalError::PermissionDenied),
         };
         let forwarded = matches!(result, Err(LogicalError::Standby(_)));
         let is_list = req.operation == Operation::List;
@@ -397,13 +399,14 @@ async fn enable(core: &Core, req: &Request, path: String) -> LogicalResult {
         hmac_key: HmacKey::generate(),
     };
     if !core.is_active() {
-        return Err(LogicalError::Standby("audit table changes go to the active node".into()));
+        return Err(LogicalError::Standby(
+            "audit table changes go to the active node".into(),
+        ));
     }
     let device = Device::build(entry.clone()).map_err(LogicalError::BadRequest)?;
-    device
-        .self_test()
-        .await
-        .map_err(|e| LogicalError::bad(format!("audit device failed to record a test entry: {e}")))?;
+    device.self_test().await.map_err(|e| {
+        LogicalError::bad(format!("audit device failed to record a test entry: {e}"))
+    })?;
     let device = Arc::new(device);
     core.update_audit(move |t| {
         if t.find(&entry.path).is_some() {

@@ -62,6 +62,15 @@ fn builtin_help() -> crate::logical::Response {
     }))
 }
 
+/// The outcome of routing and authentication: `error` is set when the
+/// request must not run; `target` and `caller` are whatever was learnt.
+#[derive(Default)]
+pub(crate) struct Admission {
+    pub(crate) target: Option<Target>,
+    pub(crate) caller: Option<FoundToken>,
+    pub(crate) error: Option<LogicalError>,
+}
+
 /// How a request will be served once routed.
 pub(crate) enum Target {
     Sys,
@@ -161,36 +170,54 @@ impl Core {
         // Auditing: one atomic load when no device is enabled.
         match self.audit.broker.active() {
             None => {
-                let (target, caller) = admitted?;
-                self.serve(&state, &target, caller.as_ref(), &req).await
+                if let Some(e) = admitted.error {
+                    return Err(e);
+                }
+                let target = admitted.target.ok_or(LogicalError::PermissionDenied)?;
+                self.serve(&state, &target, admitted.caller.as_ref(), &req)
+                    .await
             }
             Some(loaded) => self.serve_audited(&loaded, &state, admitted, req).await,
         }
     }
 
     /// Routes, authenticates and authorizes: what must succeed before the
-    /// handler runs (and what the audit request entry describes).
-    async fn admit(
-        &self,
-        state: &Unsealed,
-        req: &mut Request,
-    ) -> Result<(Target, Option<FoundToken>), LogicalError> {
-        let target = self.route(state, req)?;
+    /// handler runs. A refusal keeps what was learnt (the mount, the
+    /// caller) for the audit entry.
+    async fn admit(&self, state: &Unsealed, req: &mut Request) -> Admission {
+        let mut adm = Admission::default();
+        let target = match self.route(state, req) {
+            Ok(t) => t,
+            Err(e) => {
+                adm.error = Some(e);
+                return adm;
+            }
+        };
         let unauthenticated = match &target {
             Target::Mount(r) => {
                 is_unauthenticated(r.backend.unauthenticated_paths(), &req.relative_path)
             }
             _ => false,
         };
-        if unauthenticated {
-            return Ok((target, None));
+        if !unauthenticated {
+            match self.authenticate(state, req).await {
+                Ok(caller) => {
+                    let checked = match self.authorize(state, &caller, &target, req).await {
+                        Ok(()) => state.tokens.consume_use(&caller).await.map_err(Into::into),
+                        Err(e) => Err(e),
+                    };
+                    adm.error = match checked {
+                        Ok(true) => None,
+                        Ok(false) => Some(LogicalError::PermissionDenied),
+                        Err(e) => Some(e),
+                    };
+                    adm.caller = Some(caller);
+                }
+                Err(e) => adm.error = Some(e),
+            }
         }
-        let caller = self.authenticate(state, req).await?;
-        self.authorize(state, &caller, &target, req).await?;
-        if !state.tokens.consume_use(&caller).await? {
-            return Err(LogicalError::PermissionDenied);
-        }
-        Ok((target, Some(caller)))
+        adm.target = Some(target);
+        adm
     }
 
     /// Runs an admitted request and finishes its response.
