@@ -504,3 +504,58 @@ fn config_declared_device_and_api_creation_switch() {
         .any(|e| e["request"]["path"] == "sys/audit" && e["type"] == "response"));
     assert!(!std::fs::read_to_string(&log).unwrap().contains(&root));
 }
+
+#[test]
+fn socket_device_whose_listener_dies_fails_closed_and_recovers() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    let s = Server::dev();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    // Accepts one connection and collects its lines until told to stop
+    // (the stop flag closes the connection and the listener).
+    let collect = |listener: TcpListener, lines: Arc<Mutex<Vec<String>>>| {
+        std::thread::spawn(move || {
+            let Ok((conn, _)) = listener.accept() else { return };
+            conn.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            let mut reader = BufReader::new(conn);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            let mut buf = String::new();
+            while Instant::now() < deadline {
+                buf.clear();
+                match reader.read_line(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => lines.lock().unwrap().push(buf.clone()),
+                    Err(_) => {}
+                }
+            }
+        })
+    };
+    let t = collect(listener, lines.clone());
+    let r = s.put(
+        "/v1/sys/audit/sock",
+        json!({"type": "socket", "options": {"address": addr.to_string(), "socket_type": "tcp", "write_timeout": "1s"}}),
+    );
+    expect_status(&r, 204, "enable socket device");
+    expect_status(&s.get("/v1/sys/audit"), 200, "audited over the socket");
+    // The collector stops after 3s, closing the connection and the port.
+    t.join().unwrap();
+    assert!(lines.lock().unwrap().iter().any(|l| l.contains("sys/audit")));
+    wait_for("requests to be refused", || s.get("/v1/sys/audit").status == 500);
+    let r = s.put("/v1/secret/data/sock-never", json!({"data": {"a": "b"}}));
+    expect_status(&r, 500, "write refused while the collector is gone");
+
+    // The collector returns on the same port: the device reconnects.
+    let listener = TcpListener::bind(addr).unwrap();
+    let lines2 = Arc::new(Mutex::new(Vec::<String>::new()));
+    let t = collect(listener, lines2.clone());
+    wait_for("recovery", || s.get("/v1/sys/audit").status == 200);
+    expect_status(&s.get("/v1/secret/data/sock-never"), 404, "the refused write never ran");
+    t.join().unwrap();
+    let got = lines2.lock().unwrap().join("");
+    assert!(got.contains("secret/data/sock-never"), "{got}");
+    assert!(!got.contains("\"a\":\"b\""));
+}
