@@ -365,7 +365,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         for _ in 0..3 {
             let t = Instant::now();
-            let err = sink.write(b"lost\n").await.err().expect("a write error");
+            let err = sink.write(b"lost\n").await.expect_err("a write error");
             assert!(
                 t.elapsed() < Duration::from_millis(1500),
                 "{:?}",
