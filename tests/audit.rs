@@ -519,8 +519,11 @@ fn socket_device_whose_listener_dies_fails_closed_and_recovers() {
     // (the stop flag closes the connection and the listener).
     let collect = |listener: TcpListener, lines: Arc<Mutex<Vec<String>>>| {
         std::thread::spawn(move || {
-            let Ok((conn, _)) = listener.accept() else { return };
-            conn.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            let Ok((conn, _)) = listener.accept() else {
+                return;
+            };
+            conn.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
             let mut reader = BufReader::new(conn);
             let deadline = Instant::now() + Duration::from_secs(3);
             let mut buf = String::new();
@@ -543,8 +546,14 @@ fn socket_device_whose_listener_dies_fails_closed_and_recovers() {
     expect_status(&s.get("/v1/sys/audit"), 200, "audited over the socket");
     // The collector stops after 3s, closing the connection and the port.
     t.join().unwrap();
-    assert!(lines.lock().unwrap().iter().any(|l| l.contains("sys/audit")));
-    wait_for("requests to be refused", || s.get("/v1/sys/audit").status == 500);
+    assert!(lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("sys/audit")));
+    wait_for("requests to be refused", || {
+        s.get("/v1/sys/audit").status == 500
+    });
     let r = s.put("/v1/secret/data/sock-never", json!({"data": {"a": "b"}}));
     expect_status(&r, 500, "write refused while the collector is gone");
 
@@ -553,7 +562,11 @@ fn socket_device_whose_listener_dies_fails_closed_and_recovers() {
     let lines2 = Arc::new(Mutex::new(Vec::<String>::new()));
     let t = collect(listener, lines2.clone());
     wait_for("recovery", || s.get("/v1/sys/audit").status == 200);
-    expect_status(&s.get("/v1/secret/data/sock-never"), 404, "the refused write never ran");
+    expect_status(
+        &s.get("/v1/secret/data/sock-never"),
+        404,
+        "the refused write never ran",
+    );
     t.join().unwrap();
     let got = lines2.lock().unwrap().join("");
     assert!(got.contains("secret/data/sock-never"), "{got}");

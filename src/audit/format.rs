@@ -327,13 +327,13 @@ pub(crate) fn response_entry(
 /// and elides list responses. `hmac_headers` names the request headers
 /// configured with `hmac=true`.
 pub(crate) fn for_device(
-    raw: &Value,
+    raw: Value,
     key: &[u8],
     opts: &FormatOptions,
     hmac_headers: &[&str],
     is_list: bool,
 ) -> Value {
-    let mut v = raw.clone();
+    let mut v = raw;
     let Some(entry) = v.as_object_mut() else {
         return v;
     };
@@ -536,7 +536,7 @@ mod tests {
                          "wrap_info": {"token": "wt", "accessor": "wa", "ttl": 60}},
         });
         let opts = FormatOptions::default();
-        let v = for_device(&raw, b"k", &opts, &["x-a"], false);
+        let v = for_device(raw.clone(), b"k", &opts, &["x-a"], false);
         let s = v.to_string();
         for secret in ["\"tok\"", "\"acc\"", "\"pw\"", "\"wt\"", "\"wa\"", "\"va\""] {
             assert!(!s.contains(secret), "{secret} in {s}");
@@ -551,7 +551,7 @@ mod tests {
             elide_list_responses: true,
             ..Default::default()
         };
-        let v = for_device(&raw, b"k", &no_acc, &[], true);
+        let v = for_device(raw.clone(), b"k", &no_acc, &[], true);
         assert_eq!(v["auth"]["accessor"], "acc");
         assert_eq!(v["response"]["data"]["keys"], 2);
 
@@ -559,7 +559,7 @@ mod tests {
             log_raw: true,
             ..Default::default()
         };
-        assert_eq!(for_device(&raw, b"k", &raw_opts, &[], false), raw);
+        assert_eq!(for_device(raw.clone(), b"k", &raw_opts, &[], false), raw);
     }
 
     #[test]

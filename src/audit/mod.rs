@@ -113,7 +113,7 @@ impl Device {
         format::hmac_str(&self.entry.hmac_key.0, input)
     }
 
-    fn line(&self, raw: &Value, hmac_headers: &[&str], is_list: bool) -> Vec<u8> {
+    fn line(&self, raw: Value, hmac_headers: &[&str], is_list: bool) -> Vec<u8> {
         let entry = format::for_device(
             raw,
             &self.entry.hmac_key.0,
@@ -148,7 +148,7 @@ impl Device {
             forwarded_from: None,
         };
         let raw = format::request_entry(&input, None);
-        self.write(&self.line(&raw, &[], false)).await
+        self.write(&self.line(raw, &[], false)).await
     }
 }
 
@@ -179,7 +179,7 @@ impl Loaded {
     /// Records one raw entry on every device. Fails (Vault's internal
     /// error) only when no device recorded it; other devices' failures are
     /// logged and counted.
-    pub(crate) async fn log(&self, raw: &Value, is_list: bool) -> Result<(), LogicalError> {
+    pub(crate) async fn log(&self, raw: Value, is_list: bool) -> Result<(), LogicalError> {
         if self.devices.is_empty() {
             return Ok(());
         }
@@ -192,6 +192,7 @@ impl Loaded {
             .collect();
         let mut ok = 0usize;
         if let [device] = self.devices.as_slice() {
+            // One device: its entry is the raw one, transformed in place.
             let line = device.line(raw, &hmac_headers, is_list);
             match device.write(&line).await {
                 Ok(()) => ok += 1,
@@ -200,7 +201,7 @@ impl Loaded {
         } else {
             let mut set = tokio::task::JoinSet::new();
             for device in &self.devices {
-                let line = device.line(raw, &hmac_headers, is_list);
+                let line = device.line(raw.clone(), &hmac_headers, is_list);
                 let device = device.clone();
                 set.spawn(async move {
                     let r = device.write(&line).await;
@@ -360,11 +361,11 @@ mod tests {
         );
         let loaded = broker.active().unwrap();
         let raw = serde_json::json!({"type": "request", "auth": {"client_token": "secret-token"}});
-        loaded.log(&raw, false).await.unwrap();
+        loaded.log(raw.clone(), false).await.unwrap();
         a.fail.store(true, Ordering::Relaxed);
-        loaded.log(&raw, false).await.unwrap();
+        loaded.log(raw.clone(), false).await.unwrap();
         b.fail.store(true, Ordering::Relaxed);
-        let err = loaded.log(&raw, false).await.unwrap_err();
+        let err = loaded.log(raw.clone(), false).await.unwrap_err();
         assert_eq!(err.status(), 500);
         assert_eq!(err.to_string(), "internal error");
         let lines = b.lines.lock().unwrap();
@@ -390,7 +391,7 @@ mod tests {
             Vec::new(),
         );
         let loaded = broker.active().unwrap();
-        assert!(loaded.log(&serde_json::json!({}), false).await.is_err());
+        assert!(loaded.log(serde_json::json!({}), false).await.is_err());
         broker.clear();
         assert!(broker.active().is_none());
     }

@@ -206,7 +206,7 @@ impl Core {
             forwarded_from: req.header(crate::http::forward::FORWARDED_HEADER),
         };
         loaded
-            .log(&format::request_entry(&input, err), false)
+            .log(format::request_entry(&input, err), false)
             .await?;
         let result = match (&admitted.error, &admitted.target) {
             (Some(e), _) => Err(clone_error(e)),
@@ -216,7 +216,7 @@ impl Core {
         let forwarded = matches!(result, Err(LogicalError::Standby(_)));
         let is_list = req.operation == Operation::List;
         loaded
-            .log(&format::response_entry(&input, &result, forwarded), is_list)
+            .log(format::response_entry(&input, &result, forwarded), is_list)
             .await?;
         result
     }
