@@ -88,6 +88,10 @@ pub(crate) struct ServerConfig {
     pub(crate) disable_unauthed_rekey_endpoints: bool,
     /// Refuse the unauthenticated `sys/generate-root/*` endpoints.
     pub(crate) disable_unauthed_generate_root_endpoints: bool,
+    /// `audit "file" "path" { ... }` stanzas and the API-creation switch
+    /// (`disable_api_audit_creation = true`, or OpenBao's
+    /// `unsafe_allow_api_audit_creation = false`).
+    pub(crate) audit: crate::core::audit::AuditConfig,
     /// Non-fatal problems (unknown keys), printed at startup.
     pub(crate) warnings: Vec<String>,
 }
@@ -193,6 +197,8 @@ impl ServerConfig {
         self.disable_unauthed_rekey_endpoints |= other.disable_unauthed_rekey_endpoints;
         self.disable_unauthed_generate_root_endpoints |=
             other.disable_unauthed_generate_root_endpoints;
+        self.audit.devices.extend(other.audit.devices);
+        self.audit.api_creation_disabled |= other.audit.api_creation_disabled;
         self.warnings.extend(other.warnings);
     }
 
@@ -249,6 +255,22 @@ impl ServerConfig {
                     cfg.disable_unauthed_generate_root_endpoints =
                         as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
                 }
+                "audit" => {
+                    for st in stanzas(key, value).map_err(invalid)? {
+                        cfg.audit
+                            .devices
+                            .extend(audit_devices(&st).map_err(invalid)?);
+                    }
+                }
+                "disable_api_audit_creation" => {
+                    cfg.audit.api_creation_disabled =
+                        as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
+                }
+                "unsafe_allow_api_audit_creation" => {
+                    let allow =
+                        as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?;
+                    cfg.audit.api_creation_disabled |= !allow;
+                }
                 k if TOP_LEVEL_KEYS.contains(&k) => cfg.warnings.push(format!(
                     "{}: {k:?} is accepted but has no effect in Strongroom",
                     path.display()
@@ -260,6 +282,65 @@ impl ServerConfig {
         }
         Ok(cfg)
     }
+}
+
+/// The devices of one `audit "<type>"` stanza. OpenBao's form names the
+/// path as a second label (`audit "file" "to-stdout" { options { ... } }`);
+/// the one-label form takes `path` in the body (default: the type).
+fn audit_devices(st: &Stanza) -> Result<Vec<crate::core::audit::DeclaredDevice>, String> {
+    const BODY_KEYS: &[&str] = &["path", "description", "options", "local"];
+    let one_label = st.options.is_empty() || st.options.keys().any(|k| BODY_KEYS.contains(&k.as_str()));
+    let bodies: Vec<(String, &Map<String, Value>)> = if one_label {
+        let path = st.get_str("path").unwrap_or_else(|| st.kind.clone());
+        vec![(path, &st.options)]
+    } else {
+        let mut v = Vec::new();
+        for (path, body) in &st.options {
+            let b = match body {
+                Value::Object(m) => m,
+                Value::Array(a) if a.len() == 1 && a[0].is_object() => {
+                    a[0].as_object().ok_or("audit device body must be a block")?
+                }
+                _ => return Err(format!("audit \"{}\" \"{path}\" must be a block", st.kind)),
+            };
+            v.push((path.clone(), b));
+        }
+        v
+    };
+    let mut out = Vec::new();
+    for (path, body) in bodies {
+        let mut options = std::collections::BTreeMap::new();
+        let opts = match body.get("options") {
+            None => None,
+            Some(Value::Object(m)) => Some(m),
+            Some(Value::Array(a)) if a.len() == 1 => a[0].as_object(),
+            Some(_) => return Err(format!("audit {path:?}: options must be a block of strings")),
+        };
+        for (k, v) in opts.into_iter().flatten() {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return Err(format!("audit {path:?}: option {k} must be a string")),
+            };
+            options.insert(k.clone(), s);
+        }
+        if path.trim_matches('/').is_empty() {
+            return Err("audit device path must not be empty".into());
+        }
+        out.push(crate::core::audit::DeclaredDevice {
+            path,
+            device_type: st.kind.clone(),
+            description: body
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            options,
+            local: body.get("local").and_then(as_bool).unwrap_or(false),
+        });
+    }
+    Ok(out)
 }
 
 /// A duration as Vault's config takes it: `"768h"`, `"30m"` or seconds.
@@ -479,5 +560,54 @@ whatever = 3
         )
         .unwrap_err();
         assert!(err.to_string().contains("backend"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::*;
+
+    #[test]
+    fn audit_stanzas_both_forms() {
+        let text = r#"
+audit "file" "to-stdout" {
+  description = "never fails"
+  options {
+    file_path = "stdout"
+    log_raw = "true"
+  }
+}
+disable_api_audit_creation = true
+"#;
+        let cfg = ServerConfig::parse(Path::new("a.hcl"), text).unwrap();
+        assert!(cfg.audit.api_creation_disabled);
+        assert_eq!(cfg.audit.devices.len(), 1);
+        let d = &cfg.audit.devices[0];
+        assert_eq!(d.path, "to-stdout");
+        assert_eq!(d.device_type, "file");
+        assert_eq!(d.description, "never fails");
+        assert_eq!(d.options["log_raw"], "true");
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let one = ServerConfig::parse(
+            Path::new("o.hcl"),
+            "audit \"file\" {\n  path = \"second\"\n  options = { file_path = \"/tmp/x.log\" }\n}\n",
+        )
+        .unwrap();
+        assert_eq!(one.audit.devices.len(), 1);
+        assert_eq!(one.audit.devices[0].path, "second");
+        assert_eq!(one.audit.devices[0].options["file_path"], "/tmp/x.log");
+
+        let openbao = ServerConfig::parse(
+            Path::new("b.hcl"),
+            "unsafe_allow_api_audit_creation = false\n",
+        )
+        .unwrap();
+        assert!(openbao.audit.api_creation_disabled);
+        let allowed = ServerConfig::parse(
+            Path::new("c.hcl"),
+            "unsafe_allow_api_audit_creation = true\n",
+        )
+        .unwrap();
+        assert!(!allowed.audit.api_creation_disabled);
     }
 }

@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
 mod auth;
+mod audit;
 mod aws;
 mod barrier;
 mod cli;

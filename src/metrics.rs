@@ -27,8 +27,14 @@ struct HttpLabels {
     code: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuditLabels {
+    device: String,
+}
+
 struct Metrics {
     registry: Registry,
+    audit_failures: Family<AuditLabels, Counter>,
     aws_requests: Family<AwsLabels, Counter>,
     aws_errors: Family<AwsLabels, Counter>,
     http_requests: Family<HttpLabels, Counter>,
@@ -65,8 +71,15 @@ fn metrics() -> &'static Metrics {
             "HTTP request latency",
             http_duration.clone(),
         );
+        let audit_failures = Family::<AuditLabels, Counter>::default();
+        registry.register(
+            "audit_log_failures",
+            "Audit entries a device failed to record (the request was served if another device recorded it)",
+            audit_failures.clone(),
+        );
         Metrics {
             registry,
+            audit_failures,
             aws_requests,
             aws_errors,
             http_requests,
@@ -102,6 +115,16 @@ pub(crate) fn http_request(method: &str, code: u16, took: Duration) {
     m.http_duration
         .get_or_create(&labels)
         .observe(took.as_secs_f64());
+}
+
+/// Counts one entry an audit device failed to record.
+pub(crate) fn audit_log_failure(device: &str) {
+    metrics()
+        .audit_failures
+        .get_or_create(&AuditLabels {
+            device: device.to_string(),
+        })
+        .inc();
 }
 
 /// The Prometheus text exposition of every metric.

@@ -136,6 +136,7 @@ pub(crate) async fn build_node(
             system_ttls,
         },
     );
+    core.configure_audit(config.audit.clone());
     core.operator.disable_unauthed(
         config.disable_unauthed_rekey_endpoints,
         config.disable_unauthed_generate_root_endpoints,

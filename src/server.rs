@@ -108,6 +108,23 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// SIGHUP (logrotate): every audit device reopens its file.
+async fn reopen_audit_on_sighup(core: Arc<Core>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while s.recv().await.is_some() {
+            tracing::info!("SIGHUP: reopening audit devices");
+            core.audit.broker.reopen().await;
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
+}
+
 async fn run_async(args: ServerArgs) -> Result<(), StartError> {
     let config = if args.config.is_empty() {
         ServerConfig::default()
@@ -185,6 +202,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
                 system_ttls,
             },
         );
+        core.configure_audit(config.audit.clone());
         (core, None)
     } else {
         let node = build_node(&config, api_addr.clone(), true)
@@ -222,6 +240,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         .is_auto()
         .then(|| tokio::spawn(auto_unseal_loop(core.clone())));
     let expiration = tokio::spawn(core.clone().run_expiration(expiration_interval()));
+    let hangup = tokio::spawn(reopen_audit_on_sighup(core.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for ((listener, tls), l) in bound {
@@ -248,6 +267,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         let _ = t.await;
     }
     expiration.abort();
+    hangup.abort();
     if let Some(t) = auto_unseal {
         t.abort();
     }

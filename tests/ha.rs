@@ -667,3 +667,67 @@ fn remount_and_tune_are_seen_by_standbys() {
     assert_eq!(t["data"]["description"], "tuned", "{t}");
     assert_eq!(t["data"]["default_lease_ttl"], 3600, "{t}");
 }
+
+#[test]
+fn audit_devices_reach_standbys_and_record_what_they_serve() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = Cluster::start("audit", 2);
+    let (active, _) = c.wait_settled(Duration::from_secs(10));
+    let standby = c.standby_index(active);
+    enable_kv(&c, active);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    // Enabled through the standby: forwarded to the active node, and the
+    // table reaches the standby before its next request.
+    let r = c.call(
+        standby,
+        "PUT",
+        "/v1/sys/audit/file",
+        Some(&json!({"type": "file", "options": {"file_path": log.display().to_string()}})),
+    );
+    expect_status(&r, 204, "enable through the standby");
+    let l = c.call(standby, "GET", "/v1/sys/audit", None).json();
+    assert_eq!(l["data"]["file/"]["type"], "file", "{l}");
+    let w = c.call(
+        active,
+        "PUT",
+        "/v1/secret/data/only-standby-reads",
+        Some(&json!({"data": {"v": "secret-value-ha"}})),
+    );
+    expect_status(&w, 200, "write");
+    // A read served by the standby itself lands in the log.
+    let r = c.call(standby, "GET", "/v1/secret/data/only-standby-reads", None);
+    expect_status(&r, 200, "read on the standby");
+    // A write through the standby: recorded there (forwarded) and by the
+    // active node that ran it (forwarded_from).
+    let w = c.call(
+        standby,
+        "PUT",
+        "/v1/secret/data/via-standby",
+        Some(&json!({"data": {"v": "x"}})),
+    );
+    expect_status(&w, 200, "forwarded write");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let entries: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let read = entries.iter().find(|e| {
+        e["type"] == "response"
+            && e["request"]["path"] == "secret/data/only-standby-reads"
+            && e["request"]["operation"] == "read"
+    });
+    assert!(read.is_some(), "the standby's read is not in the log:\n{text}");
+    assert!(
+        entries.iter().any(|e| e["type"] == "response"
+            && e["request"]["path"] == "secret/data/via-standby"
+            && e["response"]["forwarded"] == true),
+        "no forwarded marker from the standby:\n{text}"
+    );
+    assert!(
+        entries.iter().any(|e| e["request"]["path"] == "secret/data/via-standby"
+            && e["request"]["forwarded_from"].is_string()),
+        "no forwarded_from from the active node:\n{text}"
+    );
+    assert!(!text.contains("secret-value-ha"));
+}

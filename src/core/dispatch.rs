@@ -62,8 +62,17 @@ fn builtin_help() -> crate::logical::Response {
     }))
 }
 
+/// The outcome of routing and authentication: `error` is set when the
+/// request must not run; `target` and `caller` are whatever was learnt.
+#[derive(Default)]
+pub(crate) struct Admission {
+    pub(crate) target: Option<Target>,
+    pub(crate) caller: Option<FoundToken>,
+    pub(crate) error: Option<LogicalError>,
+}
+
 /// How a request will be served once routed.
-enum Target {
+pub(crate) enum Target {
     Sys,
     TokenStore,
     Mount(crate::core::router::Route),
@@ -157,40 +166,85 @@ impl Core {
             return Ok(resp);
         }
         let state = self.unsealed_state()?;
-        let target = self.route(&state, &mut req)?;
+        let admitted = self.admit(&state, &mut req).await;
+        // Auditing: one atomic load when no device is enabled.
+        match self.audit.broker.active() {
+            None => {
+                if let Some(e) = admitted.error {
+                    return Err(e);
+                }
+                let target = admitted.target.ok_or(LogicalError::PermissionDenied)?;
+                self.serve(&state, &target, admitted.caller.as_ref(), &req)
+                    .await
+            }
+            Some(loaded) => self.serve_audited(&loaded, &state, admitted, req).await,
+        }
+    }
+
+    /// Routes, authenticates and authorizes: what must succeed before the
+    /// handler runs. A refusal keeps what was learnt (the mount, the
+    /// caller) for the audit entry.
+    async fn admit(&self, state: &Unsealed, req: &mut Request) -> Admission {
+        let mut adm = Admission::default();
+        let target = match self.route(state, req) {
+            Ok(t) => t,
+            Err(e) => {
+                adm.error = Some(e);
+                return adm;
+            }
+        };
         let unauthenticated = match &target {
             Target::Mount(r) => {
                 is_unauthenticated(r.backend.unauthenticated_paths(), &req.relative_path)
             }
             _ => false,
         };
-        let caller = if unauthenticated {
-            None
-        } else {
-            let caller = self.authenticate(&state, &req).await?;
-            self.authorize(&state, &caller, &target, &mut req).await?;
-            if !state.tokens.consume_use(&caller).await? {
-                return Err(LogicalError::PermissionDenied);
+        if !unauthenticated {
+            match self.authenticate(state, req).await {
+                Ok(caller) => {
+                    let checked = match self.authorize(state, &caller, &target, req).await {
+                        Ok(()) => state.tokens.consume_use(&caller).await.map_err(Into::into),
+                        Err(e) => Err(e),
+                    };
+                    adm.error = match checked {
+                        Ok(true) => None,
+                        Ok(false) => Some(LogicalError::PermissionDenied),
+                        Err(e) => Some(e),
+                    };
+                    adm.caller = Some(caller);
+                }
+                Err(e) => adm.error = Some(e),
             }
-            Some(caller)
-        };
-        let mut resp = match (&target, &caller) {
+        }
+        adm.target = Some(target);
+        adm
+    }
+
+    /// Runs an admitted request and finishes its response.
+    pub(crate) async fn serve(
+        &self,
+        state: &Unsealed,
+        target: &Target,
+        caller: Option<&FoundToken>,
+        req: &Request,
+    ) -> LogicalResult {
+        let mut resp = match (target, caller) {
             (Target::Sys, Some(_)) if req.operation == Operation::Help => builtin_help(),
-            (Target::Sys, Some(c)) => sys::handle(self, &state, &req, c).await?,
-            (Target::TokenStore, Some(c)) => token_store::handle(self, &state, &req, c).await?,
+            (Target::Sys, Some(c)) => sys::handle(self, state, req, c).await?,
+            (Target::TokenStore, Some(c)) => token_store::handle(self, state, req, c).await?,
             (Target::Mount(route), _) => {
-                let view = self.view_for(route, caller.as_ref());
-                route.backend.handle(&req, &view).await?
+                let view = self.view_for(route, caller);
+                route.backend.handle(req, &view).await?
             }
             _ => return Err(LogicalError::PermissionDenied),
         };
-        let wrap_ttl = crate::core::wrapping::requested_wrap_ttl(&req)?;
+        let wrap_ttl = crate::core::wrapping::requested_wrap_ttl(req)?;
         // A login grant: issue the token it describes.
-        if let (Target::Mount(route), Some(auth)) = (&target, resp.auth.as_mut()) {
+        if let (Target::Mount(route), Some(auth)) = (target, resp.auth.as_mut()) {
             if auth.client_token.is_empty() {
                 let mut warnings = Vec::new();
                 token_store::issue_for_login(
-                    &state,
+                    state,
                     &route.entry.path,
                     &req.path,
                     auth,
@@ -209,7 +263,7 @@ impl Core {
                     Some(raw) => raw,
                     None => crate::core::wrapping::envelope(&req.id, &resp),
                 };
-                return crate::core::wrapping::wrap(self, &state, body, ttl, &req.path).await;
+                return crate::core::wrapping::wrap(self, state, body, ttl, &req.path).await;
             }
         }
         Ok(resp)

@@ -260,6 +260,8 @@ impl Core {
             system_ttls: self.options.system_ttls,
         }));
         *self.active_since.write().map_err(|_| lock_err())? = chrono::Utc::now();
+        self.load_audit_table().await?;
+        self.sync_declared_audit().await;
         Ok(())
     }
 
@@ -384,6 +386,7 @@ impl Core {
 
     fn seal_now(&self) -> Result<(), LogicalError> {
         *self.unsealed.write().map_err(|_| lock_err())? = None;
+        self.audit.broker.clear();
         self.barrier.seal();
         *self.unseal_progress.lock().map_err(|_| lock_err())? = UnsealProgress::default();
         Ok(())

@@ -6,6 +6,7 @@
 //! the seal configuration and the wrapped root key). Transports hand core a
 //! [`Request`] and get a [`Response`] back.
 
+pub(crate) mod audit;
 pub(crate) mod dispatch;
 pub(crate) mod generate_root;
 pub(crate) mod leases;
@@ -94,6 +95,8 @@ pub(crate) struct Core {
     cache_generation: RwLock<Vec<u8>>,
     /// Rekey and root generation in progress (active node only).
     pub(crate) operator: rekey::OperatorState,
+    /// Audit devices (loaded from storage on every node) and their config.
+    pub(crate) audit: audit::AuditState,
 }
 
 fn lock_err() -> LogicalError {
@@ -120,6 +123,7 @@ impl Core {
             initializing: AtomicBool::new(false),
             cache_generation: RwLock::new(Vec::new()),
             operator: rekey::OperatorState::default(),
+            audit: audit::AuditState::default(),
         })
     }
 
@@ -147,6 +151,7 @@ impl Core {
             if let Err(e) = self.barrier.reserve().await {
                 tracing::warn!(error = %e, "could not reserve encryptions after becoming active");
             }
+            self.sync_declared_audit().await;
         }
     }
 
@@ -290,6 +295,7 @@ impl Core {
         state.tokens.clear_cache(seen.to_vec());
         self.policies.clear(seen.to_vec());
         self.barrier.reload_keyring().await?;
+        self.load_audit_table().await?;
         let table = self.load_mount_table().await?;
         if table.entries != state.mounts.entries {
             let _guard = self.lifecycle_lock.lock().await;

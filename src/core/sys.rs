@@ -151,6 +151,9 @@ pub(crate) async fn handle(
 ) -> LogicalResult {
     let path = req.path.strip_prefix("sys/").unwrap_or("");
     let op = req.operation;
+    if let Some(r) = super::audit::handle(core, req, path).await {
+        return r;
+    }
     match path {
         "seal" => {
             ensure(op, &[Operation::Update, Operation::Create])?;

@@ -115,7 +115,10 @@ pub(crate) fn to_logical(http: &HttpRequest<'_>) -> Result<Request, LogicalError
     let mut kept = HashMap::new();
     for (name, value) in headers {
         let n = name.as_str();
-        if n == "content-type" || (n.starts_with("x-vault-") && n != "x-vault-token") {
+        let keep = n == "content-type"
+            || n == super::forward::FORWARDED_HEADER
+            || (n.starts_with("x-vault-") && n != "x-vault-token");
+        if keep {
             if let Ok(v) = value.to_str() {
                 kept.insert(n.to_string(), v.to_string());
             }
@@ -186,10 +189,11 @@ struct Envelope<'a> {
 
 /// Runs one HTTP request through core.
 pub(crate) async fn handle(core: &Arc<Core>, http: HttpRequest<'_>) -> HttpResponse {
-    let req = match to_logical(&http) {
+    let mut req = match to_logical(&http) {
         Ok(r) => r,
         Err(e) => return HttpResponse::error(&e),
     };
+    crate::core::audit::copy_audited_headers(core, http.headers, &mut req);
     let id = req.id.clone();
     match core.handle(req).await {
         Ok(resp) => render(&id, resp),
