@@ -249,6 +249,19 @@ fn file_device_records_vault_shaped_hmacd_entries() {
         "numbers stay in clear"
     );
     assert_eq!(resp["response"]["data"]["metadata"]["destroyed"], false);
+    // Timestamps stay in clear and an empty deletion_time is hashed, as in
+    // OpenBao's audit-log-sample.jsonl.
+    let created = resp["response"]["data"]["metadata"]["created_time"]
+        .as_str()
+        .unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+        "created_time in clear: {created}"
+    );
+    assert!(resp["response"]["data"]["metadata"]["deletion_time"]
+        .as_str()
+        .unwrap()
+        .starts_with("hmac-sha256:"));
     assert_eq!(resp["response"]["mount_type"], "kv");
 
     // The failed login: unauthenticated, the password HMAC'd, the error kept.

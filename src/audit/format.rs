@@ -124,6 +124,30 @@ pub(crate) fn hash_all(key: &[u8], v: &mut Value) {
     }
 }
 
+/// Like [`hash_all`], for response data: a non-empty RFC 3339 timestamp under
+/// a key ending in `_time` (KV v2's `created_time`, `deletion_time`, ...)
+/// stays in clear. In Vault those values are Go `time.Time`s, which its
+/// hashstructure walk skips, so its entries show them as they are
+/// (audit-log-sample.jsonl); request data is client JSON and always hashed.
+fn hash_response(key: &[u8], v: &mut Value) {
+    match v {
+        Value::String(s) => *s = hmac_str(key, s),
+        Value::Array(items) => items.iter_mut().for_each(|i| hash_response(key, i)),
+        Value::Object(m) => {
+            for (k, item) in m.iter_mut() {
+                let timestamp = k.ends_with("_time")
+                    && item
+                        .as_str()
+                        .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
+                if !timestamp {
+                    hash_response(key, item);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn hash_field(key: &[u8], obj: &mut Map<String, Value>, field: &str) {
     if let Some(Value::String(s)) = obj.get_mut(field) {
         if !s.is_empty() {
@@ -373,7 +397,7 @@ pub(crate) fn for_device(
     }
     if let Some(Value::Object(r)) = entry.get_mut("response") {
         if let Some(d) = r.get_mut("data") {
-            hash_all(key, d);
+            hash_response(key, d);
         }
         if let Some(Value::Object(a)) = r.get_mut("auth") {
             hash_field(key, a, "client_token");
@@ -497,6 +521,20 @@ mod tests {
         assert_eq!(v["l"][1], 2);
         assert_eq!(v["o"]["k"], hmac_str(b"k", "v"));
         assert!(v["o"].get("k").is_some(), "keys stay in clear");
+    }
+
+    #[test]
+    fn response_timestamps_stay_in_clear() {
+        // As in audit-log-sample.jsonl: created_time in clear, an empty
+        // deletion_time hashed, a secret that looks like a time hashed.
+        let mut v = json!({"metadata": {"created_time": "2026-12-01T12:49:23.799182122Z",
+            "deletion_time": "", "version": 1},
+            "data": {"rotate_time": "soon", "when": "2026-12-01T12:49:23Z"}});
+        hash_response(b"k", &mut v);
+        assert_eq!(v["metadata"]["created_time"], "2026-12-01T12:49:23.799182122Z");
+        assert_eq!(v["metadata"]["deletion_time"], hmac_str(b"k", ""));
+        assert_eq!(v["data"]["rotate_time"], hmac_str(b"k", "soon"));
+        assert_eq!(v["data"]["when"], hmac_str(b"k", "2026-12-01T12:49:23Z"));
     }
 
     #[test]
