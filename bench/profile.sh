@@ -29,6 +29,8 @@
 # Knobs: PROFILE_READS (2000) PROFILE_WRITES (500) PROFILE_IDLE_SECONDS (3)
 #        PROFILE_OUT (target/profile/callgrind) PROFILE_TOP (25)
 #        PROFILE_SKIP_BUILD (0) PROFILE_TARGET_DIR (target/profile)
+#        PROFILE_AUDIT (0): 1 enables a file audit device (log in $PROFILE_OUT)
+#        before the warm-up, to measure what auditing adds per request
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -119,6 +121,11 @@ elif phase == "warmup":
         req(c, "GET", "/v1/secret/data/bench")
     for i in range(n // 2):
         req(c, "PUT", f"/v1/secret/data/warm/{i}", write_body(i))
+elif phase == "audit":
+    c = conn()
+    path = sys.argv[5]
+    req(c, "PUT", "/v1/sys/audit/file",
+        json.dumps({"type": "file", "options": {"file_path": path}}).encode())
 elif phase == "reads":
     c = conn()
     for _ in range(n):
@@ -154,6 +161,10 @@ stop_server() {
 trap stop_server EXIT
 
 "$PY" "$OUT/client.py" 127.0.0.1 "$PORT" wait 180
+if [[ "${PROFILE_AUDIT:-0}" == 1 ]]; then
+	log "enabling a file audit device ($OUT/audit.log)"
+	"$PY" "$OUT/client.py" 127.0.0.1 "$PORT" audit 0 "$OUT/audit.log"
+fi
 log "server up (PID $SERVER_PID); warm-up"
 "$PY" "$OUT/client.py" 127.0.0.1 "$PORT" warmup 50
 
