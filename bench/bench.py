@@ -901,7 +901,18 @@ def versions() -> dict:
             "binary_source": os.environ.get("BENCH_STRONGROOM_SOURCE", ""),
             "binary_built": _dt.datetime.fromtimestamp(os.stat(STRONGROOM).st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
             if os.path.exists(STRONGROOM) else "",
-            "git_dirty": bool(cmd_out(["sh", "-c", f"git -C {shlex.quote(ROOT)} status --porcelain -- src Cargo.toml Cargo.lock | head -1"]))}
+            "git_dirty": git_dirty()}
+
+
+def git_dirty() -> bool:
+    """Uncommitted changes under src/ or the manifests (cmd_out's first line
+    would be an error text, hence truthy, for git's empty answer)."""
+    try:
+        p = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"],
+                           capture_output=True, text=True, timeout=30)
+        return p.returncode == 0 and bool(p.stdout.strip())
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def agg(runs, server, wl, conc):
@@ -1330,7 +1341,8 @@ def write_report(results) -> str:
              f"BENCH_CONCURRENCY={','.join(map(str, CONCURRENCY))} BENCH_SUITES={','.join(SUITES)} BENCH_PIN={int(PIN)} "
              f"BENCH_BAO_STORAGE={BAO_STORAGE} BENCH_DDB_REPEATS={DDB_REPEATS} BENCH_DDB_CONCURRENCY={','.join(map(str, DDB_CONCURRENCY))} "
              f"BENCH_AUDIT_CONCURRENCY={','.join(map(str, AUDIT_CONCURRENCY))}"
-             + (" BENCH_SKIP_BUILD=1" if v.get("skip_build") else ""))
+             + (" BENCH_SKIP_BUILD=1" if v.get("skip_build") else "")
+             + (f" BENCH_STRONGROOM={shlex.quote(v['binary_source'])}" if v.get("binary_source") else ""))
     L.append("# quick smoke run:  BENCH_SECONDS=2 BENCH_WARMUP=0.5 BENCH_REPEATS=1 make bench")
     L.append("```")
     L.append("")
