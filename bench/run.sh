@@ -12,8 +12,10 @@
 #      falling back to wrk from apt if oha cannot be built
 #
 # Knobs (environment): BENCH_SECONDS (5) BENCH_WARMUP (1) BENCH_REPEATS (3)
-# BENCH_CONCURRENCY (16,64) BENCH_SUITES (dev,durable,dynamodb) BENCH_PIN (1)
+# BENCH_CONCURRENCY (16,64) BENCH_SUITES (dev,durable,dynamodb,audit) BENCH_PIN (1)
 # BENCH_LOADGEN (oha|wrk) BENCH_OUT (BENCHMARKS.md) BENCH_KEEP (0): see bench/bench.py.
+# BENCH_STRONGROOM=/path/to/strongroom measures that binary instead of building
+# target/release/strongroom (the report says so).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +35,17 @@ make --no-print-directory venv >&2
 # BENCH_SKIP_BUILD=1 measures the existing target/release/strongroom as is
 # (e.g. while others hold the cargo lock); the report names its git commit.
 build_ok=0
+binary=target/release/strongroom
+if [[ -n "${BENCH_STRONGROOM:-}" ]]; then
+	if [[ ! -x "$BENCH_STRONGROOM" ]]; then
+		log "BENCH_STRONGROOM=$BENCH_STRONGROOM is not an executable file"
+		exit 1
+	fi
+	binary="$BENCH_STRONGROOM"
+	build_ok=1
+	export BENCH_STRONGROOM_SOURCE="$BENCH_STRONGROOM"
+	log "measuring $binary as given (BENCH_STRONGROOM); no release build"
+fi
 [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x target/release/strongroom ]] && build_ok=1
 for attempt in 1 2 3 4 5 6; do
 	[[ $build_ok == 1 ]] && break
@@ -78,6 +91,6 @@ export BENCH_OHA="$TOOLS/bin/oha"
 # Snapshot the binary: a concurrent `cargo build --release` must not swap it
 # between the servers this run starts.
 mkdir -p "$TOOLS"
-cp -p target/release/strongroom "$TOOLS/strongroom-under-bench"
+cp -p "$binary" "$TOOLS/strongroom-under-bench"
 export BENCH_STRONGROOM="$TOOLS/strongroom-under-bench"
 exec "$ROOT/.venv/bin/python" "$ROOT/bench/bench.py" "$@"
