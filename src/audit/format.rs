@@ -105,21 +105,60 @@ impl FormatOptions {
 /// `hmac-sha256:<hex>` of `input` under `key`: what `sys/audit-hash` answers
 /// and what every hashed value in an entry looks like.
 pub(crate) fn hmac_str(key: &[u8], input: &str) -> String {
-    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
-        // HMAC accepts keys of any length; unreachable in practice.
-        return "hmac-sha256:".into();
-    };
-    mac.update(input.as_bytes());
-    format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
+    Hasher::new(key).hash(input)
+}
+
+/// One entry's HMAC'ing: the device key is absorbed once per entry (not
+/// once per string), and the token and accessor, which an entry names up to
+/// four times, are hashed once. The keyed state lives only while one entry
+/// is built, like the per-string state it replaces.
+pub(crate) struct Hasher {
+    keyed: Option<Hmac<Sha256>>,
+    memo: Vec<(String, String)>,
+}
+
+impl Hasher {
+    pub(crate) fn new(key: &[u8]) -> Self {
+        Self {
+            // HMAC accepts keys of any length; `None` is unreachable.
+            keyed: <Hmac<Sha256> as Mac>::new_from_slice(key).ok(),
+            memo: Vec::new(),
+        }
+    }
+
+    pub(crate) fn hash(&self, input: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(12 + 64);
+        out.push_str("hmac-sha256:");
+        if let Some(keyed) = &self.keyed {
+            let mut mac = keyed.clone();
+            mac.update(input.as_bytes());
+            for b in mac.finalize().into_bytes() {
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+        }
+        out
+    }
+
+    /// [`Hasher::hash`], remembered for the rest of this entry.
+    fn hash_memo(&mut self, input: &str) -> String {
+        if let Some((_, h)) = self.memo.iter().find(|(i, _)| i == input) {
+            return h.clone();
+        }
+        let h = self.hash(input);
+        self.memo.push((input.to_string(), h.clone()));
+        h
+    }
 }
 
 /// Replaces every string inside `v` with its HMAC; keys, numbers, booleans
 /// and nulls stay as they are (Vault's hashstructure walk).
-pub(crate) fn hash_all(key: &[u8], v: &mut Value) {
+pub(crate) fn hash_all(h: &Hasher, v: &mut Value) {
     match v {
-        Value::String(s) => *s = hmac_str(key, s),
-        Value::Array(items) => items.iter_mut().for_each(|i| hash_all(key, i)),
-        Value::Object(m) => m.values_mut().for_each(|i| hash_all(key, i)),
+        Value::String(s) => *s = h.hash(s),
+        Value::Array(items) => items.iter_mut().for_each(|i| hash_all(h, i)),
+        Value::Object(m) => m.values_mut().for_each(|i| hash_all(h, i)),
         _ => {}
     }
 }
@@ -129,10 +168,10 @@ pub(crate) fn hash_all(key: &[u8], v: &mut Value) {
 /// stays in clear. In Vault those values are Go `time.Time`s, which its
 /// hashstructure walk skips, so its entries show them as they are
 /// (audit-log-sample.jsonl); request data is client JSON and always hashed.
-fn hash_response(key: &[u8], v: &mut Value) {
+fn hash_response(h: &Hasher, v: &mut Value) {
     match v {
-        Value::String(s) => *s = hmac_str(key, s),
-        Value::Array(items) => items.iter_mut().for_each(|i| hash_response(key, i)),
+        Value::String(s) => *s = h.hash(s),
+        Value::Array(items) => items.iter_mut().for_each(|i| hash_response(h, i)),
         Value::Object(m) => {
             for (k, item) in m.iter_mut() {
                 let timestamp = k.ends_with("_time")
@@ -140,7 +179,7 @@ fn hash_response(key: &[u8], v: &mut Value) {
                         .as_str()
                         .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
                 if !timestamp {
-                    hash_response(key, item);
+                    hash_response(h, item);
                 }
             }
         }
@@ -148,10 +187,10 @@ fn hash_response(key: &[u8], v: &mut Value) {
     }
 }
 
-fn hash_field(key: &[u8], obj: &mut Map<String, Value>, field: &str) {
+fn hash_field(h: &mut Hasher, obj: &mut Map<String, Value>, field: &str) {
     if let Some(Value::String(s)) = obj.get_mut(field) {
         if !s.is_empty() {
-            *s = hmac_str(key, s);
+            *s = h.hash_memo(s);
         }
     }
 }
@@ -373,43 +412,44 @@ pub(crate) fn for_device(
     if opts.log_raw {
         return v;
     }
+    let mut hasher = Hasher::new(key);
     if let Some(Value::Object(a)) = entry.get_mut("auth") {
-        hash_field(key, a, "client_token");
+        hash_field(&mut hasher, a, "client_token");
         if opts.hmac_accessor {
-            hash_field(key, a, "accessor");
+            hash_field(&mut hasher, a, "accessor");
         }
     }
     if let Some(Value::Object(r)) = entry.get_mut("request") {
-        hash_field(key, r, "client_token");
+        hash_field(&mut hasher, r, "client_token");
         if opts.hmac_accessor {
-            hash_field(key, r, "client_token_accessor");
+            hash_field(&mut hasher, r, "client_token_accessor");
         }
         if let Some(d) = r.get_mut("data") {
-            hash_all(key, d);
+            hash_all(&hasher, d);
         }
         if let Some(Value::Object(h)) = r.get_mut("headers") {
             for name in hmac_headers {
                 if let Some(v) = h.get_mut(*name) {
-                    hash_all(key, v);
+                    hash_all(&hasher, v);
                 }
             }
         }
     }
     if let Some(Value::Object(r)) = entry.get_mut("response") {
         if let Some(d) = r.get_mut("data") {
-            hash_response(key, d);
+            hash_response(&hasher, d);
         }
         if let Some(Value::Object(a)) = r.get_mut("auth") {
-            hash_field(key, a, "client_token");
+            hash_field(&mut hasher, a, "client_token");
             if opts.hmac_accessor {
-                hash_field(key, a, "accessor");
+                hash_field(&mut hasher, a, "accessor");
             }
         }
         if let Some(Value::Object(w)) = r.get_mut("wrap_info") {
-            hash_field(key, w, "token");
+            hash_field(&mut hasher, w, "token");
             if opts.hmac_accessor {
-                hash_field(key, w, "accessor");
-                hash_field(key, w, "wrapped_accessor");
+                hash_field(&mut hasher, w, "accessor");
+                hash_field(&mut hasher, w, "wrapped_accessor");
             }
         }
     }
@@ -512,7 +552,7 @@ mod tests {
     #[test]
     fn walker_hashes_strings_only() {
         let mut v = json!({"a": "x", "n": 1, "b": true, "z": null, "l": ["y", 2], "o": {"k": "v"}});
-        hash_all(b"k", &mut v);
+        hash_all(&Hasher::new(b"k"), &mut v);
         assert_eq!(v["a"], hmac_str(b"k", "x"));
         assert_eq!(v["n"], 1);
         assert_eq!(v["b"], true);
@@ -530,7 +570,7 @@ mod tests {
         let mut v = json!({"metadata": {"created_time": "2026-12-01T12:49:23.799182122Z",
             "deletion_time": "", "version": 1},
             "data": {"rotate_time": "soon", "when": "2026-12-01T12:49:23Z"}});
-        hash_response(b"k", &mut v);
+        hash_response(&Hasher::new(b"k"), &mut v);
         assert_eq!(v["metadata"]["created_time"], "2026-12-01T12:49:23.799182122Z");
         assert_eq!(v["metadata"]["deletion_time"], hmac_str(b"k", ""));
         assert_eq!(v["data"]["rotate_time"], hmac_str(b"k", "soon"));
