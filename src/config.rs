@@ -267,8 +267,8 @@ impl ServerConfig {
                         as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
                 }
                 "unsafe_allow_api_audit_creation" => {
-                    let allow =
-                        as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?;
+                    let allow = as_bool(value)
+                        .ok_or_else(|| invalid(format!("{key} must be a boolean")))?;
                     cfg.audit.api_creation_disabled |= !allow;
                 }
                 k if TOP_LEVEL_KEYS.contains(&k) => cfg.warnings.push(format!(
@@ -289,7 +289,8 @@ impl ServerConfig {
 /// the one-label form takes `path` in the body (default: the type).
 fn audit_devices(st: &Stanza) -> Result<Vec<crate::core::audit::DeclaredDevice>, String> {
     const BODY_KEYS: &[&str] = &["path", "description", "options", "local"];
-    let one_label = st.options.is_empty() || st.options.keys().any(|k| BODY_KEYS.contains(&k.as_str()));
+    let one_label =
+        st.options.is_empty() || st.options.keys().any(|k| BODY_KEYS.contains(&k.as_str()));
     let bodies: Vec<(String, &Map<String, Value>)> = if one_label {
         let path = st.get_str("path").unwrap_or_else(|| st.kind.clone());
         vec![(path, &st.options)]
@@ -298,9 +299,9 @@ fn audit_devices(st: &Stanza) -> Result<Vec<crate::core::audit::DeclaredDevice>,
         for (path, body) in &st.options {
             let b = match body {
                 Value::Object(m) => m,
-                Value::Array(a) if a.len() == 1 && a[0].is_object() => {
-                    a[0].as_object().ok_or("audit device body must be a block")?
-                }
+                Value::Array(a) if a.len() == 1 && a[0].is_object() => a[0]
+                    .as_object()
+                    .ok_or("audit device body must be a block")?,
                 _ => return Err(format!("audit \"{}\" \"{path}\" must be a block", st.kind)),
             };
             v.push((path.clone(), b));
@@ -314,7 +315,11 @@ fn audit_devices(st: &Stanza) -> Result<Vec<crate::core::audit::DeclaredDevice>,
             None => None,
             Some(Value::Object(m)) => Some(m),
             Some(Value::Array(a)) if a.len() == 1 => a[0].as_object(),
-            Some(_) => return Err(format!("audit {path:?}: options must be a block of strings")),
+            Some(_) => {
+                return Err(format!(
+                    "audit {path:?}: options must be a block of strings"
+                ))
+            }
         };
         for (k, v) in opts.into_iter().flatten() {
             let s = match v {

@@ -2,8 +2,8 @@
 //!
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
-mod auth;
 mod audit;
+mod auth;
 mod aws;
 mod barrier;
 mod cli;

@@ -717,7 +717,10 @@ fn audit_devices_reach_standbys_and_record_what_they_serve() {
             && e["request"]["path"] == "secret/data/only-standby-reads"
             && e["request"]["operation"] == "read"
     });
-    assert!(read.is_some(), "the standby's read is not in the log:\n{text}");
+    assert!(
+        read.is_some(),
+        "the standby's read is not in the log:\n{text}"
+    );
     assert!(
         entries.iter().any(|e| e["type"] == "response"
             && e["request"]["path"] == "secret/data/via-standby"
@@ -725,8 +728,10 @@ fn audit_devices_reach_standbys_and_record_what_they_serve() {
         "no forwarded marker from the standby:\n{text}"
     );
     assert!(
-        entries.iter().any(|e| e["request"]["path"] == "secret/data/via-standby"
-            && e["request"]["forwarded_from"].is_string()),
+        entries
+            .iter()
+            .any(|e| e["request"]["path"] == "secret/data/via-standby"
+                && e["request"]["forwarded_from"].is_string()),
         "no forwarded_from from the active node:\n{text}"
     );
     assert!(!text.contains("secret-value-ha"));

@@ -571,7 +571,10 @@ mod tests {
             "deletion_time": "", "version": 1},
             "data": {"rotate_time": "soon", "when": "2026-12-01T12:49:23Z"}});
         hash_response(&Hasher::new(b"k"), &mut v);
-        assert_eq!(v["metadata"]["created_time"], "2026-12-01T12:49:23.799182122Z");
+        assert_eq!(
+            v["metadata"]["created_time"],
+            "2026-12-01T12:49:23.799182122Z"
+        );
         assert_eq!(v["metadata"]["deletion_time"], hmac_str(b"k", ""));
         assert_eq!(v["data"]["rotate_time"], hmac_str(b"k", "soon"));
         assert_eq!(v["data"]["when"], hmac_str(b"k", "2026-12-01T12:49:23Z"));
