@@ -206,10 +206,15 @@ fn wording_matches_the_openbao_captures() {
     // The exact texts OpenBao 2.7.2 answered (captures 110, 213, 263).
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/reference/openbao-api-samples-2");
-    let Ok(capture) = std::fs::read_to_string(dir.join("213-identity-entity-wrong-type.txt"))
-    else {
-        return; // the reference folder is optional outside CI
-    };
+    // Required, as tests/compat.rs requires set 1: a missing folder must
+    // fail the test, not let it pass without checking anything.
+    let capture = std::fs::read_to_string(dir.join("213-identity-entity-wrong-type.txt"))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the OpenBao reference captures are missing at {} (shared/ is laid beside the repository): {e}",
+                dir.display()
+            )
+        });
     let field = Field::kv_pairs("metadata", "");
     let err = field::convert(&field, &json!("not-a-map")).unwrap_err();
     let want = serde_json::to_string(&field::validation_error(&field, &err)).unwrap();
