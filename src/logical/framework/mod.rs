@@ -247,8 +247,17 @@ impl<S: Sync> Paths<S> {
         let Some(check) = spec.existence else {
             return Ok(true);
         };
-        match Self::context(spec, captures, req, view) {
-            Ok((ctx, _)) => check(state, &ctx).await,
+        // The check decides from the path; it gets the same validation
+        // outcome as the handler will, but raw fields (a KV write's whole
+        // `data`) are not copied a second time: converting them cannot fail.
+        let checked: Vec<Field> = spec
+            .fields
+            .iter()
+            .filter(|f| f.ty != FieldType::Raw)
+            .copied()
+            .collect();
+        match FieldData::parse(&checked, &req.data, captures) {
+            Ok((fields, _)) => check(state, &Ctx { req, view, fields }).await,
             Err(_) => Ok(true),
         }
     }
