@@ -97,6 +97,9 @@ pub(crate) struct Barrier {
     // Serializes keyring rewrites (rotation, reservations).
     keyring_write: tokio::sync::Mutex<()>,
     rotate_threshold: AtomicU64,
+    /// Set when this node is the only writer of its storage (no HA): its
+    /// view of the generation is then always current and never needs a read.
+    sole_writer: std::sync::atomic::AtomicBool,
 }
 
 fn cipher_for(key: &Key) -> Aes256Gcm {
@@ -169,6 +172,7 @@ impl Barrier {
             state: RwLock::new(None),
             keyring_write: tokio::sync::Mutex::new(()),
             rotate_threshold: AtomicU64::new(DEFAULT_ROTATE_THRESHOLD),
+            sole_writer: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -355,6 +359,27 @@ impl Barrier {
         let generation = self.storage.get(GENERATION_KEY).await?.unwrap_or_default();
         self.observe_generation(generation);
         Ok(())
+    }
+
+    /// Declares whether this node is the only writer of its storage (a
+    /// single node without HA), so [`Barrier::current_generation`] can skip
+    /// the storage read.
+    pub(crate) fn set_sole_writer(&self, sole: bool) {
+        self.sole_writer.store(sole, Ordering::Relaxed);
+    }
+
+    /// The cluster generation as of the current request: read from storage
+    /// (one request) unless this request's task already read it or this
+    /// node is the only writer. What a per-node cache must compare against
+    /// before serving an entry, so that a change committed on another node
+    /// is honored by every request that starts after the commit.
+    #[allow(dead_code)] // used through logical::cache by the engines landing next
+    pub(crate) async fn current_generation(&self) -> Result<Vec<u8>, BarrierError> {
+        let seen = GENERATION_SEEN.try_with(|s| s.get()).unwrap_or(false);
+        if !seen && !self.sole_writer.load(Ordering::Relaxed) {
+            self.read_generation().await?;
+        }
+        Ok(self.seen_generation())
     }
 
     /// The generation most recently seen in storage.

@@ -109,8 +109,10 @@ impl Core {
         seal: Arc<dyn Seal>,
         options: CoreOptions,
     ) -> Arc<Self> {
+        let barrier = Arc::new(Barrier::new(storage));
+        barrier.set_sole_writer(options.ha.is_none());
         Arc::new(Self {
-            barrier: Arc::new(Barrier::new(storage)),
+            barrier,
             seal,
             options,
             seal_config: RwLock::new(None),

@@ -34,6 +34,30 @@ pub(crate) struct Auth {
     pub(crate) orphan: bool,
     /// Final policy list including `default` (filled in by core).
     pub(crate) token_policies: Vec<String>,
+    /// Who logged in, as the auth method names them (Vault's `logical.Alias`):
+    /// core resolves it to an identity entity under the mount's accessor,
+    /// creating the entity when absent. `None` for grants with no identity
+    /// (root tokens, orphan tokens made by `auth/token/create`).
+    #[allow(dead_code)] // read by core's identity resolution (issue 13)
+    pub(crate) alias: Option<Alias>,
+    /// Names of external groups the login's credential claims membership
+    /// of (JWT `groups_claim`, ...); core maps each through the identity
+    /// group aliases of this mount (Vault's `GroupAliases`).
+    #[allow(dead_code)] // read by core's identity resolution (issue 13)
+    pub(crate) group_aliases: Vec<String>,
+    /// The entity the token belongs to (filled in by core; empty: none).
+    pub(crate) entity_id: String,
+}
+
+/// An identity alias an auth method returns with a login: the name is
+/// unique per mount accessor (a username, a role id, an IAM ARN, a JWT
+/// `user_claim`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Alias {
+    pub(crate) name: String,
+    /// Copied to the alias's `metadata` (e.g. `auth/aws/config/identity`'s
+    /// `iam_metadata`, a JWT role's `claim_mappings`).
+    pub(crate) metadata: BTreeMap<String, String>,
 }
 
 impl Auth {
@@ -52,7 +76,7 @@ impl Auth {
             "metadata": metadata,
             "lease_duration": self.lease_duration,
             "renewable": self.renewable,
-            "entity_id": "",
+            "entity_id": self.entity_id,
             "token_type": "service",
             "orphan": self.orphan,
             "mfa_requirement": Value::Null,

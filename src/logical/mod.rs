@@ -6,6 +6,7 @@
 //! [`Response`] or [`LogicalError`] back; engines never see either transport.
 
 pub(crate) mod auth;
+pub(crate) mod cache;
 pub(crate) mod framework;
 pub(crate) mod view;
 

@@ -45,6 +45,27 @@ impl StorageView {
         self.barrier.list(&self.full(prefix)).await
     }
 
+    /// The cluster generation as of this request (see
+    /// [`Barrier::current_generation`]): what a cache of this view's records
+    /// is validated by. Costs one storage read on a shared backend unless the
+    /// request already made one.
+    pub(crate) async fn current_generation(&self) -> Result<Vec<u8>, BarrierError> {
+        self.barrier.current_generation().await
+    }
+
+    /// Like [`StorageView::batch`], and changes the cluster generation in the
+    /// same atomic write, so every node's caches of this view (see
+    /// [`super::cache::GenerationCache`]) drop their entries before serving
+    /// the next request. For records nodes cache: transit keys, identity
+    /// objects, CA keys.
+    #[allow(dead_code)] // used by the engines landing next
+    pub(crate) async fn batch_bump(&self, batch: Batch) -> Result<(), BarrierError> {
+        self.barrier
+            .batch_bump(self.prefixed(batch))
+            .await
+            .map(|_| ())
+    }
+
     /// The key prefix of this view (`logical/<mount uuid>/`).
     pub(crate) fn prefix(&self) -> &str {
         &self.prefix
