@@ -178,6 +178,7 @@ impl Core {
             "userpass" => Ok(Arc::new(crate::auth::userpass::backend())),
             "approle" => Ok(Arc::new(crate::auth::approle::backend())),
             "aws" => Ok(Arc::new(crate::auth::aws::backend())),
+            "transit" => Ok(Arc::new(crate::engines::transit::backend())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),
@@ -268,6 +269,7 @@ impl Core {
     pub(crate) async fn run_expiration(self: Arc<Self>, every: std::time::Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_periodic: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
             if !self.is_active() {
@@ -276,6 +278,19 @@ impl Core {
             let Ok(state) = self.unsealed_state() else {
                 continue;
             };
+            // Engines' periodic upkeep (transit auto-rotation), once a minute.
+            if last_periodic.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60)) {
+                last_periodic = Some(std::time::Instant::now());
+                for route in state.router.routes() {
+                    let view = crate::logical::StorageView::new(
+                        self.barrier.clone(),
+                        route.entry.view_prefix(),
+                    );
+                    if let Err(e) = route.backend.periodic(&view).await {
+                        tracing::warn!(path = %route.entry.path, error = %e, "periodic upkeep failed");
+                    }
+                }
+            }
             match state.tokens.sweep_expired().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(revoked = n, "expired tokens revoked"),

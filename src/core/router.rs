@@ -23,6 +23,10 @@ pub(crate) struct Router {
 }
 
 impl Router {
+    pub(crate) fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.values()
+    }
+
     pub(crate) fn insert(&mut self, route: Route) {
         self.routes.insert(route.entry.path.clone(), route);
     }

@@ -284,6 +284,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn unauthenticated_paths(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// Periodic upkeep (transit's auto-rotation), run by core on the active
+    /// node about once a minute for each mount. Most engines have none.
+    async fn periodic(&self, _view: &StorageView) -> Result<(), LogicalError> {
+        Ok(())
+    }
 }
 
 /// Reads a field as a string, accepting JSON strings only.
