@@ -19,6 +19,9 @@ Suites (BENCH_SUITES, comma separated):
             file device (PUT /v1/sys/audit/file), enabled before and
             disabled after each measured run; the log is truncated after
             the warm-up and after the run so it cannot fill the disk
+  transit   Strongroom -dev vs OpenBao -dev: transit encrypt/decrypt of 100 B
+            (aes256-gcm96); plus DynamoDB requests per warm encrypt on an HA
+            standby (two Strongroom nodes on one moto table)
 
 Figures per run: requests/s (2xx answers / measured seconds), p50 and p99
 latency (from the load generator), server CPU time per request
@@ -1295,6 +1298,7 @@ def write_report(results) -> str:
                              f"req/s {fx(ratio(a['off']['rps'], b['off']['rps']))}.")
                     L.append("")
 
+    L += transit_report(results)
     ddb = results["suites"].get("dynamodb")
     if ddb is not None:
         L.append("## DynamoDB backend (Strongroom only, against moto)")
@@ -1400,6 +1404,170 @@ def noise_summary(results) -> dict:
 # ----------------------------------------------------------------------- main --
 
 
+# -------------------------------------------------------------- transit suite --
+# Transit encrypt/decrypt of 100 bytes with aes256-gcm96, Strongroom -dev vs
+# OpenBao -dev side by side (issue 12's target: CPU/req at most 1/10 of
+# OpenBao's), and the DynamoDB requests per warm encrypt on an HA standby
+# (two Strongroom nodes on one moto table; target: one, the generation check).
+
+TRANSIT_GOAL = 0.1
+TRANSIT_PLAINTEXT = __import__("base64").b64encode(SECRET_VALUE.encode()).decode()
+TRANSIT_WORKLOADS = [
+    Workload("transit_encrypt", "Transit encrypt (100 B, aes256-gcm96)", "POST", "/v1/transit/encrypt/bench",
+             body=lambda s: json.dumps({"plaintext": TRANSIT_PLAINTEXT})),
+    Workload("transit_decrypt", "Transit decrypt (100 B, aes256-gcm96)", "POST", "/v1/transit/decrypt/bench",
+             body=lambda s: json.dumps({"ciphertext": s.transit_ct})),
+]
+
+
+def transit_prepare(s: Server, create_key: bool = True):
+    mounts = api_ok(s.addr, "GET", "/v1/sys/mounts", s.token)
+    if "transit/" not in mounts.get("data", mounts):
+        api_ok(s.addr, "POST", "/v1/sys/mounts/transit", s.token, {"type": "transit"})
+    if create_key:
+        api_ok(s.addr, "POST", "/v1/transit/keys/bench", s.token, {"type": "aes256-gcm96"})
+    ct = api_ok(s.addr, "POST", "/v1/transit/encrypt/bench", s.token, {"plaintext": TRANSIT_PLAINTEXT})
+    s.transit_ct = ct["data"]["ciphertext"]
+    back = api_ok(s.addr, "POST", "/v1/transit/decrypt/bench", s.token, {"ciphertext": s.transit_ct})
+    if back["data"]["plaintext"] != TRANSIT_PLAINTEXT:
+        raise RuntimeError(f"{s.label}: transit round trip returned the wrong plaintext")
+
+
+def transit_standby_dynamodb(workdir: str, suite: dict):
+    """Two HA nodes on one moto table; AWS requests per warm encrypt on the standby."""
+    moto_sh = os.path.join(ROOT, "scripts/moto.sh")
+    state = os.path.join(workdir, "moto-transit")
+    env = dict(os.environ, MOTO_STATE_DIR=state, VENV=VENV)
+    p = subprocess.run([moto_sh, "start"], env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        suite["standby_not_measured"] = f"scripts/moto.sh start failed: {(p.stderr or p.stdout).strip()[-300:]}"
+        return
+    _cleanups.append(lambda: subprocess.run([moto_sh, "stop"], env=env, capture_output=True))
+    with open(os.path.join(state, "url")) as f:
+        url = f.read().strip()
+    table = f"strongroom-transit-{os.getpid()}-{int(time.time())}"
+    nodes = []
+    try:
+        for i in range(2):
+            s = Server(f"strongroom-ha-{i}", "strongroom", "dynamodb (moto), HA", workdir)
+            cfg = write_config(s, f'storage "dynamodb" {{\n  table = "{table}"\n  endpoint = "{url}"\n'
+                                  f'  create_table = "true"\n  ha_enabled = "true"\n}}')
+            s.argv = [STRONGROOM, "server", f"-config={cfg}"]
+            s.env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+                     "AWS_EC2_METADATA_DISABLED": "true"}
+            s.start()
+            nodes.append(s)
+        first, second = nodes
+        first.init_unseal()
+        second.unseal_key, second.token = first.unseal_key, first.token
+        api_ok(second.addr, "PUT", "/v1/sys/unseal", body={"key": second.unseal_key})
+        deadline = time.time() + 60
+        active = standby = None
+        while time.time() < deadline and standby is None:
+            codes = [api(n.addr, "GET", "/v1/sys/health")[0] for n in nodes]
+            if sorted(codes) in ([200, 429], [200, 473]):  # standby: 473 (serves reads), Vault's 429
+                active, standby = (nodes[0], nodes[1]) if codes[0] == 200 else (nodes[1], nodes[0])
+            else:
+                time.sleep(0.2)
+        if standby is None:
+            raise RuntimeError("no active node and standby within 60 s")
+        transit_prepare(active)
+        standby.transit_ct = active.transit_ct
+        # Warm the standby's key cache once; the measured runs are warm.
+        api_ok(standby.addr, "POST", "/v1/transit/encrypt/bench", standby.token, {"plaintext": TRANSIT_PLAINTEXT})
+        suite["standby_background_per_s"] = measure_aws_background(standby)
+        for rep in range(DDB_REPEATS):
+            for conc in DDB_CONCURRENCY:
+                r = measure(standby, TRANSIT_WORKLOADS[0], conc, workdir, aws=True)
+                r["repeat"] = rep
+                r["server"] = "strongroom-standby"
+                suite["standby_runs"].append(r)
+    except Exception as e:  # noqa: BLE001
+        suite["standby_not_measured"] = f"{type(e).__name__}: {e}".strip()[:600]
+        log(f"transit standby not measured: {suite['standby_not_measured']}")
+    finally:
+        for n in nodes:
+            n.stop()
+        subprocess.run([moto_sh, "stop"], env=env, capture_output=True)
+
+
+def run_transit_suite(workdir: str, results: dict):
+    ours, theirs = strongroom_dev(workdir), bao_dev(workdir)
+    for srv in (ours, theirs):
+        srv.label += "-transit"
+        srv.dir = os.path.join(workdir, srv.label)
+        os.makedirs(srv.dir, exist_ok=True)
+        srv.log_path = os.path.join(srv.dir, "server.log")
+    suite = {"servers": [ours.label, theirs.label], "runs": [], "standby_runs": [],
+             "backends": {ours.label: ours.backend, theirs.label: theirs.backend}}
+    results["suites"]["transit"] = suite
+    try:
+        for srv in (ours, theirs):
+            srv.start()
+            transit_prepare(srv)
+        for rep in range(REPEATS):
+            order = (ours, theirs) if rep % 2 == 0 else (theirs, ours)
+            log(f"suite transit: repeat {rep + 1}/{REPEATS} ({order[0].label} first)")
+            for wl in TRANSIT_WORKLOADS:
+                for conc in CONCURRENCY:
+                    for srv in order:
+                        r = measure(srv, wl, conc, workdir)
+                        r["repeat"] = rep
+                        suite["runs"].append(r)
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        suite["not_measured"] = f"{type(e).__name__}: {e}"[:600]
+    finally:
+        ours.stop()
+        theirs.stop()
+    transit_standby_dynamodb(workdir, suite)
+
+
+def transit_report(results) -> list[str]:
+    suite = results["suites"].get("transit")
+    if suite is None:
+        return []
+    L = ["## Transit: encrypt and decrypt of 100 bytes (aes256-gcm96), Strongroom -dev vs OpenBao -dev", ""]
+    if suite.get("not_measured"):
+        L += [f"Not measured: {suite['not_measured']}", ""]
+    ours, theirs = suite["servers"]
+    rows = [(wl, c, agg(suite["runs"], ours, wl.name, c), agg(suite["runs"], theirs, wl.name, c))
+            for wl in TRANSIT_WORKLOADS for c in CONCURRENCY]
+    rows = [r for r in rows if r[2] and r[3]]
+    if rows:
+        L.append(f"Medians over the repeats; target for Strongroom's encrypt CPU/req: ≤ {TRANSIT_GOAL:g}x OpenBao's.")
+        L.append("")
+        L.append("| workload | c |" + "".join(f" {t} SR | {t} Bao | SR/Bao |" for _, t, _ in FIGS) + " runs |")
+        L.append("|" + "---|" * (3 + 3 * len(FIGS)))
+        for wl, conc, a, b in rows:
+            cells = [wl.title, str(conc)]
+            for key, _t, _hi in FIGS:
+                cells += [fmt(a[key]), fmt(b[key]), "**" + fx(ratio(a[key], b[key])) + "**"]
+            cells.append(f"{a['n']}+{b['n']}")
+            L.append("| " + " | ".join(cells) + " |")
+        L.append("")
+        for wl, conc, a, b in rows:
+            if wl.name == "transit_encrypt":
+                x = ratio(a["cpu_us_per_req"], b["cpu_us_per_req"])
+                L.append(f"Encrypt CPU/req at c={conc}: {fx(x)} of OpenBao's — target ≤ {TRANSIT_GOAL:g}x: "
+                         + ("**met**" if x == x and x <= TRANSIT_GOAL else "**missed**") + ".")
+        L.append("")
+    L.append("### DynamoDB requests per warm encrypt on an HA standby (moto)")
+    L.append("")
+    if suite.get("standby_not_measured"):
+        L += [f"Not measured: {suite['standby_not_measured']}", ""]
+    for conc in DDB_CONCURRENCY:
+        a = agg(suite.get("standby_runs", []), "strongroom-standby", "transit_encrypt", conc)
+        if not a:
+            continue
+        net = a.get("aws_per_req_net", {})
+        total = sum(v for k, v in net.items() if k.startswith("dynamodb"))
+        L.append(f"c={conc}: {fmt(a['rps'])} req/s on the standby; DynamoDB requests per encrypt (idle background "
+                 f"subtracted) **{total:.3f}** (target: 1) — " + ", ".join(f"{k} {v:.3f}" for k, v in net.items()) + ".")
+    L.append("")
+    return L
+
+
 CONFIG_KEYS = ["SECONDS", "WARMUP", "REPEATS", "CONCURRENCY", "SUITES", "PIN", "LOADGEN", "BAO_STORAGE",
                "DDB_REPEATS", "DDB_CONCURRENCY", "AUDIT_CONCURRENCY"]
 
@@ -1464,6 +1632,8 @@ def main() -> int:
         pair("durable", strongroom_file, bao_durable, [w for w in WORKLOADS if w.name != "health"])
     if "audit" in SUITES:
         pair("audit", strongroom_dev_audit, bao_dev_audit, [WL["kv_read"], AUDIT_WL], runner=run_audit_suite)
+    if "transit" in SUITES:
+        run_transit_suite(workdir, results)
     if "dynamodb" in SUITES:
         try:
             run_dynamodb_suite(workdir, results)
