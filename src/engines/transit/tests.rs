@@ -31,7 +31,7 @@ fn data(r: LogicalResult) -> Value {
 }
 
 fn err(r: LogicalResult) -> (u16, String) {
-    let e: LogicalError = r.err().expect("an error");
+    let e: LogicalError = r.expect_err("an error");
     (e.status(), e.to_string())
 }
 
