@@ -47,8 +47,16 @@ pub(crate) async fn run<F, G>(
         if active_now {
             if !may_contend() {
                 release(&storage, &ha).await;
-            } else {
-                renew(&storage, &ha).await;
+            } else if let Some(until) = ha.valid_until() {
+                // A renewal stuck on unreachable storage must not keep this
+                // node active past its validity: step down on time, which
+                // also fails the writes still in flight.
+                tokio::select! {
+                    _ = renew(&storage, &ha) => {}
+                    _ = tokio::time::sleep_until(until.into()) => {
+                        ha.step_down("the lease could not be renewed in time");
+                    }
+                }
             }
         } else {
             observe_and_maybe_take(&storage, &ha, &mut watch, may_contend()).await;

@@ -45,21 +45,58 @@ impl Storage for FencedStorage {
     }
 
     async fn batch(&self, mut batch: Batch) -> Result<(), StorageError> {
+        // Registered before the fence is read, so a step-down between the
+        // two is not missed.
+        let deposed = self.ha.deposed.notified();
         let Some(fence) = self.ha.fence() else {
             return Err(StorageError::ReadOnly);
         };
-        #[cfg(debug_assertions)]
-        test_hooks::before_write().await;
         batch.push(BatchItem::check(LEASE_KEY, Condition::Equals(fence)));
-        match self.inner.batch(batch).await {
+        let write = async {
+            #[cfg(debug_assertions)]
+            test_hooks::before_write().await;
+            self.inner.batch(batch).await
+        };
+        let result = tokio::select! {
+            r = write => r,
+            // The node stepped down while this write was in flight: give up
+            // now rather than at the storage deadline. The write carries the
+            // lease check, so it cannot land once another node has taken the
+            // lease, and the standby re-runs the request only on that node.
+            // (Had the attempt reached storage just before the partition, it
+            // landed before the takeover, and the re-run sees its effect.)
+            _ = deposed => return Err(StorageError::LeaseLost),
+        };
+        match result {
+            Ok(()) => {
+                let _ = REQUEST_WROTE.try_with(|w| w.set(true));
+                Ok(())
+            }
             Err(StorageError::ConditionFailed(key)) if key == LEASE_KEY => {
                 self.ha
                     .step_down("a write found the lease taken by another node");
                 Err(StorageError::LeaseLost)
             }
-            other => other,
+            Err(e) => Err(e),
         }
     }
+}
+
+tokio::task_local! {
+    /// Set when a fenced write of the current request landed.
+    static REQUEST_WROTE: std::cell::Cell<bool>;
+}
+
+/// Runs one request and says whether any of its fenced writes landed. A
+/// request that lost the lease before writing anything can be re-run on the
+/// new active node; one that wrote part of its changes must not be.
+pub(crate) async fn tracking_writes<F: std::future::Future>(f: F) -> (F::Output, bool) {
+    REQUEST_WROTE
+        .scope(std::cell::Cell::new(false), async {
+            let out = f.await;
+            (out, REQUEST_WROTE.with(|w| w.get()))
+        })
+        .await
 }
 
 /// Test-only delay before fenced writes, so HA tests can pause a node while

@@ -106,6 +106,10 @@ pub(crate) struct HaState {
     leader: RwLock<Option<LeaseRecord>>,
     /// Wakes the elector early (step-down, lease lost).
     pub(crate) wake: tokio::sync::Notify,
+    /// Fired on every step-down: fenced writes still in flight give up at
+    /// once ([`fence::FencedStorage`]) instead of waiting for their storage
+    /// deadline, so the requests behind them can be re-run elsewhere.
+    pub(crate) deposed: tokio::sync::Notify,
     /// Until when this node refrains from contending (after a step-down).
     pub(crate) hold_off_until: RwLock<Option<Instant>>,
 }
@@ -125,6 +129,7 @@ impl HaState {
             held: RwLock::new(None),
             leader: RwLock::new(None),
             wake: tokio::sync::Notify::new(),
+            deposed: tokio::sync::Notify::new(),
             hold_off_until: RwLock::new(None),
         }
     }
@@ -189,6 +194,14 @@ impl HaState {
         if let Ok(mut h) = self.held.write() {
             *h = None;
         }
+        // A deposed node no longer names itself as the leader (sys/leader,
+        // forwarding) until the elector has read who holds the lease now.
+        if let Ok(mut l) = self.leader.write() {
+            if l.as_ref().is_some_and(|r| r.holder == self.node_id) {
+                *l = None;
+            }
+        }
+        self.deposed.notify_waiters();
         if was {
             tracing::warn!(reason = why, node = %self.node_id, "stepping down: no longer active");
             self.wake.notify_one();
@@ -199,6 +212,11 @@ impl HaState {
         if let Ok(mut l) = self.leader.write() {
             *l = record;
         }
+    }
+
+    /// When this node must stop acting as active (`None` while standby).
+    pub(crate) fn valid_until(&self) -> Option<Instant> {
+        self.held().map(|h| h.valid_until)
     }
 
     /// The active node's advertised address, if a live holder is known.
@@ -230,7 +248,13 @@ impl HaState {
         let alive = heartbeat.is_some_and(|h| {
             h.renewed_unix == 0 || chrono::Utc::now().timestamp() - h.renewed_unix <= stale_after
         });
-        self.set_leader(lease.filter(|_| alive));
+        // A node that is not active never names itself (it may have just
+        // stepped down and not yet seen the new holder).
+        self.set_leader(
+            lease
+                .filter(|_| alive)
+                .filter(|l| !self.is_self(l) || self.is_active()),
+        );
     }
 
     pub(crate) fn is_self(&self, record: &LeaseRecord) -> bool {

@@ -189,16 +189,30 @@ struct Envelope<'a> {
 
 /// Runs one HTTP request through core.
 pub(crate) async fn handle(core: &Arc<Core>, http: HttpRequest<'_>) -> HttpResponse {
-    let mut req = match to_logical(&http) {
-        Ok(r) => r,
-        Err(e) => return HttpResponse::error(&e),
-    };
-    crate::core::audit::copy_audited_headers(core, http.headers, &mut req);
-    let id = req.id.clone();
-    match core.handle(req).await {
-        Ok(resp) => render(&id, resp),
-        Err(LogicalError::Standby(why)) => super::forward::forward(core, &http, &why).await,
-        Err(e) => HttpResponse::error(&e),
+    use super::forward::{self, Forwarded};
+    let forwarded_to_us = http.headers.contains_key(forward::FORWARDED_HEADER);
+    let mut budget = forward::Budget::default();
+    loop {
+        let mut req = match to_logical(&http) {
+            Ok(r) => r,
+            Err(e) => return HttpResponse::error(&e),
+        };
+        crate::core::audit::copy_audited_headers(core, http.headers, &mut req);
+        let id = req.id.clone();
+        let (result, wrote) = crate::ha::fence::tracking_writes(core.handle(req)).await;
+        match result {
+            Ok(resp) => return render(&id, resp),
+            Err(LogicalError::Standby(_)) if wrote => return forward::partially_applied(),
+            Err(LogicalError::Standby(why)) => {
+                match forward::forward(core, &http, &why, &mut budget).await {
+                    Forwarded::Answer(answer) => return answer,
+                    Forwarded::RunHere => continue,
+                }
+            }
+            // A sealed node runs nothing: the standby may try the new holder.
+            Err(e @ LogicalError::Sealed) if forwarded_to_us => return forward::not_applied(&e),
+            Err(e) => return HttpResponse::error(&e),
+        }
     }
 }
 
