@@ -7,6 +7,8 @@
 //! their batches fail with [`StorageError::ReadOnly`] before touching
 //! storage, which makes core forward the whole request to the active node.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -69,7 +71,7 @@ impl Storage for FencedStorage {
         };
         match result {
             Ok(()) => {
-                let _ = REQUEST_WROTE.try_with(|w| w.set(true));
+                let _ = REQUEST_WROTE.try_with(|w| w.store(true, Ordering::Relaxed));
                 Ok(())
             }
             Err(StorageError::ConditionFailed(key)) if key == LEASE_KEY => {
@@ -84,19 +86,33 @@ impl Storage for FencedStorage {
 
 tokio::task_local! {
     /// Set when a fenced write of the current request landed.
-    static REQUEST_WROTE: std::cell::Cell<bool>;
+    static REQUEST_WROTE: Arc<AtomicBool>;
 }
 
-/// Runs one request and says whether any of its fenced writes landed. A
-/// request that lost the lease before writing anything can be re-run on the
-/// new active node; one that wrote part of its changes must not be.
-pub(crate) async fn tracking_writes<F: std::future::Future>(f: F) -> (F::Output, bool) {
-    REQUEST_WROTE
-        .scope(std::cell::Cell::new(false), async {
-            let out = f.await;
-            (out, REQUEST_WROTE.with(|w| w.get()))
-        })
-        .await
+/// Runs one request, noting in `wrote` whether any of its fenced writes
+/// landed: a request that lost the lease before writing anything can be
+/// re-run on the new active node; one that wrote part of its changes must
+/// not be. If this node is active when the request starts and steps down
+/// before it ends, the request is abandoned (`None`) at once: its reads or
+/// writes may be stuck on storage this node can no longer reach, and the
+/// standby that sent it is waiting to re-run it on the new holder.
+pub(crate) async fn run_request<F: Future>(
+    ha: Option<&HaState>,
+    wrote: Arc<AtomicBool>,
+    request: F,
+) -> Option<F::Output> {
+    let request = REQUEST_WROTE.scope(wrote, request);
+    let Some(ha) = ha else {
+        return Some(request.await);
+    };
+    let deposed = ha.deposed.notified();
+    if !ha.is_active() {
+        return Some(request.await);
+    }
+    tokio::select! {
+        out = request => Some(out),
+        _ = deposed => None,
+    }
 }
 
 /// Test-only delay before fenced writes, so HA tests can pause a node while

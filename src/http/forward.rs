@@ -291,13 +291,26 @@ async fn send(
         Ok(Err(e)) if e.is_connect() => {
             return Sent::NotSent(format!("cannot reach the active node: {e}"))
         }
-        Ok(Err(e)) => return Sent::Unknown(format!("forwarding to the active node failed: {e}")),
-        Err(_) => return Sent::Unknown("forwarding to the active node timed out".to_string()),
+        Ok(Err(e)) => {
+            return Sent::Unknown(format!(
+                "forwarding to the active node failed after the request was sent ({e}); the outcome is unknown"
+            ))
+        }
+        Err(_) => {
+            return Sent::Unknown(
+                "forwarding to the active node timed out after the request was sent; the outcome is unknown"
+                    .to_string(),
+            )
+        }
     };
     let (parts, body) = answer.into_parts();
     let body = match tokio::time::timeout(FORWARD_TIMEOUT, body.collect()).await {
         Ok(Ok(b)) => b.to_bytes(),
-        _ => return Sent::Unknown("reading the active node's answer failed".to_string()),
+        _ => {
+            return Sent::Unknown(
+                "reading the active node's answer failed; the outcome is unknown".to_string(),
+            )
+        }
     };
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     for (name, value) in &parts.headers {

@@ -199,7 +199,15 @@ pub(crate) async fn handle(core: &Arc<Core>, http: HttpRequest<'_>) -> HttpRespo
         };
         crate::core::audit::copy_audited_headers(core, http.headers, &mut req);
         let id = req.id.clone();
-        let (result, wrote) = crate::ha::fence::tracking_writes(core.handle(req)).await;
+        let wrote = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let result = crate::ha::fence::run_request(
+            core.options.ha.as_deref(),
+            wrote.clone(),
+            core.handle(req),
+        )
+        .await
+        .unwrap_or_else(|| Err(LogicalError::Standby("this node lost the HA lease".into())));
+        let wrote = wrote.load(std::sync::atomic::Ordering::Relaxed);
         match result {
             Ok(resp) => return render(&id, resp),
             Err(LogicalError::Standby(_)) if wrote => return forward::partially_applied(),
