@@ -304,8 +304,8 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
 
 /// Bounds on the shutdown steps that need storage (SIGTERM must end within
 /// 5 s even when storage is unreachable).
-const SHUTDOWN_SEAL_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(2500);
-const SHUTDOWN_RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+const SHUTDOWN_SEAL_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+const SHUTDOWN_RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
 
 fn print_dev_banner(api_addr: &str, result: &crate::core::lifecycle::InitResult) {
     use base64::Engine;

@@ -42,6 +42,7 @@ pub(crate) async fn run<F, G>(
     };
     let mut was_active = false;
     let mut last_registry = Instant::now() - ttl;
+    let mut last_sweep = Instant::now();
     loop {
         let active_now = ha.is_active();
         if active_now {
@@ -69,6 +70,10 @@ pub(crate) async fn run<F, G>(
         if last_registry.elapsed() >= ttl {
             register(&storage, &ha).await;
             last_registry = Instant::now();
+        }
+        if active_after && last_sweep.elapsed() >= ttl * 10 {
+            super::fence::sweep_applied(&ha, ttl * 20).await;
+            last_sweep = Instant::now();
         }
         // Standbys look more often than the holder renews, so a dead holder
         // is noticed within a fraction of the TTL. Wake early on step-down

@@ -54,6 +54,9 @@ impl Storage for FencedStorage {
             return Err(StorageError::ReadOnly);
         };
         batch.push(BatchItem::check(LEASE_KEY, Condition::Equals(fence)));
+        if let Ok(Some(id)) = REQUEST.try_with(|r| r.forward_id.clone()) {
+            batch.push(BatchItem::put(applied_key(&id), Vec::new()));
+        }
         let write = async {
             #[cfg(debug_assertions)]
             test_hooks::before_write().await;
@@ -71,7 +74,7 @@ impl Storage for FencedStorage {
         };
         match result {
             Ok(()) => {
-                let _ = REQUEST_WROTE.try_with(|w| w.store(true, Ordering::Relaxed));
+                let _ = REQUEST.try_with(|r| r.wrote.store(true, Ordering::Relaxed));
                 Ok(())
             }
             Err(StorageError::ConditionFailed(key)) if key == LEASE_KEY => {
@@ -84,9 +87,46 @@ impl Storage for FencedStorage {
     }
 }
 
+/// Marker items of forwarded requests that wrote: `core/ha/applied/<id>`,
+/// where the standby chose `<id>` = `<unix seconds>-<uuid>`.
+pub(crate) const APPLIED_PREFIX: &str = "core/ha/applied/";
+
+/// The marker key of a forwarded request.
+pub(crate) fn applied_key(forward_id: &str) -> String {
+    format!("{APPLIED_PREFIX}{forward_id}")
+}
+
+/// A forwarding id as a standby makes them (`<unix seconds>-<uuid>`):
+/// anything else is ignored, so a client cannot choose storage keys.
+pub(crate) fn valid_forward_id(id: &str) -> bool {
+    let Some((secs, uuid)) = id.split_once('-') else {
+        return false;
+    };
+    !secs.is_empty()
+        && secs.len() <= 12
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && uuid::Uuid::try_parse(uuid).is_ok()
+        && uuid.len() == 36
+}
+
+/// The unix time a forwarding id was made at.
+pub(crate) fn forward_id_time(id: &str) -> Option<i64> {
+    id.split_once('-')?.0.parse().ok()
+}
+
+struct RequestTrack {
+    /// Set when a fenced write of the request landed.
+    wrote: Arc<AtomicBool>,
+    /// The standby's id of a forwarded request: each fenced write of the
+    /// request also puts its marker, in the same atomic batch, so after the
+    /// lease has changed hands the standby can tell from storage whether a
+    /// request whose answer it lost applied (marker present) or never can
+    /// (absent: the old holder's writes all carry the lease check).
+    forward_id: Option<String>,
+}
+
 tokio::task_local! {
-    /// Set when a fenced write of the current request landed.
-    static REQUEST_WROTE: Arc<AtomicBool>;
+    static REQUEST: RequestTrack;
 }
 
 /// Runs one request, noting in `wrote` whether any of its fenced writes
@@ -99,9 +139,14 @@ tokio::task_local! {
 pub(crate) async fn run_request<F: Future>(
     ha: Option<&HaState>,
     wrote: Arc<AtomicBool>,
+    forward_id: Option<String>,
     request: F,
 ) -> Option<F::Output> {
-    let request = REQUEST_WROTE.scope(wrote, request);
+    let track = RequestTrack {
+        wrote,
+        forward_id: forward_id.filter(|id| valid_forward_id(id)),
+    };
+    let request = REQUEST.scope(track, request);
     let Some(ha) = ha else {
         return Some(request.await);
     };
@@ -112,6 +157,55 @@ pub(crate) async fn run_request<F: Future>(
     tokio::select! {
         out = request => Some(out),
         _ = deposed => None,
+    }
+}
+
+/// Deletes markers older than `max_age` (run by the active node now and
+/// then; a standby needs a marker only for about a lease TTL).
+pub(crate) async fn sweep_applied(ha: &HaState, max_age: std::time::Duration) {
+    let Some(fence) = ha.fence() else { return };
+    let Ok(ids) = ha.storage.list(APPLIED_PREFIX).await else {
+        return;
+    };
+    let cutoff = chrono::Utc::now().timestamp() - max_age.as_secs() as i64;
+    let old: Vec<String> = ids
+        .into_iter()
+        .filter(|id| forward_id_time(id).is_some_and(|t| t < cutoff))
+        .collect();
+    for group in old.chunks(50) {
+        let mut batch: Batch = group
+            .iter()
+            .map(|id| BatchItem::delete(applied_key(id)))
+            .collect();
+        batch.push(BatchItem::check(
+            LEASE_KEY,
+            Condition::Equals(fence.clone()),
+        ));
+        if let Err(e) = ha.storage.batch(batch).await {
+            tracing::debug!(error = %e, "could not delete old forwarding markers");
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_ids_are_checked() {
+        let id = format!("1764600000-{}", uuid::Uuid::new_v4());
+        assert!(valid_forward_id(&id));
+        assert_eq!(forward_id_time(&id), Some(1764600000));
+        for bad in [
+            "",
+            "123",
+            "x-00000000-0000-0000-0000-000000000000",
+            "1-../../core/keyring",
+            "1-00000000000000000000000000000000",
+        ] {
+            assert!(!valid_forward_id(bad), "{bad}");
+        }
     }
 }
 

@@ -32,6 +32,9 @@ pub(crate) const FORWARDED_HEADER: &str = "x-strongroom-forwarded";
 /// On a 503 to a forwarded request: this node is not active and applied
 /// nothing, so the standby may send the request to the new holder.
 pub(crate) const NOT_APPLIED_HEADER: &str = "x-strongroom-not-applied";
+/// The standby's id for one client request (the same on every re-forward):
+/// the active node marks the request's writes with it (`ha::fence`).
+pub(crate) const FORWARD_ID_HEADER: &str = "x-strongroom-forward-id";
 /// How many times one client request may run again on this node after it
 /// took the lease while the request waited.
 const MAX_LOCAL_RUNS: u32 = 2;
@@ -120,6 +123,8 @@ pub(crate) enum Forwarded {
 pub(crate) struct Budget {
     deadline: Option<Instant>,
     local_runs: u32,
+    /// `<unix seconds>-<uuid>`, made on the first forward.
+    forward_id: Option<String>,
 }
 
 /// How long a standby keeps looking for a new holder for one request: past
@@ -165,6 +170,16 @@ pub(crate) async fn forward(
     let deadline = *budget
         .deadline
         .get_or_insert_with(|| Instant::now() + reforward_window(ha.config.lease_ttl));
+    let forward_id = budget
+        .forward_id
+        .get_or_insert_with(|| {
+            format!(
+                "{}-{}",
+                chrono::Utc::now().timestamp(),
+                uuid::Uuid::new_v4()
+            )
+        })
+        .clone();
     let poll =
         (ha.config.lease_ttl / 10).clamp(Duration::from_millis(50), Duration::from_millis(250));
     // The holder (node id, epoch) that refused or could not be reached: not
@@ -182,7 +197,7 @@ pub(crate) async fn forward(
         if let Some(leader) = live_leader(ha) {
             let id = (leader.holder.clone(), leader.epoch);
             if refused.as_ref() != Some(&id) {
-                match send(ha, req, &leader).await {
+                match send(ha, req, &leader, &forward_id).await {
                     Sent::Answer(resp) if refused_unapplied(&resp) => {
                         problem = format!(
                             "the active node at {} stepped down; no new active node took over in time",
@@ -191,7 +206,13 @@ pub(crate) async fn forward(
                     }
                     Sent::Answer(resp) => return Forwarded::Answer(resp),
                     Sent::NotSent(e) => problem = e,
-                    Sent::Unknown(e) => return Forwarded::Answer(unavailable(&e)),
+                    Sent::Unknown(e) => {
+                        match resolve_unknown(ha, &leader, &forward_id, deadline, poll).await {
+                            Outcome::NotApplied => problem = e,
+                            Outcome::Applied => return Forwarded::Answer(unavailable(LANDED)),
+                            Outcome::Unknown => return Forwarded::Answer(unavailable(&e)),
+                        }
+                    }
                 }
                 tracing::info!(leader = %leader.api_addr, epoch = leader.epoch, "the active node did not take the forwarded request; waiting for the lease to change hands");
                 refused = Some(id);
@@ -204,6 +225,44 @@ pub(crate) async fn forward(
         // Re-read the lease: who holds it now?
         ha.refresh_leader().await;
     }
+}
+
+const LANDED: &str = "the active node stopped after applying this request, before answering: \
+     the write landed, but its answer was lost";
+
+enum Outcome {
+    Applied,
+    NotApplied,
+    Unknown,
+}
+
+/// After a request was sent to `leader` and no answer came: waits until the
+/// lease has changed hands (from then on the old holder can apply nothing),
+/// then reads the request's marker to learn whether it applied.
+async fn resolve_unknown(
+    ha: &crate::ha::HaState,
+    leader: &crate::ha::LeaseRecord,
+    forward_id: &str,
+    deadline: Instant,
+    poll: Duration,
+) -> Outcome {
+    let marker = crate::ha::fence::applied_key(forward_id);
+    while Instant::now() < deadline {
+        if let Ok(Some(bytes)) = ha.storage.get(crate::ha::LEASE_KEY).await {
+            let moved = serde_json::from_slice::<crate::ha::LeaseRecord>(&bytes)
+                .map(|l| l.holder != leader.holder || l.epoch != leader.epoch)
+                .unwrap_or(false);
+            if moved {
+                return match ha.storage.get(&marker).await {
+                    Ok(None) => Outcome::NotApplied,
+                    Ok(Some(_)) => Outcome::Applied,
+                    Err(_) => Outcome::Unknown,
+                };
+            }
+        }
+        tokio::time::sleep(poll).await;
+    }
+    Outcome::Unknown
 }
 
 const NO_ACTIVE: &str =
@@ -277,15 +336,21 @@ async fn send(
     ha: &crate::ha::HaState,
     req: &HttpRequest<'_>,
     leader: &crate::ha::LeaseRecord,
+    forward_id: &str,
 ) -> Sent {
     let client = match client() {
         Ok(c) => c,
         Err(e) => return Sent::NotSent(format!("cannot forward to the active node: {e}")),
     };
-    let outgoing = match build_outgoing(ha, req, &target(leader, req)) {
+    let mut outgoing = match build_outgoing(ha, req, &target(leader, req)) {
         Ok(r) => r,
         Err(e) => return Sent::NotSent(e),
     };
+    if let Ok(v) = HeaderValue::from_str(forward_id) {
+        outgoing
+            .headers_mut()
+            .insert(HeaderName::from_static(FORWARD_ID_HEADER), v);
+    }
     let answer = match tokio::time::timeout(FORWARD_TIMEOUT, client.request(outgoing)).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) if e.is_connect() => {

@@ -191,6 +191,12 @@ struct Envelope<'a> {
 pub(crate) async fn handle(core: &Arc<Core>, http: HttpRequest<'_>) -> HttpResponse {
     use super::forward::{self, Forwarded};
     let forwarded_to_us = http.headers.contains_key(forward::FORWARDED_HEADER);
+    let forward_id = http
+        .headers
+        .get(forward::FORWARD_ID_HEADER)
+        .filter(|_| forwarded_to_us)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut budget = forward::Budget::default();
     loop {
         let mut req = match to_logical(&http) {
@@ -203,6 +209,7 @@ pub(crate) async fn handle(core: &Arc<Core>, http: HttpRequest<'_>) -> HttpRespo
         let result = crate::ha::fence::run_request(
             core.options.ha.as_deref(),
             wrote.clone(),
+            forward_id.clone(),
             core.handle(req),
         )
         .await
