@@ -121,7 +121,7 @@ fn held_epoch_start() -> Instant {
 /// conditioned on it being ours, so others can take over at once.
 pub(crate) async fn release(storage: &Arc<dyn Storage>, ha: &HaState) {
     let Some(held) = ha.held() else { return };
-    ha.step_down("releasing the lease");
+    ha.stand_down("releasing the lease", false);
     let released = LeaseRecord {
         holder: String::new(),
         api_addr: String::new(),

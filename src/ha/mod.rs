@@ -189,7 +189,16 @@ impl HaState {
         ttl.saturating_sub(ttl / 5)
     }
 
+    /// Stops acting as active because the lease is lost or could not be
+    /// renewed: requests still running on this node give up at once.
     pub(crate) fn step_down(&self, why: &str) {
+        self.stand_down(why, true);
+    }
+
+    /// Stops acting as active. `abandon_requests` is false for a deliberate
+    /// release (`sys/step-down`, seal, shutdown): the request that asked for
+    /// it must finish, and others fail their lease check on their own.
+    pub(crate) fn stand_down(&self, why: &str, abandon_requests: bool) {
         let was = self.active.swap(false, Ordering::AcqRel);
         if let Ok(mut h) = self.held.write() {
             *h = None;
@@ -201,7 +210,9 @@ impl HaState {
                 *l = None;
             }
         }
-        self.deposed.notify_waiters();
+        if abandon_requests {
+            self.deposed.notify_waiters();
+        }
         if was {
             tracing::warn!(reason = why, node = %self.node_id, "stepping down: no longer active");
             self.wake.notify_one();
