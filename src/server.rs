@@ -66,7 +66,10 @@ pub(crate) fn run(args: ServerArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run_async(args)) {
+    let result = runtime.block_on(run_async(args));
+    // Requests still stuck on unreachable storage must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(300));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -275,13 +278,34 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         t.abort();
     }
     // Seal first (it persists the encryption count, which needs the lease),
-    // then hand the lease over so another node takes over at once.
-    core.seal().await.ok();
+    // then hand the lease over so another node takes over at once. Each step
+    // is bounded, so the process exits within a few seconds even when
+    // storage is unreachable: the count is persisted ahead of use anyway
+    // (a crash over-counts), and an unreleased lease expires by itself.
+    if tokio::time::timeout(SHUTDOWN_SEAL_TIMEOUT, core.seal())
+        .await
+        .is_err()
+    {
+        tracing::warn!("sealing did not finish in time (storage unreachable?); exiting anyway");
+    }
     if let Some(ha) = &ha {
-        crate::ha::elector::release(&ha.storage, ha).await;
+        if tokio::time::timeout(
+            SHUTDOWN_RELEASE_TIMEOUT,
+            crate::ha::elector::release(&ha.storage, ha),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!("releasing the HA lease did not finish in time; it will expire");
+        }
     }
     Ok(())
 }
+
+/// Bounds on the shutdown steps that need storage (SIGTERM must end within
+/// 5 s even when storage is unreachable).
+const SHUTDOWN_SEAL_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+const SHUTDOWN_RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
 
 fn print_dev_banner(api_addr: &str, result: &crate::core::lifecycle::InitResult) {
     use base64::Engine;

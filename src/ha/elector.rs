@@ -42,13 +42,22 @@ pub(crate) async fn run<F, G>(
     };
     let mut was_active = false;
     let mut last_registry = Instant::now() - ttl;
+    let mut last_sweep = Instant::now();
     loop {
         let active_now = ha.is_active();
         if active_now {
             if !may_contend() {
                 release(&storage, &ha).await;
-            } else {
-                renew(&storage, &ha).await;
+            } else if let Some(until) = ha.valid_until() {
+                // A renewal stuck on unreachable storage must not keep this
+                // node active past its validity: step down on time, which
+                // also fails the writes still in flight.
+                tokio::select! {
+                    _ = renew(&storage, &ha) => {}
+                    _ = tokio::time::sleep_until(until.into()) => {
+                        ha.step_down("the lease could not be renewed in time");
+                    }
+                }
             }
         } else {
             observe_and_maybe_take(&storage, &ha, &mut watch, may_contend()).await;
@@ -61,6 +70,10 @@ pub(crate) async fn run<F, G>(
         if last_registry.elapsed() >= ttl {
             register(&storage, &ha).await;
             last_registry = Instant::now();
+        }
+        if active_after && last_sweep.elapsed() >= ttl * 10 {
+            super::fence::sweep_applied(&ha, ttl * 20).await;
+            last_sweep = Instant::now();
         }
         // Standbys look more often than the holder renews, so a dead holder
         // is noticed within a fraction of the TTL. Wake early on step-down
@@ -108,7 +121,7 @@ fn held_epoch_start() -> Instant {
 /// conditioned on it being ours, so others can take over at once.
 pub(crate) async fn release(storage: &Arc<dyn Storage>, ha: &HaState) {
     let Some(held) = ha.held() else { return };
-    ha.step_down("releasing the lease");
+    ha.stand_down("releasing the lease", false);
     let released = LeaseRecord {
         holder: String::new(),
         api_addr: String::new(),

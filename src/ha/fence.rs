@@ -7,6 +7,8 @@
 //! their batches fail with [`StorageError::ReadOnly`] before touching
 //! storage, which makes core forward the whole request to the active node.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -45,19 +47,164 @@ impl Storage for FencedStorage {
     }
 
     async fn batch(&self, mut batch: Batch) -> Result<(), StorageError> {
+        // Registered before the fence is read, so a step-down between the
+        // two is not missed.
+        let deposed = self.ha.deposed.notified();
         let Some(fence) = self.ha.fence() else {
             return Err(StorageError::ReadOnly);
         };
-        #[cfg(debug_assertions)]
-        test_hooks::before_write().await;
         batch.push(BatchItem::check(LEASE_KEY, Condition::Equals(fence)));
-        match self.inner.batch(batch).await {
+        if let Ok(Some(id)) = REQUEST.try_with(|r| r.forward_id.clone()) {
+            batch.push(BatchItem::put(applied_key(&id), Vec::new()));
+        }
+        let write = async {
+            #[cfg(debug_assertions)]
+            test_hooks::before_write().await;
+            self.inner.batch(batch).await
+        };
+        let result = tokio::select! {
+            r = write => r,
+            // The node stepped down while this write was in flight: give up
+            // now rather than at the storage deadline. The write carries the
+            // lease check, so it cannot land once another node has taken the
+            // lease, and the standby re-runs the request only on that node.
+            // (Had the attempt reached storage just before the partition, it
+            // landed before the takeover, and the re-run sees its effect.)
+            _ = deposed => return Err(StorageError::LeaseLost),
+        };
+        match result {
+            Ok(()) => {
+                let _ = REQUEST.try_with(|r| r.wrote.store(true, Ordering::Relaxed));
+                Ok(())
+            }
             Err(StorageError::ConditionFailed(key)) if key == LEASE_KEY => {
                 self.ha
                     .step_down("a write found the lease taken by another node");
                 Err(StorageError::LeaseLost)
             }
-            other => other,
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Marker items of forwarded requests that wrote: `core/ha/applied/<id>`,
+/// where the standby chose `<id>` = `<unix seconds>-<uuid>`.
+pub(crate) const APPLIED_PREFIX: &str = "core/ha/applied/";
+
+/// The marker key of a forwarded request.
+pub(crate) fn applied_key(forward_id: &str) -> String {
+    format!("{APPLIED_PREFIX}{forward_id}")
+}
+
+/// A forwarding id as a standby makes them (`<unix seconds>-<uuid>`):
+/// anything else is ignored, so a client cannot choose storage keys.
+pub(crate) fn valid_forward_id(id: &str) -> bool {
+    let Some((secs, uuid)) = id.split_once('-') else {
+        return false;
+    };
+    !secs.is_empty()
+        && secs.len() <= 12
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && uuid::Uuid::try_parse(uuid).is_ok()
+        && uuid.len() == 36
+}
+
+/// The unix time a forwarding id was made at.
+pub(crate) fn forward_id_time(id: &str) -> Option<i64> {
+    id.split_once('-')?.0.parse().ok()
+}
+
+struct RequestTrack {
+    /// Set when a fenced write of the request landed.
+    wrote: Arc<AtomicBool>,
+    /// The standby's id of a forwarded request: each fenced write of the
+    /// request also puts its marker, in the same atomic batch, so after the
+    /// lease has changed hands the standby can tell from storage whether a
+    /// request whose answer it lost applied (marker present) or never can
+    /// (absent: the old holder's writes all carry the lease check).
+    forward_id: Option<String>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestTrack;
+}
+
+/// Runs one request, noting in `wrote` whether any of its fenced writes
+/// landed: a request that lost the lease before writing anything can be
+/// re-run on the new active node; one that wrote part of its changes must
+/// not be. If this node is active when the request starts and steps down
+/// before it ends, the request is abandoned (`None`) at once: its reads or
+/// writes may be stuck on storage this node can no longer reach, and the
+/// standby that sent it is waiting to re-run it on the new holder.
+pub(crate) async fn run_request<F: Future>(
+    ha: Option<&HaState>,
+    wrote: Arc<AtomicBool>,
+    forward_id: Option<String>,
+    request: F,
+) -> Option<F::Output> {
+    let track = RequestTrack {
+        wrote,
+        forward_id: forward_id.filter(|id| valid_forward_id(id)),
+    };
+    let request = REQUEST.scope(track, request);
+    let Some(ha) = ha else {
+        return Some(request.await);
+    };
+    let deposed = ha.deposed.notified();
+    if !ha.is_active() {
+        return Some(request.await);
+    }
+    tokio::select! {
+        out = request => Some(out),
+        _ = deposed => None,
+    }
+}
+
+/// Deletes markers older than `max_age` (run by the active node now and
+/// then; a standby needs a marker only for about a lease TTL).
+pub(crate) async fn sweep_applied(ha: &HaState, max_age: std::time::Duration) {
+    let Some(fence) = ha.fence() else { return };
+    let Ok(ids) = ha.storage.list(APPLIED_PREFIX).await else {
+        return;
+    };
+    let cutoff = chrono::Utc::now().timestamp() - max_age.as_secs() as i64;
+    let old: Vec<String> = ids
+        .into_iter()
+        .filter(|id| forward_id_time(id).is_some_and(|t| t < cutoff))
+        .collect();
+    for group in old.chunks(50) {
+        let mut batch: Batch = group
+            .iter()
+            .map(|id| BatchItem::delete(applied_key(id)))
+            .collect();
+        batch.push(BatchItem::check(
+            LEASE_KEY,
+            Condition::Equals(fence.clone()),
+        ));
+        if let Err(e) = ha.storage.batch(batch).await {
+            tracing::debug!(error = %e, "could not delete old forwarding markers");
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_ids_are_checked() {
+        let id = format!("1764600000-{}", uuid::Uuid::new_v4());
+        assert!(valid_forward_id(&id));
+        assert_eq!(forward_id_time(&id), Some(1764600000));
+        for bad in [
+            "",
+            "123",
+            "x-00000000-0000-0000-0000-000000000000",
+            "1-../../core/keyring",
+            "1-00000000000000000000000000000000",
+        ] {
+            assert!(!valid_forward_id(bad), "{bad}");
         }
     }
 }

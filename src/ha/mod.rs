@@ -106,6 +106,10 @@ pub(crate) struct HaState {
     leader: RwLock<Option<LeaseRecord>>,
     /// Wakes the elector early (step-down, lease lost).
     pub(crate) wake: tokio::sync::Notify,
+    /// Fired on every step-down: fenced writes still in flight give up at
+    /// once ([`fence::FencedStorage`]) instead of waiting for their storage
+    /// deadline, so the requests behind them can be re-run elsewhere.
+    pub(crate) deposed: tokio::sync::Notify,
     /// Until when this node refrains from contending (after a step-down).
     pub(crate) hold_off_until: RwLock<Option<Instant>>,
 }
@@ -125,6 +129,7 @@ impl HaState {
             held: RwLock::new(None),
             leader: RwLock::new(None),
             wake: tokio::sync::Notify::new(),
+            deposed: tokio::sync::Notify::new(),
             hold_off_until: RwLock::new(None),
         }
     }
@@ -184,10 +189,29 @@ impl HaState {
         ttl.saturating_sub(ttl / 5)
     }
 
+    /// Stops acting as active because the lease is lost or could not be
+    /// renewed: requests still running on this node give up at once.
     pub(crate) fn step_down(&self, why: &str) {
+        self.stand_down(why, true);
+    }
+
+    /// Stops acting as active. `abandon_requests` is false for a deliberate
+    /// release (`sys/step-down`, seal, shutdown): the request that asked for
+    /// it must finish, and others fail their lease check on their own.
+    pub(crate) fn stand_down(&self, why: &str, abandon_requests: bool) {
         let was = self.active.swap(false, Ordering::AcqRel);
         if let Ok(mut h) = self.held.write() {
             *h = None;
+        }
+        // A deposed node no longer names itself as the leader (sys/leader,
+        // forwarding) until the elector has read who holds the lease now.
+        if let Ok(mut l) = self.leader.write() {
+            if l.as_ref().is_some_and(|r| r.holder == self.node_id) {
+                *l = None;
+            }
+        }
+        if abandon_requests {
+            self.deposed.notify_waiters();
         }
         if was {
             tracing::warn!(reason = why, node = %self.node_id, "stepping down: no longer active");
@@ -199,6 +223,11 @@ impl HaState {
         if let Ok(mut l) = self.leader.write() {
             *l = record;
         }
+    }
+
+    /// When this node must stop acting as active (`None` while standby).
+    pub(crate) fn valid_until(&self) -> Option<Instant> {
+        self.held().map(|h| h.valid_until)
     }
 
     /// The active node's advertised address, if a live holder is known.
@@ -230,7 +259,13 @@ impl HaState {
         let alive = heartbeat.is_some_and(|h| {
             h.renewed_unix == 0 || chrono::Utc::now().timestamp() - h.renewed_unix <= stale_after
         });
-        self.set_leader(lease.filter(|_| alive));
+        // A node that is not active never names itself (it may have just
+        // stepped down and not yet seen the new holder).
+        self.set_leader(
+            lease
+                .filter(|_| alive)
+                .filter(|l| !self.is_self(l) || self.is_active()),
+        );
     }
 
     pub(crate) fn is_self(&self, record: &LeaseRecord) -> bool {

@@ -189,16 +189,45 @@ struct Envelope<'a> {
 
 /// Runs one HTTP request through core.
 pub(crate) async fn handle(core: &Arc<Core>, http: HttpRequest<'_>) -> HttpResponse {
-    let mut req = match to_logical(&http) {
-        Ok(r) => r,
-        Err(e) => return HttpResponse::error(&e),
-    };
-    crate::core::audit::copy_audited_headers(core, http.headers, &mut req);
-    let id = req.id.clone();
-    match core.handle(req).await {
-        Ok(resp) => render(&id, resp),
-        Err(LogicalError::Standby(why)) => super::forward::forward(core, &http, &why).await,
-        Err(e) => HttpResponse::error(&e),
+    use super::forward::{self, Forwarded};
+    let forwarded_to_us = http.headers.contains_key(forward::FORWARDED_HEADER);
+    let forward_id = http
+        .headers
+        .get(forward::FORWARD_ID_HEADER)
+        .filter(|_| forwarded_to_us)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut budget = forward::Budget::default();
+    loop {
+        let mut req = match to_logical(&http) {
+            Ok(r) => r,
+            Err(e) => return HttpResponse::error(&e),
+        };
+        crate::core::audit::copy_audited_headers(core, http.headers, &mut req);
+        let id = req.id.clone();
+        let wrote = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let result = crate::ha::fence::run_request(
+            core.options.ha.as_deref(),
+            wrote.clone(),
+            forward_id.clone(),
+            core.handle(req),
+        )
+        .await
+        .unwrap_or_else(|| Err(LogicalError::Standby("this node lost the HA lease".into())));
+        let wrote = wrote.load(std::sync::atomic::Ordering::Relaxed);
+        match result {
+            Ok(resp) => return render(&id, resp),
+            Err(LogicalError::Standby(_)) if wrote => return forward::partially_applied(),
+            Err(LogicalError::Standby(why)) => {
+                match forward::forward(core, &http, &why, &mut budget).await {
+                    Forwarded::Answer(answer) => return answer,
+                    Forwarded::RunHere => continue,
+                }
+            }
+            // A sealed node runs nothing: the standby may try the new holder.
+            Err(e @ LogicalError::Sealed) if forwarded_to_us => return forward::not_applied(&e),
+            Err(e) => return HttpResponse::error(&e),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod faultproxy;
 pub mod http;
 
 use std::fs;

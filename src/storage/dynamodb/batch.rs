@@ -2,6 +2,7 @@
 //! with its conditions and the stale-chunk guard, and handling cancellations.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -333,34 +334,87 @@ impl DynamoStorage {
     /// `Storage::batch`.
     pub(super) async fn write_batch(&self, batch: Batch) -> Result<(), StorageError> {
         let plans = plan_batch(batch)?;
+        let ambiguous = AtomicBool::new(false);
+        match self.run_plans(&plans, &ambiguous).await {
+            Ok(()) => {}
+            // An attempt whose answer was lost may have committed, and its
+            // retry then failed its own conditions against our own write.
+            Err(StorageError::ConditionFailed(key)) if ambiguous.load(Ordering::Relaxed) => {
+                if !self.first_attempt_applied(&plans).await? {
+                    return Err(StorageError::ConditionFailed(key));
+                }
+                tracing::info!(
+                    key = %key,
+                    "a dynamodb transaction whose answer was lost had committed; its retry's condition failure is not an error"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+        // A directory the same batch also wrote into is not empty: skip its
+        // cleanup (saves a Query per write once KV v2 starts dropping old
+        // versions).
+        let written: std::collections::HashSet<&str> = plans
+            .iter()
+            .filter(|p| matches!(p.action, Action::Put { .. }))
+            .map(|p| parent_dir(&p.key))
+            .collect();
+        let deleted: Vec<String> = plans
+            .iter()
+            .filter(|p| matches!(p.action, Action::Delete))
+            .map(|p| parent_dir(&p.key))
+            .filter(|d| !d.is_empty() && !written.contains(d))
+            .map(str::to_string)
+            .collect();
+        if !deleted.is_empty() {
+            self.cleanup_folders(deleted).await;
+        }
+        Ok(())
+    }
+
+    /// Decides whether a transaction whose answer was lost committed, from
+    /// what is stored now: every put's value item carries the hash of
+    /// exactly the bytes we sent (barrier values are encrypted under a random
+    /// nonce, so no other write produces the same hash) and every deleted key
+    /// is gone. A batch of deletes alone is judged by its keys being absent,
+    /// which is the state it asked for.
+    async fn first_attempt_applied(&self, plans: &[KeyPlan]) -> Result<bool, StorageError> {
+        let mut changes = 0;
+        for plan in plans {
+            let item = match plan.action {
+                Action::Check => continue,
+                _ => self.get_item(plan.pk.clone(), plan.sk.clone()).await?,
+            };
+            changes += 1;
+            let ours = match (&plan.action, item) {
+                (Action::Put { hash, .. }, Some(item)) => matches!(
+                    item.get("h"),
+                    Some(AttributeValue::B(h)) if h.as_ref() == hash.as_slice()
+                ),
+                (Action::Delete, None) => true,
+                _ => false,
+            };
+            if !ours {
+                return Ok(false);
+            }
+        }
+        Ok(changes > 0)
+    }
+
+    /// Runs the transaction for `plans`, rebuilding it while the stale-chunk
+    /// guard finds more chunks to delete.
+    async fn run_plans(
+        &self,
+        plans: &[KeyPlan],
+        ambiguous: &AtomicBool,
+    ) -> Result<(), StorageError> {
         let mut old_chunks: HashMap<usize, usize> = HashMap::new();
         for _ in 0..MAX_GUARD_ROUNDS {
-            let (items, owners) = build_transaction(&self.table, &plans, &old_chunks)?;
+            let (items, owners) = build_transaction(&self.table, plans, &old_chunks)?;
             if items.is_empty() {
                 return Ok(());
             }
-            let error = match self.transact(items).await {
-                Ok(()) => {
-                    // A directory the same batch also wrote into is not
-                    // empty: skip its cleanup (saves a Query per write once
-                    // KV v2 starts dropping old versions).
-                    let written: std::collections::HashSet<&str> = plans
-                        .iter()
-                        .filter(|p| matches!(p.action, Action::Put { .. }))
-                        .map(|p| parent_dir(&p.key))
-                        .collect();
-                    let deleted: Vec<String> = plans
-                        .iter()
-                        .filter(|p| matches!(p.action, Action::Delete))
-                        .map(|p| parent_dir(&p.key))
-                        .filter(|d| !d.is_empty() && !written.contains(d))
-                        .map(str::to_string)
-                        .collect();
-                    if !deleted.is_empty() {
-                        self.cleanup_folders(deleted).await;
-                    }
-                    return Ok(());
-                }
+            let error = match self.transact(items, ambiguous).await {
+                Ok(()) => return Ok(()),
                 Err(e) => e,
             };
             let reasons = match &error.error {

@@ -1,6 +1,7 @@
 //! Retries (`backon` via `AwsCaller`, within a deadline), error
 //! classification, and the idempotent `TransactWriteItems` call.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -32,13 +33,19 @@ impl DynamoStorage {
         StorageError::Backend(aws::describe_call(SERVICE, operation, e))
     }
 
+    /// Runs one transaction with retries. `ambiguous` is set when an attempt
+    /// ended without a definite answer (sent, then no or a 5xx answer): it
+    /// may have committed although the call as a whole failed.
     pub(super) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
+        ambiguous: &AtomicBool,
     ) -> Result<(), aws::CallError<SdkError<TransactWriteItemsError, HttpResponse>>> {
         // Same token for every retry of this transaction: if an attempt whose
-        // answer was lost did commit, the retry reports success instead of
-        // failing its own conditions.
+        // answer was lost did commit, DynamoDB answers the retry with success
+        // instead of failing its own conditions (within its 10-minute token
+        // window; emulators such as moto ignore the token, and `write_batch`
+        // then recognizes the committed attempt by re-reading).
         let token = uuid::Uuid::new_v4().to_string();
         let request = self
             .client
@@ -47,10 +54,32 @@ impl DynamoStorage {
             .client_request_token(token);
         self.caller
             .call("TransactWriteItems", retryable_transaction, || {
-                request.clone().send()
+                let attempt = request.clone().send();
+                async move {
+                    let out = attempt.await;
+                    if let Err(e) = &out {
+                        if outcome_unknown(e) {
+                            ambiguous.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    out
+                }
             })
             .await
             .map(|_| ())
+    }
+}
+
+/// True when a failed attempt may nevertheless have been applied: the
+/// request may have reached DynamoDB and its answer was lost (timeouts,
+/// dropped connections) or was a server error. A 4xx answer (throttling,
+/// validation, a cancelled transaction) is definite: nothing was applied.
+pub(super) fn outcome_unknown<E>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::ConstructionFailure(_) => false,
+        SdkError::DispatchFailure(d) => !d.is_user(),
+        SdkError::ServiceError(s) => s.raw().status().is_server_error(),
+        _ => true,
     }
 }
 
