@@ -106,6 +106,7 @@ pub(crate) async fn issue_for_login(
             num_uses: auth.num_uses,
             renewable: auth.renewable,
             bound_cidrs: auth.bound_cidrs.clone(),
+            entity_id: auth.entity_id.clone(),
             ..Default::default()
         })
         .await?;
@@ -267,6 +268,12 @@ impl TokenScope<'_> {
             None => "auth/token/create".into(),
         };
         let meta: BTreeMap<String, String> = d.get("meta").unwrap_or_default();
+        // A child shares its parent's entity (Vault); an orphan has none.
+        let entity_id = if no_parent {
+            String::new()
+        } else {
+            caller.entry.entity_id.clone()
+        };
         let (token, found) = self
             .state
             .tokens
@@ -290,6 +297,7 @@ impl TokenScope<'_> {
                 role: role.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
                 bound_cidrs,
                 wrapping: false,
+                entity_id: entity_id.clone(),
             })
             .await
             .map_err(|e| match e {
@@ -311,6 +319,7 @@ impl TokenScope<'_> {
             renewable: found.entry.renewable,
             orphan: found.entry.orphan,
             num_uses,
+            entity_id,
             ..Default::default()
         });
         Ok(resp)

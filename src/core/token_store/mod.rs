@@ -205,7 +205,7 @@ pub(crate) fn lookup_json(entry: &TokenEntry, id: &str, now: i64) -> Value {
         "creation_time": entry.creation_time,
         "creation_ttl": entry.creation_ttl,
         "display_name": entry.display_name,
-        "entity_id": "",
+        "entity_id": entry.entity_id,
         "expire_time": expire_time,
         "explicit_max_ttl": entry.explicit_max_ttl,
         "id": id,
