@@ -548,3 +548,131 @@ fn hvac_identity_as_a_new_user_would() {
     let s = Server::dev();
     run_python(&s, "hvac_identity.py");
 }
+
+/// DynamoDB requests a node has sent so far.
+fn dynamodb_requests(s: &Server, token: &str) -> f64 {
+    s.call(
+        "GET",
+        "/v1/sys/metrics?format=prometheus",
+        Some(token),
+        None,
+    )
+    .text()
+    .lines()
+    .filter(|l| l.starts_with("strongroom_aws_requests_total") && l.contains("dynamodb"))
+    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    .sum()
+}
+
+#[test]
+fn ha_group_change_reaches_an_existing_token_on_a_standby() {
+    use common::cluster::{Cluster, SERIAL};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = Cluster::start("identity", 2);
+    let (active, _) = c.wait_settled(Duration::from_secs(20));
+    let standby = c.standby_index(active);
+    let ok = |r: common::http::Response, status: u16, what: &str| {
+        expect_status(&r, status, what);
+        r
+    };
+    ok(
+        c.call(active, "POST", "/v1/sys/mounts/secret", Some(&json!({"type": "kv", "options": {"version": "2"}}))),
+        204,
+        "kv",
+    );
+    ok(c.call(active, "POST", "/v1/sys/auth/userpass", Some(&json!({"type": "userpass"}))), 204, "userpass");
+    ok(
+        c.call(
+            active,
+            "PUT",
+            "/v1/sys/policies/acl/team-read",
+            Some(&json!({"policy": "path \"secret/data/team\" { capabilities = [\"read\"] }"})),
+        ),
+        204,
+        "policy",
+    );
+    ok(c.call(active, "POST", "/v1/secret/data/team", Some(&json!({"data": {"k": "v"}}))), 200, "secret");
+    ok(
+        c.call(active, "POST", "/v1/auth/userpass/users/hana", Some(&json!({"password": "pw-hana-1"}))),
+        204,
+        "user",
+    );
+    // The login through the standby is forwarded (it writes the entity).
+    let login = ok(
+        c.node(standby).call(
+            "POST",
+            "/v1/auth/userpass/login/hana",
+            None,
+            Some(&json!({"password": "pw-hana-1"})),
+        ),
+        200,
+        "login via standby",
+    );
+    let auth = login.json()["auth"].clone();
+    let token = auth["client_token"].as_str().unwrap().to_string();
+    let entity = auth["entity_id"].as_str().unwrap().to_string();
+    assert!(!entity.is_empty(), "{auth}");
+    let read = |i: usize| {
+        c.node(i)
+            .call("GET", "/v1/secret/data/team", Some(&token), None)
+            .status
+    };
+    assert_eq!(read(standby), 403);
+    assert_eq!(read(active), 403);
+
+    // A group change on the active node: the standby's next request sees it.
+    let g = ok(
+        c.call(
+            active,
+            "POST",
+            "/v1/identity/group",
+            Some(&json!({"name": "team", "policies": ["team-read"], "member_entity_ids": [entity]})),
+        ),
+        200,
+        "group",
+    );
+    assert_eq!(read(standby), 200, "the standby applies the new group at once");
+    assert_eq!(read(active), 200);
+
+    // Warm reads with the entity token cost the standby no more DynamoDB
+    // requests than reads with a token that has no entity.
+    let plain = c.call(
+        active,
+        "POST",
+        "/v1/auth/token/create",
+        Some(&json!({"policies": ["team-read"]})),
+    );
+    let plain = plain.json()["auth"]["client_token"].as_str().unwrap().to_string();
+    let node = c.node(standby);
+    for t in [&plain, &token] {
+        expect_status(&node.call("GET", "/v1/secret/data/team", Some(t), None), 200, "warm up");
+    }
+    let measure = |t: &str| {
+        let before = dynamodb_requests(node, &c.root);
+        for _ in 0..20 {
+            expect_status(&node.call("GET", "/v1/secret/data/team", Some(t), None), 200, "read");
+        }
+        dynamodb_requests(node, &c.root) - before
+    };
+    let without = measure(&plain);
+    let with = measure(&token);
+    assert!(
+        with <= without + 4.0,
+        "entity token reads cost more DynamoDB requests: {with} vs {without}"
+    );
+
+    // Out of the group through the standby (forwarded): refused everywhere.
+    let gid = g.json()["data"]["id"].as_str().unwrap().to_string();
+    ok(
+        c.call(
+            standby,
+            "POST",
+            &format!("/v1/identity/group/id/{gid}"),
+            Some(&json!({"member_entity_ids": []})),
+        ),
+        200,
+        "remove member via standby",
+    );
+    assert_eq!(read(standby), 403);
+    assert_eq!(read(active), 403);
+}
