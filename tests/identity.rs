@@ -676,3 +676,99 @@ fn ha_group_change_reaches_an_existing_token_on_a_standby() {
     assert_eq!(read(standby), 403);
     assert_eq!(read(active), 403);
 }
+
+#[test]
+fn token_roles_with_entity_aliases_and_aws_identity_config() {
+    let s = Server::dev();
+    expect_status(
+        &s.put(
+            "/v1/sys/policies/acl/creator",
+            json!({"policy": "path \"auth/token/create\" { capabilities = [\"update\"] }"}),
+        ),
+        204,
+        "policy",
+    );
+    expect_status(
+        &s.post(
+            "/v1/auth/token/roles/svc",
+            json!({"allowed_policies": ["creator"], "allowed_entity_aliases": ["svc-*"]}),
+        ),
+        204,
+        "role",
+    );
+    assert_eq!(
+        data(&s.get("/v1/auth/token/roles/svc"))["allowed_entity_aliases"],
+        json!(["svc-*"])
+    );
+    let r = s.post("/v1/auth/token/create/svc", json!({"entity_alias": "svc-billing"}));
+    expect_status(&r, 200, "create with alias");
+    let entity = r.json()["auth"]["entity_id"].as_str().unwrap().to_string();
+    assert!(!entity.is_empty());
+    let again = s.post("/v1/auth/token/create/svc", json!({"entity_alias": "svc-billing"}));
+    assert_eq!(again.json()["auth"]["entity_id"], entity.as_str(), "reused");
+    let e = data(&s.get(&format!("/v1/identity/entity/id/{entity}")));
+    assert_eq!(e["aliases"][0]["name"], "svc-billing");
+    assert_eq!(e["aliases"][0]["mount_type"], "token");
+    let bad = s.post("/v1/auth/token/create/svc", json!({"entity_alias": "other"}));
+    expect_status(&bad, 400, "not allowed");
+    assert_eq!(bad.json()["errors"][0], "invalid 'entity_alias' value");
+    let no_role = s.post("/v1/auth/token/create", json!({"entity_alias": "svc-x"}));
+    expect_status(&no_role, 400, "no role");
+    // A child token shares its parent's entity.
+    let parent = again.json()["auth"]["client_token"].as_str().unwrap().to_string();
+    let child = s.call("POST", "/v1/auth/token/create", Some(&parent), Some(&json!({})));
+    expect_status(&child, 200, "child");
+    assert_eq!(child.json()["auth"]["entity_id"], entity.as_str());
+
+    // auth/aws/config/identity.
+    expect_status(&s.post("/v1/sys/auth/aws", json!({"type": "aws"})), 204, "aws");
+    let d = data(&s.get("/v1/auth/aws/config/identity"));
+    assert_eq!(d["iam_alias"], "role_id");
+    assert_eq!(d["iam_metadata"], json!(["account_id", "auth_type"]));
+    expect_status(
+        &s.post(
+            "/v1/auth/aws/config/identity",
+            json!({"iam_alias": "full_arn", "iam_metadata": ["default", "client_arn"]}),
+        ),
+        204,
+        "config identity",
+    );
+    let d = data(&s.get("/v1/auth/aws/config/identity"));
+    assert_eq!(d["iam_alias"], "full_arn");
+    assert_eq!(d["iam_metadata"], json!(["account_id", "auth_type", "client_arn"]));
+    let bad = s.post("/v1/auth/aws/config/identity", json!({"iam_alias": "nope"}));
+    expect_status(&bad, 400, "bad alias");
+    assert_eq!(bad.json()["errors"][0], "iam_alias of \"nope\" not in set of allowed values");
+}
+
+#[test]
+fn audit_entries_carry_the_entity_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("audit.log");
+    let s = Server::dev();
+    expect_status(
+        &s.post(
+            "/v1/sys/audit/file",
+            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+        ),
+        204,
+        "audit",
+    );
+    enable_userpass(&s);
+    expect_status(
+        &s.post("/v1/auth/userpass/users/ivy", json!({"password": "pw-ivy-1"})),
+        204,
+        "user",
+    );
+    let auth = login(&s, "ivy", "pw-ivy-1");
+    let entity = auth["entity_id"].as_str().unwrap().to_string();
+    let token = auth["client_token"].as_str().unwrap().to_string();
+    let _ = s.call("GET", "/v1/auth/token/lookup-self", Some(&token), None);
+    let text = std::fs::read_to_string(&log).expect("audit log");
+    let found = text.lines().any(|l| {
+        serde_json::from_str::<Value>(l)
+            .map(|v| v["type"] == "request" && v["auth"]["entity_id"] == entity.as_str())
+            .unwrap_or(false)
+    });
+    assert!(found, "no request entry with auth.entity_id {entity}:\n{text}");
+}

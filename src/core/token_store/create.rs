@@ -268,8 +268,34 @@ impl TokenScope<'_> {
             None => "auth/token/create".into(),
         };
         let meta: BTreeMap<String, String> = d.get("meta").unwrap_or_default();
-        // A child shares its parent's entity (Vault); an orphan has none.
-        let entity_id = if no_parent {
+        // A child shares its parent's entity (Vault); an orphan has none;
+        // a role may let the caller name an entity alias instead.
+        let entity_alias = d.str("entity_alias").to_lowercase();
+        let entity_id = if !entity_alias.is_empty() {
+            let Some(r) = &role else {
+                return Err(LogicalError::bad(
+                    "'entity_alias' is only allowed in combination with token role",
+                ));
+            };
+            if !r
+                .allowed_entity_aliases
+                .iter()
+                .any(|p| super::roles::glob_matches(p, &entity_alias))
+            {
+                return Err(LogicalError::bad("invalid 'entity_alias' value"));
+            }
+            let accessor = self
+                .state
+                .mounts
+                .get("auth/token/")
+                .map(|m| m.accessor.clone())
+                .unwrap_or_default();
+            let alias = crate::logical::auth::Alias {
+                name: entity_alias,
+                metadata: BTreeMap::new(),
+            };
+            self.identity.resolve_login(&accessor, &alias, &[]).await?
+        } else if no_parent {
             String::new()
         } else {
             caller.entry.entity_id.clone()
