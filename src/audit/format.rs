@@ -25,6 +25,8 @@ pub(crate) struct Caller<'a> {
     /// The token's TTL in seconds (0: never expires; left out).
     pub(crate) ttl: u64,
     pub(crate) issue_time: &'a str,
+    /// The token's identity entity (empty: none; left out, as Vault does).
+    pub(crate) entity_id: &'a str,
 }
 
 /// The mount that serves the request.
@@ -252,6 +254,9 @@ fn auth_block(caller: &Option<Caller<'_>>, allowed: bool) -> Value {
     m.insert("client_token".into(), c.client_token.into());
     m.insert("accessor".into(), c.accessor.into());
     m.insert("display_name".into(), c.display_name.into());
+    if !c.entity_id.is_empty() {
+        m.insert("entity_id".into(), c.entity_id.into());
+    }
     m.insert("policies".into(), json!(c.policies));
     m.insert("token_policies".into(), json!(c.policies));
     if !c.metadata.is_empty() {

@@ -248,6 +248,7 @@ fn caller_of<'a>(req: &'a Request, c: &'a FoundToken) -> Caller<'a> {
         metadata: &c.entry.meta,
         ttl: c.entry.ttl,
         issue_time: &c.entry.issue_time,
+        entity_id: &c.entry.entity_id,
     }
 }
 

@@ -242,6 +242,7 @@ impl Core {
         // A login grant: issue the token it describes.
         if let (Target::Mount(route), Some(auth)) = (target, resp.auth.as_mut()) {
             if auth.client_token.is_empty() {
+                self.resolve_login_entity(&route.entry, auth).await?;
                 let mut warnings = Vec::new();
                 token_store::issue_for_login(
                     state,
@@ -348,6 +349,7 @@ impl Core {
         target: &Target,
         req: &mut Request,
     ) -> Result<(), LogicalError> {
+        let policies = self.effective_policies(&caller.entry).await?;
         if caller.entry.is_root() {
             return Ok(());
         }
@@ -369,7 +371,7 @@ impl Core {
         if req.path.starts_with("sys/internal/ui/mounts/") && req.operation == Operation::Read {
             return Ok(());
         }
-        let acl = self.acl_for(&caller.entry.policies).await?;
+        let acl = self.acl_for(&policies).await?;
         let wrap_ttl = req
             .header("x-vault-wrap-ttl")
             .and_then(|v| crate::logical::parse_duration_str(v).ok());

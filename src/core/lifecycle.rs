@@ -246,7 +246,7 @@ impl Core {
             }
         };
         let mounts = self.load_mount_table().await?;
-        let router = Arc::new(Self::build_router(&mounts));
+        let router = Arc::new(self.build_router(&mounts));
         let tokens = crate::core::tokens::TokenStore::new(
             self.barrier.clone(),
             hasher,

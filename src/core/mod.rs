@@ -9,6 +9,7 @@
 pub(crate) mod audit;
 pub(crate) mod dispatch;
 pub(crate) mod generate_root;
+pub(crate) mod identity;
 pub(crate) mod leases;
 pub(crate) mod lifecycle;
 pub(crate) mod mounts;
@@ -97,6 +98,8 @@ pub(crate) struct Core {
     pub(crate) operator: rekey::OperatorState,
     /// Audit devices (loaded from storage on every node) and their config.
     pub(crate) audit: audit::AuditState,
+    /// The identity store (entities, groups), shared with the `identity/` engine.
+    pub(crate) identity: Arc<crate::engines::identity::IdentityStore>,
 }
 
 fn lock_err() -> LogicalError {
@@ -126,6 +129,7 @@ impl Core {
             cache_generation: RwLock::new(Vec::new()),
             operator: rekey::OperatorState::default(),
             audit: audit::AuditState::default(),
+            identity: crate::engines::identity::IdentityStore::new(),
         })
     }
 
@@ -170,8 +174,11 @@ impl Core {
     }
 
     /// Builds the engine for a mount entry.
-    fn backend_for(entry: &MountEntry) -> Result<Arc<dyn Backend>, LogicalError> {
+    fn backend_for(&self, entry: &MountEntry) -> Result<Arc<dyn Backend>, LogicalError> {
         match entry.mount_type.as_str() {
+            "identity" => Ok(Arc::new(crate::engines::identity::backend(
+                self.identity.clone(),
+            ))),
             "kv" if entry.is_kv_v2() => Ok(Arc::new(KvV2::new())),
             "kv" => Ok(Arc::new(KvV1::new())),
             "cubbyhole" => Ok(Arc::new(crate::engines::cubbyhole::Cubbyhole::new())),
@@ -185,13 +192,14 @@ impl Core {
         }
     }
 
-    fn build_router(table: &MountTable) -> Router {
+    fn build_router(&self, table: &MountTable) -> Router {
+        self.identity_mounts_changed(table);
         let mut router = Router::default();
         for entry in &table.entries {
             if entry.mount_type == "system" || entry.mount_type == "token" {
                 continue; // sys/ and auth/token/ are dispatched by core itself
             }
-            match Self::backend_for(entry) {
+            match self.backend_for(entry) {
                 Ok(backend) => router.insert(Route {
                     entry: Arc::new(entry.clone()),
                     backend,
@@ -206,8 +214,15 @@ impl Core {
 
     async fn load_mount_table(&self) -> Result<MountTable, LogicalError> {
         match self.barrier.get(MOUNT_TABLE_PATH).await? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| LogicalError::Internal(format!("mount table is corrupt: {e}"))),
+            Some(bytes) => {
+                let mut table: MountTable = serde_json::from_slice(&bytes)
+                    .map_err(|e| LogicalError::Internal(format!("mount table is corrupt: {e}")))?;
+                // Tables written before identity existed gain its mount.
+                if self.is_active() && identity::add_identity_mount(&mut table) {
+                    self.store_mount_table(&table).await?;
+                }
+                Ok(table)
+            }
             None => {
                 let table = MountTable::default_table();
                 self.store_mount_table(&table).await?;
@@ -238,11 +253,11 @@ impl Core {
         change(&mut table)?;
         for entry in &table.entries {
             if entry.mount_type != "system" && entry.mount_type != "token" {
-                Self::backend_for(entry)?;
+                self.backend_for(entry)?;
             }
         }
         self.store_mount_table(&table).await?;
-        let router = Arc::new(Self::build_router(&table));
+        let router = Arc::new(self.build_router(&table));
         let next = Unsealed {
             router,
             mounts: table.clone(),
@@ -318,7 +333,7 @@ impl Core {
             let _guard = self.lifecycle_lock.lock().await;
             let current = self.unsealed_state()?;
             let next = Unsealed {
-                router: Arc::new(Self::build_router(&table)),
+                router: Arc::new(self.build_router(&table)),
                 mounts: table,
                 tokens: current.tokens.clone(),
                 cluster: current.cluster.clone(),

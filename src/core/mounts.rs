@@ -221,8 +221,9 @@ impl MountTable {
         );
         cubbyhole.local = true;
         let token = MountEntry::new("auth/token/", "token", "token based credentials");
+        let identity = MountEntry::new("identity/", "identity", "identity store");
         Self {
-            entries: vec![sys, cubbyhole, token],
+            entries: vec![sys, cubbyhole, identity, token],
         }
     }
 

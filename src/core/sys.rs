@@ -443,6 +443,9 @@ async fn mounts(
                 Ok(())
             })
             .await?;
+            if auth {
+                core.identity.delete_mount_aliases(&entry.accessor).await?;
+            }
             StorageView::new(core.barrier.clone(), entry.view_prefix())
                 .clear()
                 .await?;
@@ -467,23 +470,24 @@ async fn capabilities(
     if paths.is_empty() {
         return Err(LogicalError::bad("missing paths"));
     }
-    let policies = match which {
-        "capabilities-self" => caller.entry.policies.clone(),
+    let entry = match which {
+        "capabilities-self" => caller.entry.clone(),
         "capabilities" => {
             let token = field_str(&req.data, "token").unwrap_or_default();
             match state.tokens.lookup(token).await? {
-                Some(t) => t.entry.policies,
+                Some(t) => t.entry,
                 None => return Err(LogicalError::bad("invalid token")),
             }
         }
         _ => {
             let accessor = field_str(&req.data, "accessor").unwrap_or_default();
             match state.tokens.lookup_accessor(accessor).await? {
-                Some(t) => t.entry.policies,
+                Some(t) => t.entry,
                 None => return Err(LogicalError::bad("invalid accessor")),
             }
         }
     };
+    let policies = core.effective_policies(&entry).await?.into_owned();
     let acl = core.acl_for(&policies).await?;
     Ok(Response::json(crate::core::policies::capabilities_json(
         &acl, &paths,

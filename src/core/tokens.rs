@@ -82,6 +82,9 @@ pub(crate) struct TokenEntry {
     /// Set on response-wrapping tokens: where the wrapped response came from.
     #[serde(default)]
     pub(crate) wrapping: bool,
+    /// The identity entity the token belongs to (empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) entity_id: String,
 }
 
 impl TokenEntry {
@@ -174,6 +177,7 @@ pub(crate) struct NewToken {
     pub(crate) role: String,
     pub(crate) bound_cidrs: Vec<String>,
     pub(crate) wrapping: bool,
+    pub(crate) entity_id: String,
 }
 
 fn corrupt(e: serde_json::Error) -> BarrierError {
@@ -299,6 +303,7 @@ impl TokenStore {
             role: new.role,
             bound_cidrs: new.bound_cidrs,
             wrapping: new.wrapping,
+            entity_id: new.entity_id,
         };
         let bytes = serde_json::to_vec(&entry).map_err(corrupt)?;
         let mut batch = vec![

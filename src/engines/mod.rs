@@ -2,6 +2,7 @@
 //! each a [`crate::logical::Backend`] over its mount's storage view.
 
 pub(crate) mod cubbyhole;
+pub(crate) mod identity;
 pub(crate) mod kv;
 pub(crate) mod kv2;
 pub(crate) mod transit;

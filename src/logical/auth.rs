@@ -38,12 +38,10 @@ pub(crate) struct Auth {
     /// core resolves it to an identity entity under the mount's accessor,
     /// creating the entity when absent. `None` for grants with no identity
     /// (root tokens, orphan tokens made by `auth/token/create`).
-    #[allow(dead_code)] // read by core's identity resolution (issue 13)
     pub(crate) alias: Option<Alias>,
     /// Names of external groups the login's credential claims membership
     /// of (JWT `groups_claim`, ...); core maps each through the identity
     /// group aliases of this mount (Vault's `GroupAliases`).
-    #[allow(dead_code)] // read by core's identity resolution (issue 13)
     pub(crate) group_aliases: Vec<String>,
     /// The entity the token belongs to (filled in by core; empty: none).
     pub(crate) entity_id: String,

@@ -53,6 +53,13 @@ impl StorageView {
         self.barrier.current_generation().await
     }
 
+    /// The cluster generation this node last saw (no storage read): what
+    /// request-path caches check, as core's token and policy caches do; a
+    /// request that later learns of a newer generation is replayed by core.
+    pub(crate) fn seen_generation(&self) -> Vec<u8> {
+        self.barrier.seen_generation()
+    }
+
     /// Like [`StorageView::batch`], and changes the cluster generation in the
     /// same atomic write, so every node's caches of this view (see
     /// [`super::cache::GenerationCache`]) drop their entries before serving

@@ -126,6 +126,11 @@ impl AppRole {
         metadata.insert("role_name".into(), role.name.clone());
         let mut auth = role.token.auth();
         auth.metadata = metadata;
+        // Vault's alias: the role id, with the role name as its metadata.
+        auth.alias = Some(crate::logical::auth::Alias {
+            name: role.role_id.clone(),
+            metadata: BTreeMap::from([("role_name".to_string(), role.name.clone())]),
+        });
         auth.bound_cidrs = token_cidrs;
         Ok(Response {
             auth: Some(auth),

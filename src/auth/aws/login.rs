@@ -103,6 +103,18 @@ impl AwsAuth {
             ("inferred_aws_region".to_string(), String::new()),
             ("role_id".to_string(), role.role_id.clone()),
         ]);
+        let identity = super::identity::load_identity(c.view).await?;
+        auth.alias = Some(super::identity::iam_alias(
+            &identity,
+            &role.role_id,
+            auth.metadata
+                .get("client_user_id")
+                .map(String::as_str)
+                .unwrap_or_default(),
+            &caller.arn,
+            &entity.canonical_arn(),
+            &auth.metadata,
+        ));
         auth.display_name = entity.friendly_name.clone();
         Ok(Response {
             auth: Some(auth),

@@ -5,6 +5,8 @@
 //! - `config/client` (GET, POST, DELETE; [`config`]): the STS endpoint and
 //!   the `X-Vault-AWS-IAM-Server-ID` value; `secret_key` is stored but never
 //!   returned (Strongroom calls no AWS API that needs credentials).
+//! - `config/identity` (GET, POST; [`identity`]): the entity alias a login
+//!   gets (`iam_alias`) and the metadata it carries (`iam_metadata`).
 //! - `role/{role}` (GET, POST, DELETE), `role` / `roles` (LIST; [`role`]).
 //! - `login` (POST, unauthenticated; [`login`]): `role`,
 //!   `iam_http_request_method`, `iam_request_url`, `iam_request_body`,
@@ -54,6 +56,7 @@
 mod arn;
 mod config;
 mod endpoint;
+mod identity;
 mod login;
 mod request;
 mod role;
@@ -112,6 +115,14 @@ pub(crate) fn backend() -> AwsAuthBackend {
                          AWS_ENDPOINT_URL, then https://sts.amazonaws.com); with \
                          iam_server_id_header_value set, logins must sign X-Vault-AWS-IAM-Server-ID \
                          with that value.",
+                    ),
+                PathSpec::new("config/identity")
+                    .fields(identity::IDENTITY_FIELDS)
+                    .read(handler!(AwsAuth::read_identity))
+                    .write(handler!(AwsAuth::write_identity))
+                    .help(
+                        "Configure the way the AWS auth method interacts with the identity store.",
+                        "iam_alias names the entity alias of an iam login (role_id, unique_id,                          full_arn or canonical_arn); iam_metadata lists the login metadata the                          alias carries.",
                     ),
                 PathSpec::new("role/{role}")
                     .fields(&role_fields)

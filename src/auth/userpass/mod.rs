@@ -407,6 +407,11 @@ impl Userpass {
         }
         let mut auth = user.token.auth();
         auth.metadata = BTreeMap::from([("username".to_string(), name.clone())]);
+        // Vault's alias: the (lower-cased) username under this mount.
+        auth.alias = Some(crate::logical::auth::Alias {
+            name: name.clone(),
+            metadata: BTreeMap::new(),
+        });
         auth.display_name = name;
         Ok(Response {
             auth: Some(auth),

@@ -106,6 +106,7 @@ pub(crate) async fn issue_for_login(
             num_uses: auth.num_uses,
             renewable: auth.renewable,
             bound_cidrs: auth.bound_cidrs.clone(),
+            entity_id: auth.entity_id.clone(),
             ..Default::default()
         })
         .await?;
@@ -267,6 +268,38 @@ impl TokenScope<'_> {
             None => "auth/token/create".into(),
         };
         let meta: BTreeMap<String, String> = d.get("meta").unwrap_or_default();
+        // A child shares its parent's entity (Vault); an orphan has none;
+        // a role may let the caller name an entity alias instead.
+        let entity_alias = d.str("entity_alias").to_lowercase();
+        let entity_id = if !entity_alias.is_empty() {
+            let Some(r) = &role else {
+                return Err(LogicalError::bad(
+                    "'entity_alias' is only allowed in combination with token role",
+                ));
+            };
+            if !r
+                .allowed_entity_aliases
+                .iter()
+                .any(|p| super::roles::glob_matches(p, &entity_alias))
+            {
+                return Err(LogicalError::bad("invalid 'entity_alias' value"));
+            }
+            let accessor = self
+                .state
+                .mounts
+                .get("auth/token/")
+                .map(|m| m.accessor.clone())
+                .unwrap_or_default();
+            let alias = crate::logical::auth::Alias {
+                name: entity_alias,
+                metadata: BTreeMap::new(),
+            };
+            self.identity.resolve_login(&accessor, &alias, &[]).await?
+        } else if no_parent {
+            String::new()
+        } else {
+            caller.entry.entity_id.clone()
+        };
         let (token, found) = self
             .state
             .tokens
@@ -290,6 +323,7 @@ impl TokenScope<'_> {
                 role: role.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
                 bound_cidrs,
                 wrapping: false,
+                entity_id: entity_id.clone(),
             })
             .await
             .map_err(|e| match e {
@@ -311,6 +345,7 @@ impl TokenScope<'_> {
             renewable: found.entry.renewable,
             orphan: found.entry.orphan,
             num_uses,
+            entity_id,
             ..Default::default()
         });
         Ok(resp)

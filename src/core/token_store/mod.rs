@@ -24,6 +24,8 @@ use crate::{existence, handler};
 pub(crate) struct TokenScope<'r> {
     state: &'r Unsealed,
     caller: &'r FoundToken,
+    /// For `entity_alias` on `create/{role}`.
+    identity: &'r crate::engines::identity::IdentityStore,
 }
 
 const HELP: &str = "The token credential backend is always enabled and builtin. Client tokens are used to identify a client and to allow Strongroom to associate policies and ACLs which are enforced on every request. This backend also allows for generating sub-tokens as well as revocation of tokens. The tokens are renewable if associated with a lease.";
@@ -68,6 +70,10 @@ const CREATE_FIELDS: &[Field] = &[
     Field::duration("lease", "Use \"ttl\" instead"),
     Field::duration("explicit_max_ttl", "Explicit Max TTL for this token"),
     Field::string("display_name", "Name to associate with this token"),
+    Field::string(
+        "entity_alias",
+        "Name of the entity alias to associate with this token",
+    ),
     Field::int("num_uses", "Max number of uses for this token"),
     Field::duration("period", "Renew period"),
     Field::string("type", "Token type"),
@@ -171,7 +177,11 @@ pub(crate) async fn handle(
     req: &Request,
     caller: &FoundToken,
 ) -> LogicalResult {
-    let scope = TokenScope { state, caller };
+    let scope = TokenScope {
+        state,
+        caller,
+        identity: &core.identity,
+    };
     token_paths().handle(&scope, req, &roles_view(core)).await
 }
 
@@ -182,7 +192,11 @@ pub(crate) async fn exists(
     req: &Request,
     caller: &FoundToken,
 ) -> Result<bool, LogicalError> {
-    let scope = TokenScope { state, caller };
+    let scope = TokenScope {
+        state,
+        caller,
+        identity: &core.identity,
+    };
     token_paths().exists(&scope, req, &roles_view(core)).await
 }
 
@@ -205,7 +219,7 @@ pub(crate) fn lookup_json(entry: &TokenEntry, id: &str, now: i64) -> Value {
         "creation_time": entry.creation_time,
         "creation_ttl": entry.creation_ttl,
         "display_name": entry.display_name,
-        "entity_id": "",
+        "entity_id": entry.entity_id,
         "expire_time": expire_time,
         "explicit_max_ttl": entry.explicit_max_ttl,
         "id": id,

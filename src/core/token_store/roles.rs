@@ -36,6 +36,9 @@ pub(crate) struct TokenRole {
     /// tokens are issued, so both mean the same here).
     #[serde(default = "default_service")]
     pub(crate) token_type: String,
+    /// Entity aliases `create/{role}` may name in `entity_alias` (globs).
+    #[serde(default)]
+    pub(crate) allowed_entity_aliases: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -81,6 +84,10 @@ pub(super) const ROLE_FIELDS: &[Field] = &[
     Field::comma_strings("bound_cidrs", "Use \"token_bound_cidrs\" instead."),
     Field::string("token_type", "The type of token to generate, service or batch")
         .default(DefaultValue::Str("default-service")),
+    Field::comma_strings(
+        "allowed_entity_aliases",
+        "String or JSON list of allowed entity aliases. If set, specifies the entity aliases which are allowed to be used during token generation. This field supports globbing.",
+    ),
 ];
 
 /// Loads a role; names are case-insensitive.
@@ -126,6 +133,7 @@ impl TokenScope<'_> {
             "path_suffix": role.path_suffix,
             "token_bound_cidrs": role.token_bound_cidrs,
             "token_type": role.token_type,
+            "allowed_entity_aliases": role.allowed_entity_aliases,
         })))
     }
 
@@ -175,6 +183,9 @@ impl TokenScope<'_> {
             crate::auth::common::validate_cidrs("token_bound_cidrs", &cidrs)?;
             role.token_bound_cidrs = cidrs;
         }
+        if let Some(a) = d.get_ok::<Vec<String>>("allowed_entity_aliases") {
+            role.allowed_entity_aliases = a.into_iter().map(|s| s.to_lowercase()).collect();
+        }
         if let Some(t) = d.get_ok::<String>("token_type") {
             // A JSON null arrives as "": Vault rejects it like any other
             // value it does not know.
@@ -200,5 +211,40 @@ impl TokenScope<'_> {
     pub(super) async fn role_delete(&self, c: &Ctx<'_>) -> LogicalResult {
         c.view.delete(&c.path("role_name").to_lowercase()).await?;
         Ok(Response::empty())
+    }
+}
+
+/// Vault's `StrListContainsGlob`: `pattern` may hold `*` wildcards.
+pub(super) fn glob_matches(pattern: &str, value: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == value;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !value.starts_with(first) || value.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &value[first.len()..];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::glob_matches;
+
+    #[test]
+    fn globs() {
+        assert!(glob_matches("svc-*", "svc-a"));
+        assert!(glob_matches("*", "x"));
+        assert!(glob_matches("a*c", "abc"));
+        assert!(!glob_matches("a*c", "ab"));
+        assert!(glob_matches("exact", "exact"));
+        assert!(!glob_matches("exact", "exactly"));
     }
 }
