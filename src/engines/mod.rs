@@ -4,3 +4,4 @@
 pub(crate) mod cubbyhole;
 pub(crate) mod kv;
 pub(crate) mod kv2;
+pub(crate) mod pki;
