@@ -243,7 +243,12 @@ impl Core {
             (Target::TokenStore, Some(c)) => token_store::handle(self, state, req, c).await?,
             (Target::Mount(route), _) => {
                 let view = self.view_for(route, caller);
-                route.backend.handle(req, &view).await?
+                let mut resp = route.backend.handle(req, &view).await?;
+                if let Some(lease) = resp.secret.take() {
+                    let now = state.tokens.now();
+                    super::secret_leases::record(&self.barrier, route, lease, now, &mut resp).await?;
+                }
+                resp
             }
             _ => return Err(LogicalError::PermissionDenied),
         };

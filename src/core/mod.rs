@@ -17,6 +17,7 @@ pub(crate) mod policies;
 pub(crate) mod rekey;
 pub(crate) mod remount;
 pub(crate) mod router;
+pub(crate) mod secret_leases;
 pub(crate) mod sys;
 pub(crate) mod token_store;
 pub(crate) mod tokens;

@@ -342,6 +342,7 @@ impl Pki {
             return Err(LogicalError::bad("\"csr\" is empty"));
         }
         let parsed = csr::parse(&text)?;
+        csr::check_min_rsa(&parsed)?;
         let mut warnings = Vec::new();
         let role = permissive_role();
         let mode = if c.fields.flag("use_csr_values") {

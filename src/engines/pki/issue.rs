@@ -165,6 +165,7 @@ impl Pki {
                 }
                 let parsed = csr::parse(&text)?;
                 csr::check_key(&role, &parsed)?;
+                csr::check_min_rsa(&parsed)?;
                 (Some(parsed), None)
             }
         };

@@ -341,7 +341,9 @@ pub(crate) fn backend() -> FrameworkBackend<Pki> {
             .write(handler!(Pki::tidy_cancel))
             .help("Cancel a running tidy.", ""),
     ];
-    FrameworkBackend::new(Pki::default(), Paths::new(HELP, paths)).unauthenticated(UNAUTHENTICATED)
+    FrameworkBackend::new(Pki::default(), Paths::new(HELP, paths))
+        .unauthenticated(UNAUTHENTICATED)
+        .revoke_secret(|s, internal, view| Box::pin(s.revoke_lease(internal, view)))
 }
 
 #[cfg(test)]

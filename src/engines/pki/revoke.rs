@@ -162,6 +162,24 @@ impl Pki {
         Ok(rec)
     }
 
+    /// A certificate lease was revoked: revoke the certificate.
+    pub(crate) async fn revoke_lease(
+        &self,
+        internal: &Value,
+        view: &StorageView,
+    ) -> Result<(), LogicalError> {
+        let serial = internal["serial_number"].as_str().unwrap_or_default();
+        if serial.is_empty() {
+            return Ok(());
+        }
+        match self.revoke_serial(view, serial).await {
+            Ok(_) => Ok(()),
+            // Tidied away already: nothing left to revoke.
+            Err(LogicalError::BadRequest(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(crate) async fn revoke(&self, c: &Ctx<'_>) -> LogicalResult {
         let serial = self.serial_from_request(c)?;
         let rec = self.revoke_serial(c.view, &serial).await?;
