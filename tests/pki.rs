@@ -783,7 +783,7 @@ fn standby_issues_no_store_certificates_without_the_active_node() {
         standby,
         "POST",
         "/v1/pki/issue/stored",
-        json!({"common_name": "kept"}),
+        json!({"common_name": "kept", "ttl": "1h"}),
     );
     let serial = v["data"]["serial_number"].as_str().unwrap().to_string();
     let read = c.call(active, "GET", &format!("/v1/pki/cert/{serial}"), None);
