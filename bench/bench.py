@@ -13,6 +13,8 @@ Suites (BENCH_SUITES, comma separated):
             share and unsealed through the API
   dynamodb  Strongroom storage "dynamodb" against moto (scripts/moto.sh):
             AWS requests per operation; no OpenBao counterpart
+  pki       Strongroom -dev vs OpenBao -dev: PKI issue of an EC P-256 leaf
+            with a no_store role (not in the default list)
   audit     Strongroom -dev vs OpenBao -dev (with a -config file holding
             `unsafe_allow_api_audit_creation = true`): KV v2 read at
             BENCH_AUDIT_CONCURRENCY without an audit device, then with one
@@ -760,6 +762,71 @@ def run_pair_suite(name: str, ours: Server, theirs: Server, workloads: list[Work
         srv.stop()
 
 
+PKI_ISSUE_BODY = json.dumps({"common_name": "svc.bench.internal", "ttl": "1h"})
+PKI_WL = Workload("pki_issue", "PKI issue, EC P-256 leaf, no_store role", "POST", "/v1/pki/issue/bench",
+                  body=lambda s: PKI_ISSUE_BODY)
+
+
+def prepare_pki(srv: Server):
+    """A pki mount with an EC P-256 root and a no_store EC P-256 role."""
+    mounts = api_ok(srv.addr, "GET", "/v1/sys/mounts", srv.token)
+    if "pki/" not in mounts.get("data", mounts):
+        api_ok(srv.addr, "POST", "/v1/sys/mounts/pki", srv.token, {"type": "pki"})
+        api_ok(srv.addr, "POST", "/v1/sys/mounts/pki/tune", srv.token, {"max_lease_ttl": "87600h"})
+    api_ok(srv.addr, "POST", "/v1/pki/root/generate/internal", srv.token,
+           {"common_name": "bench.internal", "ttl": "8760h", "key_type": "ec", "key_bits": 256})
+    api_ok(srv.addr, "POST", "/v1/pki/roles/bench", srv.token,
+           {"allowed_domains": ["bench.internal"], "allow_subdomains": True, "no_store": True,
+            "key_type": "ec", "key_bits": 256, "max_ttl": "24h"})
+    st, body = api(srv.addr, "POST", "/v1/pki/issue/bench", srv.token, json.loads(PKI_ISSUE_BODY))
+    if st != 200 or "BEGIN CERTIFICATE" not in str(body):
+        raise RuntimeError(f"{srv.label}: pki issue sanity request -> {st}: {str(body)[:300]}")
+
+
+def run_pki_suite(name: str, ours: Server, theirs: Server, _workloads, workdir: str, results: dict):
+    """Issue of an EC P-256 leaf with a no_store role (key generation and
+    signing per request, nothing stored), on both dev servers; the runs
+    interleave as in the other pair suites."""
+    runs: list[dict] = []
+    suite = {"servers": [ours.label, theirs.label], "runs": runs,
+             "backends": {ours.label: ours.backend, theirs.label: theirs.backend}}
+    results["suites"][name] = suite
+    for srv in (ours, theirs):
+        srv.start()
+        prepare_pki(srv)
+    suite["idle_rss_mb"] = {srv.label: proc_status_kb(srv.pid, "VmRSS") / 1024 for srv in (ours, theirs)}
+    for rep in range(REPEATS):
+        order = (ours, theirs) if rep % 2 == 0 else (theirs, ours)
+        log(f"suite {name}: repeat {rep + 1}/{REPEATS} ({order[0].label} first)")
+        for conc in CONCURRENCY:
+            for srv in order:
+                r = measure(srv, PKI_WL, conc, workdir)
+                r["repeat"] = rep
+                runs.append(r)
+    for srv in (ours, theirs):
+        srv.stop()
+
+
+def pki_section(results: dict) -> list[str]:
+    """The markdown section of the pki suite (empty when it did not run)."""
+    s = results["suites"].get("pki")
+    if s is None:
+        return []
+    L = ["## PKI: issue of an EC P-256 leaf with a no_store role (Strongroom -dev vs OpenBao -dev)", ""]
+    if s.get("not_measured"):
+        return L + [f"Not measured: {s['not_measured']}", ""]
+    ours, theirs = s["servers"]
+    L += ["| c | req/s SR | req/s Bao | SR/Bao | CPU µs/req SR | CPU µs/req Bao | SR/Bao | p99 ms SR | p99 ms Bao |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for conc in CONCURRENCY:
+        a, b = agg(s["runs"], ours, PKI_WL.name, conc), agg(s["runs"], theirs, PKI_WL.name, conc)
+        if a and b:
+            L.append(f"| {conc} | {fmt(a['rps'])} | {fmt(b['rps'])} | **{fx(ratio(a['rps'], b['rps']))}** | "
+                     f"{fmt(a['cpu_us_per_req'])} | {fmt(b['cpu_us_per_req'])} | "
+                     f"**{fx(ratio(a['cpu_us_per_req'], b['cpu_us_per_req']))}** | {fmt(a['p99_ms'])} | {fmt(b['p99_ms'])} |")
+    return L + [""]
+
+
 def truncate_file(path: str) -> None:
     """Empties the audit log in place: the server keeps its fd open with
     O_APPEND, so its next write lands at the new end (offset 0)."""
@@ -1299,6 +1366,7 @@ def write_report(results) -> str:
                     L.append("")
 
     L += transit_report(results)
+    L += pki_section(results)
     ddb = results["suites"].get("dynamodb")
     if ddb is not None:
         L.append("## DynamoDB backend (Strongroom only, against moto)")
@@ -1634,6 +1702,8 @@ def main() -> int:
         pair("audit", strongroom_dev_audit, bao_dev_audit, [WL["kv_read"], AUDIT_WL], runner=run_audit_suite)
     if "transit" in SUITES:
         run_transit_suite(workdir, results)
+    if "pki" in SUITES:
+        pair("pki", strongroom_dev, bao_dev, [PKI_WL], runner=run_pki_suite)
     if "dynamodb" in SUITES:
         try:
             run_dynamodb_suite(workdir, results)

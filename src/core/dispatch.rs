@@ -78,10 +78,19 @@ pub(crate) enum Target {
     Mount(crate::core::router::Route),
 }
 
+/// Vault's special-path patterns: a trailing `*` matches any suffix, and a
+/// `+` segment matches exactly one segment (`issuer/+/pem`).
 fn is_unauthenticated(patterns: &[&str], rel: &str) -> bool {
-    patterns.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => rel.starts_with(prefix),
-        None => rel == *p,
+    patterns.iter().any(|p| {
+        if p.contains('+') {
+            let (ps, rs): (Vec<&str>, Vec<&str>) = (p.split('/').collect(), rel.split('/').collect());
+            return ps.len() == rs.len()
+                && ps.iter().zip(&rs).all(|(a, b)| *a == *b || (*a == "+" && !b.is_empty()));
+        }
+        match p.strip_suffix('*') {
+            Some(prefix) => rel.starts_with(prefix),
+            None => rel == *p,
+        }
     })
 }
 
@@ -234,7 +243,12 @@ impl Core {
             (Target::TokenStore, Some(c)) => token_store::handle(self, state, req, c).await?,
             (Target::Mount(route), _) => {
                 let view = self.view_for(route, caller);
-                route.backend.handle(req, &view).await?
+                let mut resp = route.backend.handle(req, &view).await?;
+                if let Some(lease) = resp.secret.take() {
+                    let now = state.tokens.now();
+                    super::secret_leases::record(&self.barrier, route, lease, now, &mut resp).await?;
+                }
+                resp
             }
             _ => return Err(LogicalError::PermissionDenied),
         };
@@ -296,6 +310,7 @@ impl Core {
             .strip_prefix(&route.entry.path)
             .unwrap_or("")
             .to_string();
+        req.mount_ttls = state.system_ttls.for_mount(&route.entry.config);
         Ok(Target::Mount(route.clone()))
     }
 
@@ -410,5 +425,8 @@ mod tests {
         assert!(is_unauthenticated(&["login/*"], "login/alice"));
         assert!(is_unauthenticated(&["login"], "login"));
         assert!(!is_unauthenticated(&["login"], "role/x"));
+        assert!(is_unauthenticated(&["issuer/+/pem"], "issuer/default/pem"));
+        assert!(!is_unauthenticated(&["issuer/+/pem"], "issuer/default/issue/x"));
+        assert!(!is_unauthenticated(&["issuer/+/pem"], "issuer//pem"));
     }
 }

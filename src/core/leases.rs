@@ -5,6 +5,7 @@
 
 use serde_json::json;
 
+use super::secret_leases;
 use super::tokens::{FoundToken, RenewError};
 use super::Unsealed;
 use crate::logical::duration_field;
@@ -72,8 +73,9 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
                 s => format!("{s}/"),
             };
             let mut keys: Vec<String> = Vec::new();
-            for f in ts.all().await?.into_iter().filter(has_lease) {
-                let id = lease_id(&f);
+            let mut ids: Vec<String> = ts.all().await?.iter().filter(|f| has_lease(f)).map(lease_id).collect();
+            ids.extend(secret_leases::all(ts.barrier()).await?.into_iter().map(|e| e.id));
+            for id in ids {
                 if let Some(rel) = id.strip_prefix(prefix.as_str()) {
                     let child = match rel.find('/') {
                         Some(i) => rel[..=i].to_string(),
@@ -91,7 +93,11 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
             Ok(Response::list(keys))
         }
         "lookup" => {
-            let found = by_lease_id(state, &lease_from(req, "")?).await?;
+            let wanted = lease_from(req, "")?;
+            if let Some(e) = secret_leases::find(ts.barrier(), &wanted).await? {
+                return Ok(Response::json(secret_leases::lookup_json(&e, ts.now())));
+            }
+            let found = by_lease_id(state, &wanted).await?;
             let e = &found.entry;
             let expire = chrono::DateTime::from_timestamp(e.expire_time, 0)
                 .filter(|_| e.expire_time != 0)
@@ -106,7 +112,13 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
             })))
         }
         "renew" => {
-            let found = by_lease_id(state, &lease_from(req, suffix)?).await?;
+            let wanted = lease_from(req, suffix)?;
+            if let Some(e) = secret_leases::find(ts.barrier(), &wanted).await? {
+                if !e.renewable {
+                    return Err(LogicalError::bad("lease is not renewable"));
+                }
+            }
+            let found = by_lease_id(state, &wanted).await?;
             let increment = duration_field(&req.data, "increment")?.unwrap_or(0);
             let (entry, warning) = ts.renew(&found, increment).await.map_err(|e| match e {
                 RenewError::NotRenewable => LogicalError::bad("lease is not renewable"),
@@ -121,7 +133,12 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
             Ok(resp)
         }
         "revoke" => {
-            if let Ok(found) = by_lease_id(state, &lease_from(req, suffix)?).await {
+            let wanted = lease_from(req, suffix)?;
+            if let Some(e) = secret_leases::find(ts.barrier(), &wanted).await? {
+                secret_leases::revoke(state, ts.barrier(), &e).await?;
+                return Ok(Response::empty());
+            }
+            if let Ok(found) = by_lease_id(state, &wanted).await {
                 ts.revoke_tree(&found.hash).await?;
             }
             Ok(Response::empty())
@@ -135,10 +152,16 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
                     ts.revoke_tree(&f.hash).await?;
                 }
             }
+            for e in secret_leases::all(ts.barrier()).await? {
+                if under_prefix(&e.id, suffix) {
+                    secret_leases::revoke(state, ts.barrier(), &e).await?;
+                }
+            }
             Ok(Response::empty())
         }
         "tidy" => {
             ts.sweep_expired().await?;
+            secret_leases::sweep_expired(state, ts.barrier(), ts.now()).await?;
             Ok(Response::empty())
         }
         _ => Err(LogicalError::NoRoute(format!(

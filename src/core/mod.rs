@@ -18,6 +18,7 @@ pub(crate) mod policies;
 pub(crate) mod rekey;
 pub(crate) mod remount;
 pub(crate) mod router;
+pub(crate) mod secret_leases;
 pub(crate) mod sys;
 pub(crate) mod token_store;
 pub(crate) mod tokens;
@@ -186,6 +187,7 @@ impl Core {
             "approle" => Ok(Arc::new(crate::auth::approle::backend())),
             "aws" => Ok(Arc::new(crate::auth::aws::backend())),
             "transit" => Ok(Arc::new(crate::engines::transit::backend())),
+            "pki" => Ok(Arc::new(crate::engines::pki::backend())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),

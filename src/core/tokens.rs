@@ -259,6 +259,11 @@ impl TokenStore {
         }
     }
 
+    /// The barrier the store writes through (secret leases share it).
+    pub(crate) fn barrier(&self) -> &Arc<Barrier> {
+        &self.barrier
+    }
+
     pub(crate) fn now(&self) -> i64 {
         self.clock.now().timestamp()
     }

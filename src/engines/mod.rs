@@ -6,3 +6,4 @@ pub(crate) mod identity;
 pub(crate) mod kv;
 pub(crate) mod kv2;
 pub(crate) mod transit;
+pub(crate) mod pki;

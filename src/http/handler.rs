@@ -85,6 +85,13 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, LogicalError> {
     }
 }
 
+fn is_ocsp_request(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/ocsp-request"))
+}
+
 /// Builds a logical request from HTTP parts.
 pub(crate) fn to_logical(http: &HttpRequest<'_>) -> Result<Request, LogicalError> {
     let (method, raw_path, query, headers, body) =
@@ -107,11 +114,16 @@ pub(crate) fn to_logical(http: &HttpRequest<'_>) -> Result<Request, LogicalError
             d.extend(parse_body(body)?);
             d
         }
+        // An OCSP request is DER, not JSON: handed to the engine as it is.
+        _ if is_ocsp_request(headers) => Map::new(),
         _ => parse_body(body)?,
     };
     let mut req = Request::new(op, decoded.into_owned()).with_data(data);
     req.client_token = client_token(headers);
     req.remote_addr = http.remote_addr;
+    if is_ocsp_request(headers) {
+        req.raw_body = Some(body.to_vec());
+    }
     let mut kept = HashMap::new();
     for (name, value) in headers {
         let n = name.as_str();
@@ -134,6 +146,14 @@ pub(crate) fn render(req_id: &str, resp: Response) -> HttpResponse {
         return HttpResponse {
             status: StatusCode::from_u16(resp.status.unwrap_or(200)).unwrap_or(StatusCode::OK),
             body: Bytes::from(text),
+            content_type: Some(content_type),
+            headers: Vec::new(),
+        };
+    }
+    if let Some((content_type, bytes)) = resp.binary {
+        return HttpResponse {
+            status: StatusCode::from_u16(resp.status.unwrap_or(200)).unwrap_or(StatusCode::OK),
+            body: Bytes::from(bytes),
             content_type: Some(content_type),
             headers: Vec::new(),
         };

@@ -62,6 +62,12 @@ pub(crate) struct Request {
     pub(crate) client_token: Option<String>,
     /// The caller's IP address, for CIDR-bound credentials.
     pub(crate) remote_addr: Option<std::net::IpAddr>,
+    /// The mount's (default, max) lease TTLs in seconds, filled in by core
+    /// when it routes to a mount (Vault's `System().DefaultLeaseTTL()`);
+    /// (0, 0) before routing.
+    pub(crate) mount_ttls: (u64, u64),
+    /// A body that is not JSON (an OCSP request, `application/ocsp-request`).
+    pub(crate) raw_body: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -76,6 +82,8 @@ impl Request {
             headers: HashMap::new(),
             client_token: None,
             remote_addr: None,
+            mount_ttls: (0, 0),
+            raw_body: None,
         }
     }
 
@@ -110,6 +118,24 @@ pub(crate) struct Response {
     pub(crate) wrap_info: Option<Value>,
     /// A non-JSON body (content type, text), e.g. Prometheus metrics.
     pub(crate) text: Option<(&'static str, String)>,
+    /// A binary body (content type, bytes), e.g. a DER certificate or CRL.
+    pub(crate) binary: Option<(&'static str, Vec<u8>)>,
+    /// A secret lease for what this response hands out (Vault's `secret`
+    /// block): core stores a lease entry and fills in `lease_id`.
+    pub(crate) secret: Option<SecretLease>,
+}
+
+/// A lease on a secret a backend handed out. Core records it under
+/// `id` and, when the lease is revoked or expires, calls the backend's
+/// revoke path (`Backend::revoke_secret`) with `internal`.
+#[derive(Debug, Clone)]
+pub(crate) struct SecretLease {
+    /// The full lease id: `<mount path><request path>/<unique id>`.
+    pub(crate) id: String,
+    pub(crate) ttl: u64,
+    pub(crate) renewable: bool,
+    /// What the backend needs to revoke the secret (never shown to clients).
+    pub(crate) internal: Value,
 }
 
 impl Response {
@@ -277,6 +303,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Update for policies. Engines without the distinction answer `true`.
     async fn exists(&self, _req: &Request, _view: &StorageView) -> Result<bool, LogicalError> {
         Ok(true)
+    }
+
+    /// Revokes a secret this backend leased (see [`SecretLease`]): core
+    /// calls it when the lease is revoked or expires.
+    async fn revoke_secret(&self, _internal: &Value, _view: &StorageView) -> Result<(), LogicalError> {
+        Ok(())
     }
 
     /// Paths (relative to the mount) that need no token, such as `login`.

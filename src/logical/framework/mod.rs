@@ -263,11 +263,17 @@ impl<S: Sync> Paths<S> {
     }
 }
 
+/// Revokes a secret the backend leased (see `Backend::revoke_secret`).
+pub(crate) type SecretRevoker<S> =
+    for<'a> fn(&'a S, &'a serde_json::Value, &'a StorageView) -> RevokeFuture<'a>;
+pub(crate) type RevokeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), LogicalError>> + Send + 'a>>;
+
 /// A mountable backend made of declared paths over some state.
 pub(crate) struct FrameworkBackend<S> {
     pub(crate) state: S,
     pub(crate) paths: Paths<S>,
     pub(crate) unauthenticated: &'static [&'static str],
+    revoker: Option<SecretRevoker<S>>,
 }
 
 impl<S> FrameworkBackend<S> {
@@ -276,7 +282,14 @@ impl<S> FrameworkBackend<S> {
             state,
             paths,
             unauthenticated: &[],
+            revoker: None,
         }
+    }
+
+    /// What revokes the secrets this backend leases (Vault's `Secret.Revoke`).
+    pub(crate) fn revoke_secret(mut self, revoker: SecretRevoker<S>) -> Self {
+        self.revoker = Some(revoker);
+        self
     }
 
     /// Paths (relative to the mount) that need no token; a trailing `*`
@@ -299,6 +312,17 @@ impl<S: Send + Sync + 'static> Backend for FrameworkBackend<S> {
 
     fn unauthenticated_paths(&self) -> &'static [&'static str] {
         self.unauthenticated
+    }
+
+    async fn revoke_secret(
+        &self,
+        internal: &serde_json::Value,
+        view: &StorageView,
+    ) -> Result<(), LogicalError> {
+        match self.revoker {
+            Some(r) => r(&self.state, internal, view).await,
+            None => Ok(()),
+        }
     }
 }
 
