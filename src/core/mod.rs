@@ -8,6 +8,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod dispatch;
+pub(crate) mod forwarding;
 pub(crate) mod generate_root;
 pub(crate) mod leases;
 pub(crate) mod lifecycle;
@@ -97,6 +98,8 @@ pub(crate) struct Core {
     pub(crate) operator: rekey::OperatorState,
     /// Audit devices (loaded from storage on every node) and their config.
     pub(crate) audit: audit::AuditState,
+    /// The cluster forwarding key, once read (src/core/forwarding.rs).
+    pub(crate) forwarding_key: forwarding::ForwardingKeyCache,
 }
 
 fn lock_err() -> LogicalError {
@@ -126,6 +129,7 @@ impl Core {
             cache_generation: RwLock::new(Vec::new()),
             operator: rekey::OperatorState::default(),
             audit: audit::AuditState::default(),
+            forwarding_key: forwarding::ForwardingKeyCache::default(),
         })
     }
 
@@ -154,6 +158,7 @@ impl Core {
                 tracing::warn!(error = %e, "could not reserve encryptions after becoming active");
             }
             self.sync_declared_audit().await;
+            self.ensure_forwarding_key().await;
         }
     }
 

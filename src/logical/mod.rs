@@ -62,6 +62,8 @@ pub(crate) struct Request {
     pub(crate) client_token: Option<String>,
     /// The caller's IP address, for CIDR-bound credentials.
     pub(crate) remote_addr: Option<std::net::IpAddr>,
+    /// The client's TLS certificate chain (DER, leaf first; empty when none).
+    pub(crate) client_cert_chain: Vec<Vec<u8>>,
 }
 
 impl Request {
@@ -76,6 +78,7 @@ impl Request {
             headers: HashMap::new(),
             client_token: None,
             remote_addr: None,
+            client_cert_chain: Vec::new(),
         }
     }
 
@@ -237,7 +240,7 @@ impl From<BarrierError> for LogicalError {
             BarrierError::Storage(s) => s.into(),
             other => {
                 tracing::error!(error = %other, "barrier error");
-                LogicalError::Internal(other.to_string())
+                LogicalError::Internal("internal error".into())
             }
         }
     }
@@ -256,8 +259,10 @@ impl From<StorageError> for LogicalError {
             StorageError::ConditionFailed(_) => LogicalError::Unavailable(
                 "a concurrent write changed this value; retry the request".into(),
             ),
-            StorageError::Backend(m) => {
-                LogicalError::Unavailable(format!("storage unavailable: {m}"))
+            // The backend's text (AWS operation names, SDK errors) is in
+            // the log above, never in the answer.
+            StorageError::Backend(_) => {
+                LogicalError::Unavailable("storage unavailable; retry the request".into())
             }
             StorageError::Invalid(m) => LogicalError::BadRequest(m),
         }
