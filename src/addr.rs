@@ -152,12 +152,17 @@ fn env_nonempty(name: &str) -> Option<String> {
 }
 
 /// The configured (or environment) value of one address, templates expanded.
-fn configured(what: &str, env: &str, from_config: Option<&str>) -> Result<Option<String>, String> {
-    let raw = env_nonempty(env).or_else(|| from_config.map(str::to_string));
+fn configured(
+    what: &str,
+    env: &[&str],
+    from_config: Option<&str>,
+) -> Result<Option<String>, String> {
+    let raw = env
+        .iter()
+        .find_map(|e| env_nonempty(e))
+        .or_else(|| from_config.map(str::to_string));
     match raw {
-        Some(r) => expand(what, r.trim())
-            .map(Some)
-            .map_err(|e| e.to_string()),
+        Some(r) => expand(what, r.trim()).map(Some).map_err(|e| e.to_string()),
         None => Ok(None),
     }
 }
@@ -168,19 +173,38 @@ pub(crate) async fn api_addr(
     scheme: &str,
     listener: SocketAddr,
 ) -> Result<String, String> {
-    if let Some(a) = configured("api_addr", "VAULT_API_ADDR", from_config)? {
+    if let Some(a) = configured(
+        "api_addr",
+        // Vault's order, with its older names last.
+        &[
+            "VAULT_API_ADDR",
+            "VAULT_REDIRECT_ADDR",
+            "VAULT_ADVERTISE_ADDR",
+        ],
+        from_config,
+    )? {
         return Ok(a);
     }
     if let Some(uri) = env_nonempty("ECS_CONTAINER_METADATA_URI_V4") {
         match ecs_task_ip(&uri).await {
-            Ok(ip) => return Ok(format!("{scheme}://{}", SocketAddr::new(ip, listener.port()))),
-            Err(e) => tracing::warn!(error = %e, "cannot read the task's address from the ECS metadata endpoint"),
+            Ok(ip) => {
+                return Ok(format!(
+                    "{scheme}://{}",
+                    SocketAddr::new(ip, listener.port())
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the task's address from the ECS metadata endpoint")
+            }
         }
     }
     if listener.ip().is_unspecified() {
         if let Ok(addrs) = interfaces("api_addr") {
             if let Some(ip) = private_ip(&addrs) {
-                return Ok(format!("{scheme}://{}", SocketAddr::new(ip, listener.port())));
+                return Ok(format!(
+                    "{scheme}://{}",
+                    SocketAddr::new(ip, listener.port())
+                ));
             }
         }
     }
@@ -190,7 +214,7 @@ pub(crate) async fn api_addr(
 /// Resolves `cluster_addr` (`VAULT_CLUSTER_ADDR`, then the file); `None`
 /// when neither sets it.
 pub(crate) fn cluster_addr(from_config: Option<&str>) -> Result<Option<String>, String> {
-    configured("cluster_addr", "VAULT_CLUSTER_ADDR", from_config)
+    configured("cluster_addr", &["VAULT_CLUSTER_ADDR"], from_config)
 }
 
 /// The task's IPv4 address from the ECS container metadata endpoint (v4):
@@ -357,14 +381,20 @@ mod tests {
             "{}",
         )
         .await;
-        assert_eq!(ecs_task_ip(&uri).await.unwrap(), "10.0.2.106".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            ecs_task_ip(&uri).await.unwrap(),
+            "10.0.2.106".parse::<IpAddr>().unwrap()
+        );
         // A container entry without networks: the task's list is asked.
         let uri = metadata_server(
             r#"{"DockerId":"ea32192c","Name":"strongroom"}"#,
             r#"{"Cluster":"c","TaskARN":"arn:aws:ecs:us-east-1:111122223333:task/c/1","Containers":[{"Name":"strongroom","Networks":[{"NetworkMode":"awsvpc","IPv4Addresses":["10.0.9.8"]}]}]}"#,
         )
         .await;
-        assert_eq!(ecs_task_ip(&uri).await.unwrap(), "10.0.9.8".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            ecs_task_ip(&uri).await.unwrap(),
+            "10.0.9.8".parse::<IpAddr>().unwrap()
+        );
         assert!(ecs_task_ip("http://127.0.0.1:1/v4/none").await.is_err());
     }
 }

@@ -49,7 +49,6 @@ enum StartError {
     Other(String),
 }
 
-
 pub(crate) fn run(args: ServerArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -87,7 +87,10 @@ fn approle_bound_to_allowed(c: &Cluster, active: usize) -> (String, String) {
         None,
     );
     expect(&sid, 200, "secret-id");
-    let secret_id = sid.json()["data"]["secret_id"].as_str().unwrap().to_string();
+    let secret_id = sid.json()["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     (role_id, secret_id)
 }
 
@@ -97,12 +100,7 @@ fn login_body(role_id: &str, secret_id: &str) -> Value {
 
 /// Waits until the standby has the forwarding key (the active node creates
 /// it after unsealing): a forwarded login from the allowed address passes.
-fn login_through(
-    from: &str,
-    port: u16,
-    body: &Value,
-    headers: &[(&str, &str)],
-) -> Response {
+fn login_through(from: &str, port: u16, body: &Value, headers: &[(&str, &str)]) -> Response {
     call_from(
         from,
         port,
@@ -128,7 +126,11 @@ fn forwarded_logins_keep_the_client_address_and_forged_envelopes_are_not_believe
     // 1. Through the standby from the allowed address: forwarded (a login
     // writes a token), signed, and judged by 127.0.0.5 on the active node.
     let r = login_through(ALLOWED, standby_port, &body, &[]);
-    expect(&r, 200, "CIDR-bound login through the standby from 127.0.0.5");
+    expect(
+        &r,
+        200,
+        "CIDR-bound login through the standby from 127.0.0.5",
+    );
     let token = r.json()["auth"]["client_token"]
         .as_str()
         .unwrap()
@@ -205,7 +207,8 @@ fn forwarded_logins_keep_the_client_address_and_forged_envelopes_are_not_believe
     let mut lambda = FakeLambda::start(&c);
     let r = lambda.invoke("POST", "/v1/auth/approle/login", ALLOWED, OTHER, &body);
     assert_eq!(
-        r["statusCode"], 200,
+        r["statusCode"],
+        200,
         "Lambda event from 127.0.0.5 with X-Forwarded-For 127.0.0.6: {r}\n{}",
         lambda.logs()
     );
@@ -496,7 +499,12 @@ fn on_ecs_a_node_advertises_its_task_address_and_logs_json() {
         &file_hcl(dir.path(), "log_format = \"json\""),
         &[("ECS_CONTAINER_METADATA_URI_V4", uri.as_str())],
     );
-    let r = server.call("PUT", "/v1/sys/init", None, Some(&json!({"secret_shares": 1, "secret_threshold": 1})));
+    let r = server.call(
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(&json!({"secret_shares": 1, "secret_threshold": 1})),
+    );
     expect(&r, 200, "init");
     std::thread::sleep(Duration::from_millis(300));
     let err = server.stderr();
@@ -504,7 +512,10 @@ fn on_ecs_a_node_advertises_its_task_address_and_logs_json() {
         err.contains(&format!("Api Address: http://10.0.2.106:{}", server.port)),
         "the node does not advertise its task address:\n{err}"
     );
-    assert!(!err.contains('\u{1b}'), "ANSI escape codes in the log:\n{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "ANSI escape codes in the log:\n{err}"
+    );
     let json_lines: Vec<Value> = err
         .lines()
         .filter(|l| l.starts_with('{'))
@@ -522,7 +533,10 @@ fn on_ecs_a_node_advertises_its_task_address_and_logs_json() {
     // Every non-banner line is JSON.
     for l in err.lines() {
         let banner = l.starts_with("==>") || l.starts_with(' ') || l.is_empty();
-        assert!(banner || l.starts_with('{'), "a log line is not JSON: {l:?}");
+        assert!(
+            banner || l.starts_with('{'),
+            "a log line is not JSON: {l:?}"
+        );
     }
 }
 
@@ -540,7 +554,10 @@ fn the_environment_wins_and_colour_stays_off_without_a_terminal() {
         &[
             ("ECS_CONTAINER_METADATA_URI_V4", uri.as_str()),
             ("VAULT_API_ADDR", "http://{{ GetInterfaceIP \"lo\" }}:8201"),
-            ("VAULT_CLUSTER_ADDR", "https://{{ GetInterfaceIP \"lo\" }}:8202"),
+            (
+                "VAULT_CLUSTER_ADDR",
+                "https://{{ GetInterfaceIP \"lo\" }}:8202",
+            ),
             ("VAULT_LOG_FORMAT", "standard"),
             ("NO_COLOR", ""),
         ],
@@ -549,8 +566,14 @@ fn the_environment_wins_and_colour_stays_off_without_a_terminal() {
     expect(&r, 200, "seal-status");
     let err = server.stderr();
     assert!(err.contains("Api Address: http://127.0.0.1:8201"), "{err}");
-    assert!(err.contains("Cluster Address: https://127.0.0.1:8202"), "{err}");
-    assert!(!err.contains('\u{1b}'), "ANSI escape codes in the log:\n{err}");
+    assert!(
+        err.contains("Cluster Address: https://127.0.0.1:8202"),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "ANSI escape codes in the log:\n{err}"
+    );
     assert!(
         !err.lines().any(|l| l.starts_with('{')),
         "VAULT_LOG_FORMAT=standard did not win over the file:\n{err}"
@@ -567,7 +590,15 @@ fn a_trusted_load_balancer_names_the_client() {
     );
     let server = common::Server::with_hcl(&hcl);
     // Vault's defaults: reject when not present, reject when not authorized.
-    let r = call_from(ALLOWED, server.port, "GET", "/v1/sys/seal-status", None, &[], None);
+    let r = call_from(
+        ALLOWED,
+        server.port,
+        "GET",
+        "/v1/sys/seal-status",
+        None,
+        &[],
+        None,
+    );
     expect(&r, 400, "no X-Forwarded-For from the load balancer");
     assert_eq!(
         r.errors(),
@@ -585,7 +616,9 @@ fn a_trusted_load_balancer_names_the_client() {
     expect(&r, 400, "X-Forwarded-For from an unauthorized peer");
     assert_eq!(
         r.errors(),
-        vec!["client address not authorized for x-forwarded-for and configured to reject connection"]
+        vec![
+            "client address not authorized for x-forwarded-for and configured to reject connection"
+        ]
     );
     let r = call_from(
         ALLOWED,

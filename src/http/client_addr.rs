@@ -94,7 +94,10 @@ mod tests {
     fn an_authorized_peer_names_the_client() {
         let lb = ip("10.1.2.3");
         let h = xff(&["203.0.113.9, 198.51.100.1", "10.9.9.9"]);
-        assert_eq!(client_addr(&policy(0, true, true), &h, lb).unwrap(), ip("10.9.9.9"));
+        assert_eq!(
+            client_addr(&policy(0, true, true), &h, lb).unwrap(),
+            ip("10.9.9.9")
+        );
         assert_eq!(
             client_addr(&policy(1, true, true), &h, lb).unwrap(),
             ip("198.51.100.1")

@@ -77,7 +77,9 @@ fn canonical(
         client,
         at,
         node,
-        cert_header.map(|c| hex_sha256(c.as_bytes())).unwrap_or_default()
+        cert_header
+            .map(|c| hex_sha256(c.as_bytes()))
+            .unwrap_or_default()
     )
 }
 
@@ -461,7 +463,10 @@ mod tests {
     #[test]
     fn client_certificates_round_trip_through_the_header() {
         let now = 1_700_000_000_000;
-        let chain = vec![vec![0x30, 0x82, 0x01, 0x00, 0xff], vec![0x30, 0x03, 0x02, 0x01, 0x01]];
+        let chain = vec![
+            vec![0x30, 0x82, 0x01, 0x00, 0xff],
+            vec![0x30, 0x03, 0x02, 0x01, 0x01],
+        ];
         let encoded = encode_cert_chain(&chain);
         assert_eq!(encoded.split(',').count(), 2);
         assert_eq!(decode_cert_chain(&encoded), Some(chain.clone()));

@@ -102,7 +102,10 @@ mod tests {
         let r = HttpResponse::error(&storage);
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
         let body = String::from_utf8_lossy(&r.body);
-        assert!(!body.contains("DynamoDB") && !body.contains("Throttling"), "{body}");
+        assert!(
+            !body.contains("DynamoDB") && !body.contains("Throttling"),
+            "{body}"
+        );
         assert!(body.contains("storage unavailable"), "{body}");
         // Client errors keep their text.
         let r = HttpResponse::error(&LogicalError::bad("missing role_id"));
