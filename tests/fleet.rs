@@ -218,6 +218,19 @@ fn forwarded_logins_keep_the_client_address_and_forged_envelopes_are_not_believe
         status == 400 || status == 403,
         "Lambda event from 127.0.0.6 with a forged X-Forwarded-For 127.0.0.5 must fail: {r}"
     );
+    // CloudWatch gets one JSON object per line, no colour codes.
+    let logs = lambda.logs();
+    assert!(
+        !logs.contains('\u{1b}'),
+        "ANSI codes in the function's log:\n{logs}"
+    );
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "the function logged nothing");
+    for l in lines {
+        let v: Value = serde_json::from_str(l)
+            .unwrap_or_else(|e| panic!("a function log line is not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{v}");
+    }
     drop(lambda);
     drop(c.nodes.drain(..));
 }
@@ -256,7 +269,7 @@ impl FakeLambda {
         let mut cmd = common::command();
         cmd.env("STRONGROOM_CONFIG", hcl)
             .env("STRONGROOM_LOG", "strongroom=info,warn")
-            .env("NO_COLOR", "1")
+            .env("VAULT_LOG_FORMAT", "json")
             .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
             .env("AWS_LAMBDA_FUNCTION_NAME", "strongroom")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
