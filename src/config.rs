@@ -67,6 +67,24 @@ pub(crate) struct Listener {
     pub(crate) tls_cert_file: Option<PathBuf>,
     pub(crate) tls_key_file: Option<PathBuf>,
     pub(crate) max_request_size: Option<usize>,
+    /// `x_forwarded_for_*`: which peers (load balancers) may tell the
+    /// client's address in `X-Forwarded-For`; `None` when not configured.
+    pub(crate) x_forwarded_for: Option<ForwardedFor>,
+}
+
+/// Vault's `x_forwarded_for_*` listener options.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ForwardedFor {
+    /// `x_forwarded_for_authorized_addrs`: peers whose header is believed.
+    pub(crate) authorized_addrs: Vec<ipnet::IpNet>,
+    /// `x_forwarded_for_hop_skips`: entries to skip from the right.
+    pub(crate) hop_skips: usize,
+    /// `x_forwarded_for_reject_not_authorized` (default true): refuse a
+    /// request with the header from a peer not in `authorized_addrs`.
+    pub(crate) reject_not_authorized: bool,
+    /// `x_forwarded_for_reject_not_present` (default true): refuse a
+    /// request without the header.
+    pub(crate) reject_not_present: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -79,6 +97,8 @@ pub(crate) struct ServerConfig {
     pub(crate) disable_mlock: bool,
     pub(crate) ui: bool,
     pub(crate) log_level: Option<String>,
+    /// `log_format`: `standard` or `json`.
+    pub(crate) log_format: Option<String>,
     /// `default_lease_ttl`, seconds: the system default lease TTL (Vault:
     /// 768h when unset).
     pub(crate) default_lease_ttl: Option<u64>,
@@ -130,6 +150,9 @@ const LISTENER_KEYS: &[&str] = &[
     "tls_disable_client_certs",
     "proxy_protocol_behavior",
     "x_forwarded_for_authorized_addrs",
+    "x_forwarded_for_hop_skips",
+    "x_forwarded_for_reject_not_authorized",
+    "x_forwarded_for_reject_not_present",
 ];
 
 /// Parses HCL text; JSON is valid input too (JSON is a subset of what we accept
@@ -190,6 +213,7 @@ impl ServerConfig {
         self.api_addr = other.api_addr.or(self.api_addr.take());
         self.cluster_addr = other.cluster_addr.or(self.cluster_addr.take());
         self.log_level = other.log_level.or(self.log_level.take());
+        self.log_format = other.log_format.or(self.log_format.take());
         self.default_lease_ttl = other.default_lease_ttl.or(self.default_lease_ttl);
         self.max_lease_ttl = other.max_lease_ttl.or(self.max_lease_ttl);
         self.disable_mlock |= other.disable_mlock;
@@ -239,6 +263,7 @@ impl ServerConfig {
                 "api_addr" => cfg.api_addr = Some(string(key, value).map_err(invalid)?),
                 "cluster_addr" => cfg.cluster_addr = Some(string(key, value).map_err(invalid)?),
                 "log_level" => cfg.log_level = Some(string(key, value).map_err(invalid)?),
+                "log_format" => cfg.log_format = Some(string(key, value).map_err(invalid)?),
                 "disable_mlock" => {
                     cfg.disable_mlock =
                         as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
@@ -452,11 +477,64 @@ fn listener(st: &Stanza, warnings: &mut Vec<String>) -> Result<Listener, String>
         tls_cert_file: st.get_str("tls_cert_file").map(PathBuf::from),
         tls_key_file: st.get_str("tls_key_file").map(PathBuf::from),
         max_request_size,
+        x_forwarded_for: forwarded_for(st)?,
     };
     if !l.tls_disable && (l.tls_cert_file.is_none() || l.tls_key_file.is_none()) {
         return Err("listener \"tcp\": TLS is enabled but tls_cert_file and tls_key_file are not both set (set tls_disable = true for plain HTTP)".into());
     }
     Ok(l)
+}
+
+/// Parses the `x_forwarded_for_*` options (Vault's names and defaults);
+/// `None` without `x_forwarded_for_authorized_addrs`.
+fn forwarded_for(st: &Stanza) -> Result<Option<ForwardedFor>, String> {
+    let entries: Vec<String> = match st.options.get("x_forwarded_for_authorized_addrs") {
+        None => return Ok(None),
+        Some(Value::String(s)) => s.split(',').map(|s| s.trim().to_string()).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map(|s| s.trim().to_string()))
+            .collect::<Option<_>>()
+            .ok_or("listener x_forwarded_for_authorized_addrs must be strings")?,
+        Some(_) => {
+            return Err(
+                "listener x_forwarded_for_authorized_addrs must be a list of CIDR blocks".into(),
+            )
+        }
+    };
+    let mut authorized_addrs = Vec::new();
+    for e in entries.iter().filter(|e| !e.is_empty()) {
+        let net = match e.parse::<ipnet::IpNet>() {
+            Ok(n) => n,
+            Err(_) => e
+                .parse::<std::net::IpAddr>()
+                .map(ipnet::IpNet::from)
+                .map_err(|_| {
+                    format!("listener x_forwarded_for_authorized_addrs: {e:?} is not a CIDR block")
+                })?,
+        };
+        authorized_addrs.push(net);
+    }
+    let flag = |key: &str| -> Result<bool, String> {
+        match st.options.get(key) {
+            None => Ok(true),
+            Some(v) => as_bool(v).ok_or(format!("listener {key} must be a boolean")),
+        }
+    };
+    let hop_skips = match st.options.get("x_forwarded_for_hop_skips") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .ok_or("listener x_forwarded_for_hop_skips must be a non-negative number")?
+            as usize,
+    };
+    Ok(Some(ForwardedFor {
+        authorized_addrs,
+        hop_skips,
+        reject_not_authorized: flag("x_forwarded_for_reject_not_authorized")?,
+        reject_not_present: flag("x_forwarded_for_reject_not_present")?,
+    }))
 }
 
 #[cfg(test)]
@@ -553,6 +631,52 @@ whatever = 3
         assert!(err.to_string().contains("max_lease_ttl"), "{err}");
         let err = parse("max_lease_ttl = [1]\n", "t.hcl").unwrap_err();
         assert!(err.to_string().contains("max_lease_ttl"), "{err}");
+    }
+
+    #[test]
+    fn x_forwarded_for_options() {
+        let cfg = parse(
+            r#"
+listener "tcp" {
+  address = "127.0.0.1:1"
+  tls_disable = true
+  x_forwarded_for_authorized_addrs = "10.0.0.0/8, 192.168.1.7"
+  x_forwarded_for_hop_skips = "1"
+  x_forwarded_for_reject_not_present = "false"
+}
+listener "tcp" {
+  address = "127.0.0.1:2"
+  tls_disable = true
+  x_forwarded_for_authorized_addrs = ["127.0.0.1/32"]
+}
+listener "tcp" {
+  address = "127.0.0.1:3"
+  tls_disable = true
+}
+"#,
+            "x.hcl",
+        )
+        .unwrap();
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let x = cfg.listeners[0].x_forwarded_for.clone().unwrap();
+        assert_eq!(
+            x.authorized_addrs,
+            vec![
+                "10.0.0.0/8".parse::<ipnet::IpNet>().unwrap(),
+                "192.168.1.7/32".parse().unwrap()
+            ]
+        );
+        assert_eq!(x.hop_skips, 1);
+        assert!(x.reject_not_authorized && !x.reject_not_present);
+        let y = cfg.listeners[1].x_forwarded_for.clone().unwrap();
+        assert!(y.reject_not_authorized && y.reject_not_present && y.hop_skips == 0);
+        assert!(cfg.listeners[2].x_forwarded_for.is_none());
+        let err = parse(
+            "listener \"tcp\" {\n address = \"127.0.0.1:1\"\n tls_disable = true\n x_forwarded_for_authorized_addrs = \"nonsense\"\n}\n",
+            "x.hcl",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("nonsense"), "{err}");
     }
 
     #[test]

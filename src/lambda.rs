@@ -88,13 +88,11 @@ pub(crate) async fn init() -> Result<Arc<Core>, String> {
 }
 
 async fn run_async() -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("strongroom=info,warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+    // CloudWatch stamps each line itself; `VAULT_LOG_FORMAT=json` for
+    // Logs Insights.
+    let format = std::env::var("VAULT_LOG_FORMAT").unwrap_or_default();
+    let format = crate::logging::LogFormat::parse(&format)?;
+    crate::logging::init("strongroom=info,warn", format, false);
     let core = init().await?;
     lambda_http::run(service_fn(move |event: Request| {
         let core = core.clone();
@@ -117,25 +115,34 @@ pub(crate) async fn handle(core: &Arc<Core>, event: Request) -> Response<Body> {
         Body::Binary(b) => b,
         _ => &[],
     };
-    let remote_addr = parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|ip| ip.trim().parse().ok());
+    let remote_addr = source_ip(&parts);
     let max = crate::http::handler::DEFAULT_MAX_REQUEST_SIZE;
     let answer = if body_bytes.len() > max {
         crate::http::handler::HttpResponse::error(&crate::logical::LogicalError::TooLarge(format!(
             "http: request body too large (limit {max} bytes)"
         )))
     } else {
+        // Envelope headers a caller sends are stripped (and never believed
+        // unless signed with the cluster key).
+        let admitted = crate::http::envelope::admit(
+            core,
+            &parts.method,
+            parts.uri.path(),
+            parts.uri.query(),
+            &parts.headers,
+            body_bytes,
+            remote_addr,
+            Vec::new(),
+        )
+        .await;
         let req = HttpRequest {
             method: &parts.method,
             path: parts.uri.path(),
             query: parts.uri.query(),
-            headers: &parts.headers,
+            headers: admitted.headers.as_ref().unwrap_or(&parts.headers),
             body: body_bytes,
-            remote_addr,
+            remote_addr: admitted.remote_addr,
+            client_cert_chain: admitted.client_cert_chain,
         };
         crate::http::handler::handle(core, req).await
     };
@@ -157,4 +164,29 @@ pub(crate) async fn handle(core: &Arc<Core>, event: Request) -> Response<Body> {
         resp.headers_mut().insert(name, value);
     }
     resp
+}
+
+/// The client's address as the AWS front end saw the connection: the
+/// event's `requestContext` (`http.sourceIp` for Function URLs and HTTP
+/// APIs, `identity.sourceIp` for REST APIs). Never a header the client can
+/// write: `X-Forwarded-For` arrives with whatever the client put in it. An
+/// ALB event has no source IP in its context; the ALB appends the peer it
+/// saw as the last `X-Forwarded-For` entry, so that one entry is used.
+fn source_ip(parts: &http::request::Parts) -> Option<std::net::IpAddr> {
+    use lambda_http::request::RequestContext;
+    let ctx = parts.extensions.get::<RequestContext>()?;
+    let ip = match ctx {
+        RequestContext::ApiGatewayV2(c) => c.http.source_ip.clone(),
+        RequestContext::ApiGatewayV1(c) => c.identity.source_ip.clone(),
+        RequestContext::Alb(_) => parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(|v| v.trim().to_string()),
+        _ => None,
+    }?;
+    ip.trim().parse().ok()
 }

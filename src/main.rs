@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
+mod addr;
 mod audit;
 mod auth;
 mod aws;
@@ -13,6 +14,7 @@ mod engines;
 mod ha;
 mod http;
 mod lambda;
+mod logging;
 mod logical;
 mod metrics;
 mod node;

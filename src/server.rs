@@ -36,6 +36,9 @@ pub(crate) struct ServerArgs {
     /// Log level: trace, debug, info, warn, error.
     #[arg(long = "log-level", env = "VAULT_LOG_LEVEL")]
     pub(crate) log_level: Option<String>,
+    /// Log format: standard or json.
+    #[arg(long = "log-format", env = "VAULT_LOG_FORMAT")]
+    pub(crate) log_format: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,15 +47,6 @@ enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Other(String),
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("strongroom={level},warn")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 pub(crate) fn run(args: ServerArgs) -> ExitCode {
@@ -139,7 +133,13 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
         .clone()
         .or(config.log_level.clone())
         .unwrap_or_else(|| "info".into());
-    init_logging(&level);
+    let format = args
+        .log_format
+        .clone()
+        .or(config.log_format.clone())
+        .unwrap_or_default();
+    let format = crate::logging::LogFormat::parse(&format).map_err(StartError::Other)?;
+    crate::logging::init(&format!("strongroom={level},warn"), format, true);
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
@@ -157,6 +157,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
             tls_cert_file: None,
             tls_key_file: None,
             max_request_size: None,
+            x_forwarded_for: None,
         }]
     } else if config.listeners.is_empty() {
         return Err(StartError::Other(
@@ -181,11 +182,11 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
          .0
         .local_addr()
         .map_err(|e| StartError::Other(e.to_string()))?;
-    let api_addr = config
-        .api_addr
-        .clone()
-        .or_else(|| std::env::var("VAULT_API_ADDR").ok())
-        .unwrap_or_else(|| format!("{scheme}://{local}"));
+    let api_addr = crate::addr::api_addr(config.api_addr.as_deref(), scheme, local)
+        .await
+        .map_err(StartError::Other)?;
+    let cluster_addr =
+        crate::addr::cluster_addr(config.cluster_addr.as_deref()).map_err(StartError::Other)?;
 
     let (core, ha) = if args.dev {
         // Dev mode keeps Vault's defaults (768h) unless a -config sets them.
@@ -249,6 +250,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
     for ((listener, tls), l) in bound {
         let opts = ListenerOptions {
             max_request_size: l.max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE),
+            x_forwarded_for: l.x_forwarded_for.clone().map(Arc::new),
         };
         tracing::info!(address = %l.address, tls = tls.is_some(), "listening");
         tasks.push(tokio::spawn(crate::http::serve(
@@ -261,6 +263,9 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
     }
     eprintln!("==> Strongroom server started! Log data will stream in below:");
     eprintln!("             Api Address: {api_addr}");
+    if let Some(c) = &cluster_addr {
+        eprintln!("         Cluster Address: {c}");
+    }
     eprintln!("                 Storage: {}", core.options.storage_type);
     eprintln!("                 Version: {}", crate::version::VERSION_LINE);
     shutdown_signal().await;

@@ -69,7 +69,11 @@ fn to_key(bytes: &[u8]) -> Result<Key, LogicalError> {
 fn seal_error(e: SealError) -> LogicalError {
     match e {
         SealError::WrongKey(m) => LogicalError::bad(format!("Error unsealing: {m}")),
-        SealError::Unavailable(m) => LogicalError::Unavailable(format!("seal unavailable: {m}")),
+        SealError::Unavailable(m) => {
+            // The SDK's text (operation names, endpoints) stays in the log.
+            tracing::error!(error = %m, "seal unavailable");
+            LogicalError::Unavailable("seal unavailable; retry the request".into())
+        }
         SealError::Config(m) => LogicalError::bad(m),
     }
 }
@@ -262,6 +266,8 @@ impl Core {
         *self.active_since.write().map_err(|_| lock_err())? = chrono::Utc::now();
         self.load_audit_table().await?;
         self.sync_declared_audit().await;
+        // Best effort: standbys forward unsigned until the key exists.
+        self.ensure_forwarding_key().await;
         Ok(())
     }
 

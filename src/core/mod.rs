@@ -8,6 +8,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod dispatch;
+pub(crate) mod forwarding;
 pub(crate) mod generate_root;
 pub(crate) mod identity;
 pub(crate) mod leases;
@@ -101,6 +102,8 @@ pub(crate) struct Core {
     pub(crate) audit: audit::AuditState,
     /// The identity store (entities, groups), shared with the `identity/` engine.
     pub(crate) identity: Arc<crate::engines::identity::IdentityStore>,
+    /// The cluster forwarding key, once read (src/core/forwarding.rs).
+    pub(crate) forwarding_key: forwarding::ForwardingKeyCache,
 }
 
 fn lock_err() -> LogicalError {
@@ -131,6 +134,7 @@ impl Core {
             operator: rekey::OperatorState::default(),
             audit: audit::AuditState::default(),
             identity: crate::engines::identity::IdentityStore::new(),
+            forwarding_key: forwarding::ForwardingKeyCache::default(),
         })
     }
 
@@ -159,6 +163,7 @@ impl Core {
                 tracing::warn!(error = %e, "could not reserve encryptions after becoming active");
             }
             self.sync_declared_audit().await;
+            self.ensure_forwarding_key().await;
         }
     }
 

@@ -317,14 +317,19 @@ fn build_outgoing(
         if matches!(
             name.as_str(),
             "host" | "connection" | "content-length" | "transfer-encoding" | "keep-alive"
-        ) {
+        ) || super::envelope::is_envelope_header(name)
+        {
             continue;
         }
         builder = builder.header(name, value);
     }
     builder = builder.header(FORWARDED_HEADER, ha.node_id.as_str());
-    if let Some(ip) = req.remote_addr {
-        builder = builder.header("x-forwarded-for", ip.to_string());
+    // The client's address (and certificate) reach the active node only in
+    // the signed envelope (src/http/envelope.rs).
+    for (name, value) in
+        super::envelope::sign_forwarded(core, req, &path_and_query, &ha.node_id).await
+    {
+        builder = builder.header(name, value);
     }
     builder
         .body(Full::new(Bytes::copy_from_slice(req.body)))

@@ -124,6 +124,7 @@ pub(crate) fn to_logical(http: &HttpRequest<'_>) -> Result<Request, LogicalError
     if is_ocsp_request(headers) {
         req.raw_body = Some(body.to_vec());
     }
+    req.client_cert_chain = http.client_cert_chain.clone();
     let mut kept = HashMap::new();
     for (name, value) in headers {
         let n = name.as_str();
@@ -339,6 +340,7 @@ mod tests {
             headers: &h,
             body: b"",
             remote_addr: None,
+            client_cert_chain: Vec::new(),
         };
         let r = to_logical(&get("/v1/secret/data/a%2Fb")).unwrap();
         assert_eq!(r.path, "secret/data/a/b");

@@ -8,6 +8,9 @@ use serde_json::Value;
 
 use crate::logical::LogicalError;
 
+/// Vault's client-facing text for every 500.
+pub(crate) const INTERNAL_ERROR: &str = "internal error";
+
 /// The parts of an HTTP request core needs, from any transport (hyper or Lambda).
 pub(crate) struct HttpRequest<'a> {
     pub(crate) method: &'a Method,
@@ -16,6 +19,9 @@ pub(crate) struct HttpRequest<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a [u8],
     pub(crate) remote_addr: Option<std::net::IpAddr>,
+    /// The client's TLS certificate chain (DER, leaf first; empty when
+    /// none): from the TLS session, or from a verified forwarding envelope.
+    pub(crate) client_cert_chain: Vec<Vec<u8>>,
 }
 
 /// A fully buffered HTTP response.
@@ -41,7 +47,16 @@ impl HttpResponse {
         }
     }
 
+    /// An error answer. A 500's own text may name internals (a corrupt
+    /// record, an encoder, an SDK): it goes to the log, and the client gets
+    /// Vault's `internal error`.
     pub(crate) fn error(err: &LogicalError) -> Self {
+        if let LogicalError::Internal(m) = err {
+            if m != INTERNAL_ERROR {
+                tracing::error!(error = %m, "internal error");
+                return Self::error(&LogicalError::Internal(INTERNAL_ERROR.into()));
+            }
+        }
         Self::json(
             err.status(),
             &serde_json::json!({ "errors": err.messages() }),
@@ -66,5 +81,34 @@ pub(crate) fn standard_headers(headers: &mut HeaderMap, content_type: Option<&'s
     );
     if let Some(ct) = content_type {
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_never_reach_the_client() {
+        let r = HttpResponse::error(&LogicalError::Internal(
+            "DynamoDB TransactWriteItems: dispatch failure: io error".into(),
+        ));
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(&r.body[..], br#"{"errors":["internal error"]}"#);
+        let storage: LogicalError = crate::storage::StorageError::Backend(
+            "DynamoDB GetItem: service error: ThrottlingException".into(),
+        )
+        .into();
+        let r = HttpResponse::error(&storage);
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            !body.contains("DynamoDB") && !body.contains("Throttling"),
+            "{body}"
+        );
+        assert!(body.contains("storage unavailable"), "{body}");
+        // Client errors keep their text.
+        let r = HttpResponse::error(&LogicalError::bad("missing role_id"));
+        assert_eq!(&r.body[..], br#"{"errors":["missing role_id"]}"#);
     }
 }

@@ -4,6 +4,8 @@
 //! hands method/path/headers/body to [`handler::handle`], and writes the
 //! answer. All Vault semantics live below it.
 
+pub(crate) mod client_addr;
+pub(crate) mod envelope;
 pub(crate) mod forward;
 pub(crate) mod handler;
 pub(crate) mod message;
@@ -31,6 +33,8 @@ use handler::{standard_headers, HttpResponse};
 #[derive(Clone, Debug)]
 pub(crate) struct ListenerOptions {
     pub(crate) max_request_size: usize,
+    /// `x_forwarded_for_*` (trusted load balancers), when configured.
+    pub(crate) x_forwarded_for: Option<Arc<crate::config::ForwardedFor>>,
 }
 
 /// Loads a rustls server config from PEM files.
@@ -73,15 +77,9 @@ async fn serve_one(
     let answer = match Limited::new(body, opts.max_request_size).collect().await {
         Ok(collected) => {
             let body = collected.to_bytes();
-            let http_req = handler::HttpRequest {
-                method: &parts.method,
-                path: parts.uri.path(),
-                query: parts.uri.query(),
-                headers: &parts.headers,
-                body: &body,
-                remote_addr: Some(peer.ip()),
-            };
-            handler::handle(&core, http_req).await
+            // The TLS client chain, once the listener asks for one.
+            let tls_chain = Vec::new();
+            admit_and_handle(&core, &opts, &parts, &body, peer, tls_chain).await
         }
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -119,6 +117,48 @@ async fn serve_one(
         resp.headers_mut().insert(name, value);
     }
     Ok(resp)
+}
+
+/// Decides who the client is (a standby's signed envelope, else the
+/// listener's `X-Forwarded-For` rules, else the TCP peer) and runs the
+/// request.
+async fn admit_and_handle(
+    core: &Arc<Core>,
+    opts: &ListenerOptions,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    peer: SocketAddr,
+    tls_chain: Vec<Vec<u8>>,
+) -> HttpResponse {
+    let admitted = envelope::admit(
+        core,
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        body,
+        Some(peer.ip()),
+        tls_chain,
+    )
+    .await;
+    let headers = admitted.headers.as_ref().unwrap_or(&parts.headers);
+    let mut remote_addr = admitted.remote_addr;
+    if let (Some(policy), false) = (&opts.x_forwarded_for, admitted.vouched) {
+        match client_addr::client_addr(policy, headers, remote_addr) {
+            Ok(addr) => remote_addr = addr,
+            Err(e) => return HttpResponse::error(&e),
+        }
+    }
+    let http_req = handler::HttpRequest {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers,
+        body,
+        remote_addr,
+        client_cert_chain: admitted.client_cert_chain,
+    };
+    handler::handle(core, http_req).await
 }
 
 /// Accepts connections until `shutdown` resolves.

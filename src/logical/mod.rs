@@ -68,6 +68,8 @@ pub(crate) struct Request {
     pub(crate) mount_ttls: (u64, u64),
     /// A body that is not JSON (an OCSP request, `application/ocsp-request`).
     pub(crate) raw_body: Option<Vec<u8>>,
+    /// The client's TLS certificate chain (DER, leaf first; empty when none).
+    pub(crate) client_cert_chain: Vec<Vec<u8>>,
 }
 
 impl Request {
@@ -84,6 +86,7 @@ impl Request {
             remote_addr: None,
             mount_ttls: (0, 0),
             raw_body: None,
+            client_cert_chain: Vec::new(),
         }
     }
 
@@ -263,7 +266,7 @@ impl From<BarrierError> for LogicalError {
             BarrierError::Storage(s) => s.into(),
             other => {
                 tracing::error!(error = %other, "barrier error");
-                LogicalError::Internal(other.to_string())
+                LogicalError::Internal("internal error".into())
             }
         }
     }
@@ -282,8 +285,10 @@ impl From<StorageError> for LogicalError {
             StorageError::ConditionFailed(_) => LogicalError::Unavailable(
                 "a concurrent write changed this value; retry the request".into(),
             ),
-            StorageError::Backend(m) => {
-                LogicalError::Unavailable(format!("storage unavailable: {m}"))
+            // The backend's text (AWS operation names, SDK errors) is in
+            // the log above, never in the answer.
+            StorageError::Backend(_) => {
+                LogicalError::Unavailable("storage unavailable; retry the request".into())
             }
             StorageError::Invalid(m) => LogicalError::BadRequest(m),
         }

@@ -81,7 +81,50 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    let stream = TcpStream::connect(("127.0.0.1", port))?;
+    send(stream, port, method, target, headers, body)
+}
+
+/// Like [`request`], from a chosen local address (e.g. `127.0.0.5`: any
+/// 127/8 address is local on Linux), for tests of CIDR-bound credentials.
+pub fn request_from(
+    source: std::net::IpAddr,
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Response> {
+    let stream = connect_from(source, port)?;
+    send(stream, port, method, target, headers, body)
+}
+
+/// A blocking connection to `127.0.0.1:port` bound to `source` first
+/// (std cannot bind before connecting; tokio's `TcpSocket` can).
+fn connect_from(source: std::net::IpAddr, port: u16) -> std::io::Result<TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(source, 0))?;
+        socket
+            .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+fn send(
+    mut stream: TcpStream,
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Response> {
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
     stream.set_nodelay(true)?;
