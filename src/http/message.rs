@@ -16,6 +16,8 @@ pub(crate) struct HttpRequest<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a [u8],
     pub(crate) remote_addr: Option<std::net::IpAddr>,
+    /// The certificates the client presented in the TLS handshake (DER, leaf first).
+    pub(crate) client_cert_chain: Vec<Vec<u8>>,
 }
 
 /// A fully buffered HTTP response.

@@ -62,6 +62,8 @@ pub(crate) struct Request {
     pub(crate) client_token: Option<String>,
     /// The caller's IP address, for CIDR-bound credentials.
     pub(crate) remote_addr: Option<std::net::IpAddr>,
+    /// The client's TLS certificate chain (DER, leaf first; empty: none), as the handshake verified possession of it.
+    pub(crate) client_cert_chain: Vec<Vec<u8>>,
 }
 
 impl Request {
@@ -76,6 +78,7 @@ impl Request {
             headers: HashMap::new(),
             client_token: None,
             remote_addr: None,
+            client_cert_chain: Vec::new(),
         }
     }
 
