@@ -178,6 +178,7 @@ impl Core {
             "userpass" => Ok(Arc::new(crate::auth::userpass::backend())),
             "approle" => Ok(Arc::new(crate::auth::approle::backend())),
             "aws" => Ok(Arc::new(crate::auth::aws::backend())),
+            "cert" => Ok(Arc::new(crate::auth::cert::backend())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),
