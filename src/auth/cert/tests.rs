@@ -286,6 +286,26 @@ async fn refusals_keep_vaults_texts() {
         "failed to verify client's certificate: x509: certificate specifies an incompatible key usage"
     );
 
+    // Untrusted, whatever else is wrong with it: "invalid certificate".
+    let mut p = client("untrusted-server", 9);
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    assert_eq!(
+        err_text(login(&b, &view, vec![other.sign(&p)]).await),
+        NO_CHAIN
+    );
+    let untrusted_ca = Ca::new("Some CA", 10);
+    assert_eq!(
+        err_text(login(&b, &view, vec![untrusted_ca.der.clone()]).await),
+        NO_CHAIN
+    );
+    // A CA certificate issued by the trusted CA cannot be a client's.
+    let sub = ca.intermediate("Sub CA", 11);
+    let e = err_text(login(&b, &view, vec![sub.der.clone()]).await);
+    assert_eq!(
+        e,
+        "failed to verify client's certificate: x509: a CA certificate cannot log in as a client"
+    );
+
     // Garbage instead of a certificate.
     let e = err_text(login(&b, &view, vec![b"junk".to_vec()]).await);
     assert!(

@@ -6,8 +6,8 @@
 //!    the leaf (compared in constant time) and its constraints hold.
 //! 3. A CA entry matches when the leaf chains to one of its certificates
 //!    (rustls-webpki path building, with the presented intermediates and
-//!    every trusted CA certificate as candidate intermediates, for TLS
-//!    client authentication), no certificate on the path (leaf,
+//!    every trusted CA certificate as candidate intermediates), the leaf's
+//!    extended key usages allow TLS client authentication, no certificate on the path (leaf,
 //!    intermediates, the trusted CA itself) is revoked by a stored CRL, and
 //!    the entry's constraints hold for the leaf. A revoked path makes path
 //!    building try the next one, so a chain that also exists without the
@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 use subtle::ConstantTimeEq;
-use webpki::{EndEntityCert, KeyUsage};
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator};
 use x509_parser::der_parser::num_bigint::BigUint;
 
 use super::entry::CertEntry;
@@ -116,7 +116,12 @@ pub(super) fn select(
     let mut invalid = None;
     for (i, t) in trusted.iter().enumerate().filter(|(_, t)| t.is_ca()) {
         for anchor in &t.certs {
-            match chain_to(&end_entity, anchor, &candidates, revoked, now) {
+            match chain_to(&end_entity, &leaf, anchor, &candidates, revoked, now) {
+                PathResult::Verified if !leaf.client_auth_usage => {
+                    invalid.get_or_insert(
+                        "x509: certificate specifies an incompatible key usage".to_string(),
+                    );
+                }
                 PathResult::Verified => {
                     if matches_constraints(&t.entry, &leaf) {
                         return Ok((i, leaf));
@@ -147,7 +152,8 @@ fn decimal_serial(raw: &[u8]) -> String {
 /// Tries to build a path from the leaf to `anchor` that avoids every
 /// revoked certificate.
 fn chain_to(
-    leaf: &EndEntityCert<'_>,
+    end_entity: &EndEntityCert<'_>,
+    leaf: &CertInfo,
     anchor: &CertInfo,
     candidates: &[CertificateDer<'_>],
     revoked: &BTreeSet<String>,
@@ -176,25 +182,34 @@ fn chain_to(
         Ok(())
     };
     let time = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
-    let result = leaf.verify_for_usage(
+    let result = end_entity.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
         &anchors,
         candidates,
         time,
-        KeyUsage::client_auth(),
+        AnyUsage,
         None,
         Some(&check_path),
     );
     match result {
         Ok(_) => PathResult::Verified,
         Err(_) if saw_revoked.get() => PathResult::Revoked,
-        #[allow(deprecated)]
-        Err(webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_)) => {
-            PathResult::Invalid("x509: certificate specifies an incompatible key usage".into())
-        }
-        Err(webpki::Error::CaUsedAsEndEntity) => {
+        // webpki refuses a CA certificate as the leaf before looking for
+        // its issuer; only say so when a trusted CA issued it.
+        Err(webpki::Error::CaUsedAsEndEntity) if leaf.issuer_raw == anchor.subject_raw => {
             PathResult::Invalid("x509: a CA certificate cannot log in as a client".into())
         }
         Err(_) => PathResult::NoPath,
+    }
+}
+
+/// Accepts any extended key usage while building paths: as in Go, whether
+/// the leaf may authenticate a TLS client is judged once a path exists
+/// (an untrusted certificate is "invalid", whatever its usages).
+struct AnyUsage;
+
+impl ExtendedKeyUsageValidator for AnyUsage {
+    fn validate(&self, _usages: webpki::KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        Ok(())
     }
 }

@@ -33,6 +33,9 @@ pub(super) struct CertInfo {
     pub(super) client_auth_usage: bool,
     pub(super) not_before: i64,
     pub(super) not_after: i64,
+    /// The DER subject and issuer names, to tell who issued whom.
+    pub(super) subject_raw: Vec<u8>,
+    pub(super) issuer_raw: Vec<u8>,
 }
 
 /// Parses one DER certificate.
@@ -58,6 +61,8 @@ pub(super) fn parse_der(der: &[u8]) -> Result<CertInfo, String> {
         client_auth_usage: true,
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
+        subject_raw: subject.as_raw().to_vec(),
+        issuer_raw: cert.issuer().as_raw().to_vec(),
         ..Default::default()
     };
     for ext in cert.extensions() {
