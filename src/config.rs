@@ -70,6 +70,31 @@ pub(crate) struct Listener {
     /// `x_forwarded_for_*`: which peers (load balancers) may tell the
     /// client's address in `X-Forwarded-For`; `None` when not configured.
     pub(crate) x_forwarded_for: Option<ForwardedFor>,
+    /// Which client certificates the TLS handshake asks for.
+    pub(crate) client_certs: ClientCertPolicy,
+}
+
+/// Vault's client-certificate listener options: by default a TLS listener
+/// asks for a certificate and takes any the client proves it holds (trust
+/// is `auth/cert`'s business); `tls_disable_client_certs` stops asking;
+/// `tls_require_and_verify_client_cert` refuses a handshake without one
+/// signed by `tls_client_ca_file` (or a public root when it is unset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ClientCertPolicy {
+    /// Ask, accept any; `ca_file` only names the CAs hinted to clients.
+    Request {
+        ca_file: Option<PathBuf>,
+    },
+    Disabled,
+    Require {
+        ca_file: Option<PathBuf>,
+    },
+}
+
+impl Default for ClientCertPolicy {
+    fn default() -> Self {
+        Self::Request { ca_file: None }
+    }
 }
 
 /// Vault's `x_forwarded_for_*` listener options.
@@ -469,6 +494,22 @@ fn listener(st: &Stanza, warnings: &mut Vec<String>) -> Result<Listener, String>
                 .ok_or("listener max_request_size must be a number of bytes")? as usize,
         ),
     };
+    let flag = |key: &str| -> Result<bool, String> {
+        match st.options.get(key) {
+            None => Ok(false),
+            Some(v) => as_bool(v).ok_or_else(|| format!("listener {key} must be a boolean")),
+        }
+    };
+    let ca_file = st.get_str("tls_client_ca_file").map(PathBuf::from);
+    let client_certs = match (
+        flag("tls_disable_client_certs")?,
+        flag("tls_require_and_verify_client_cert")?,
+    ) {
+        (true, true) => return Err("listener \"tcp\": 'tls_disable_client_certs' and 'tls_require_and_verify_client_cert' are mutually exclusive".into()),
+        (true, false) => ClientCertPolicy::Disabled,
+        (false, true) => ClientCertPolicy::Require { ca_file },
+        (false, false) => ClientCertPolicy::Request { ca_file },
+    };
     let l = Listener {
         address: st
             .get_str("address")
@@ -478,6 +519,7 @@ fn listener(st: &Stanza, warnings: &mut Vec<String>) -> Result<Listener, String>
         tls_key_file: st.get_str("tls_key_file").map(PathBuf::from),
         max_request_size,
         x_forwarded_for: forwarded_for(st)?,
+        client_certs,
     };
     if !l.tls_disable && (l.tls_cert_file.is_none() || l.tls_key_file.is_none()) {
         return Err("listener \"tcp\": TLS is enabled but tls_cert_file and tls_key_file are not both set (set tls_disable = true for plain HTTP)".into());
@@ -608,6 +650,42 @@ whatever = 3
     fn tls_needs_files() {
         let err = parse("listener \"tcp\" { address = \"127.0.0.1:1\" }", "t.hcl").unwrap_err();
         assert!(err.to_string().contains("tls_cert_file"));
+    }
+
+    #[test]
+    fn client_cert_options() {
+        let listener = |extra: &str| {
+            let text = format!(
+                "listener \"tcp\" {{\n address = \"127.0.0.1:1\"\n tls_cert_file = \"c\"\n tls_key_file = \"k\"\n {extra}\n}}\n"
+            );
+            parse(&text, "t.hcl").map(|c| c.listeners[0].client_certs.clone())
+        };
+        assert_eq!(
+            listener("").unwrap(),
+            ClientCertPolicy::Request { ca_file: None }
+        );
+        assert_eq!(
+            listener("tls_disable_client_certs = true").unwrap(),
+            ClientCertPolicy::Disabled
+        );
+        assert_eq!(
+            listener(
+                "tls_require_and_verify_client_cert = \"true\"\n tls_client_ca_file = \"ca.pem\""
+            )
+            .unwrap(),
+            ClientCertPolicy::Require {
+                ca_file: Some(PathBuf::from("ca.pem"))
+            }
+        );
+        let err =
+            listener("tls_disable_client_certs = true\n tls_require_and_verify_client_cert = true")
+                .unwrap_err();
+        assert!(err.to_string().contains("mutually exclusive"), "{err}");
+        let err = listener("tls_disable_client_certs = \"maybe\"").unwrap_err();
+        assert!(
+            err.to_string().contains("tls_disable_client_certs"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -77,7 +77,7 @@ async fn bind(l: &Listener) -> Result<(TcpListener, Option<tokio_rustls::TlsAcce
         None
     } else {
         match (&l.tls_cert_file, &l.tls_key_file) {
-            (Some(c), Some(k)) => Some(crate::http::tls_acceptor(c, k)?),
+            (Some(c), Some(k)) => Some(crate::http::tls::acceptor(c, k, &l.client_certs)?),
             _ => return Err("TLS is enabled but tls_cert_file/tls_key_file are missing".into()),
         }
     };
@@ -158,6 +158,7 @@ async fn run_async(args: ServerArgs) -> Result<(), StartError> {
             tls_key_file: None,
             max_request_size: None,
             x_forwarded_for: None,
+            client_certs: Default::default(),
         }]
     } else if config.listeners.is_empty() {
         return Err(StartError::Other(

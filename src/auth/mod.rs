@@ -5,6 +5,7 @@
 
 pub(crate) mod approle;
 pub(crate) mod aws;
+pub(crate) mod cert;
 pub(crate) mod common;
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -193,6 +193,7 @@ impl Core {
             "aws" => Ok(Arc::new(crate::auth::aws::backend())),
             "transit" => Ok(Arc::new(crate::engines::transit::backend())),
             "pki" => Ok(Arc::new(crate::engines::pki::backend())),
+            "cert" => Ok(Arc::new(crate::auth::cert::backend())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),

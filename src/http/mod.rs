@@ -9,10 +9,10 @@ pub(crate) mod envelope;
 pub(crate) mod forward;
 pub(crate) mod handler;
 pub(crate) mod message;
+pub(crate) mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,38 +37,11 @@ pub(crate) struct ListenerOptions {
     pub(crate) x_forwarded_for: Option<Arc<crate::config::ForwardedFor>>,
 }
 
-/// Loads a rustls server config from PEM files.
-pub(crate) fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .map_err(|e| format!("reading tls_cert_file {}: {e}", cert_file.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("parsing tls_cert_file {}: {e}", cert_file.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "tls_cert_file {} holds no certificate",
-            cert_file.display()
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| format!("reading tls_key_file {}: {e}", key_file.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate/key: {e}"))?;
-    let mut config = config;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
 async fn serve_one(
     core: Arc<Core>,
     opts: ListenerOptions,
     peer: SocketAddr,
+    client_cert_chain: Arc<Vec<Vec<u8>>>,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
@@ -77,8 +50,7 @@ async fn serve_one(
     let answer = match Limited::new(body, opts.max_request_size).collect().await {
         Ok(collected) => {
             let body = collected.to_bytes();
-            // The TLS client chain, once the listener asks for one.
-            let tls_chain = Vec::new();
+            let tls_chain = client_cert_chain.to_vec();
             admit_and_handle(&core, &opts, &parts, &body, peer, tls_chain).await
         }
         Err(e)
@@ -186,25 +158,35 @@ pub(crate) async fn serve(
         let opts = opts.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| serve_one(core.clone(), opts.clone(), peer, req));
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let result = match tls {
+            match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => builder.serve_connection(TokioIo::new(s), service).await,
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
+                    Ok(s) => {
+                        let chain = Arc::new(tls::peer_chain(&s));
+                        serve_connection(s, core, opts, peer, chain).await
                     }
+                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 },
-                None => {
-                    builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                None => serve_connection(stream, core, opts, peer, Arc::default()).await,
             }
         });
+    }
+}
+
+/// Serves one connection (plain or TLS); `chain` is what the client
+/// presented in the TLS handshake, the same for every request on it.
+async fn serve_connection<IO>(
+    io: IO,
+    core: Arc<Core>,
+    opts: ListenerOptions,
+    peer: SocketAddr,
+    chain: Arc<Vec<Vec<u8>>>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service =
+        service_fn(move |req| serve_one(core.clone(), opts.clone(), peer, chain.clone(), req));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
