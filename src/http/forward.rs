@@ -197,7 +197,7 @@ pub(crate) async fn forward(
         if let Some(leader) = live_leader(ha) {
             let id = (leader.holder.clone(), leader.epoch);
             if refused.as_ref() != Some(&id) {
-                match send(ha, req, &leader, &forward_id).await {
+                match send(core, ha, req, &leader, &forward_id).await {
                     Sent::Answer(resp) if refused_unapplied(&resp) => {
                         problem = format!(
                             "the active node at {} stepped down; no new active node took over in time",
@@ -305,11 +305,16 @@ fn refused_unapplied(resp: &HttpResponse) -> bool {
 
 /// Builds the request to the active node: the client's request as it came,
 /// marked as forwarded by this node.
-fn build_outgoing(
+async fn build_outgoing(
+    core: &Core,
     ha: &crate::ha::HaState,
     req: &HttpRequest<'_>,
     target: &str,
 ) -> Result<hyper::Request<Full<Bytes>>, String> {
+    let path_and_query = match req.query {
+        Some(q) => format!("{}?{q}", req.path),
+        None => req.path.to_string(),
+    };
     let mut builder = hyper::Request::builder()
         .method(req.method.clone())
         .uri(target);
@@ -338,6 +343,7 @@ fn build_outgoing(
 
 /// One attempt: sends the request to `leader` and reads its whole answer.
 async fn send(
+    core: &Core,
     ha: &crate::ha::HaState,
     req: &HttpRequest<'_>,
     leader: &crate::ha::LeaseRecord,
@@ -347,7 +353,7 @@ async fn send(
         Ok(c) => c,
         Err(e) => return Sent::NotSent(format!("cannot forward to the active node: {e}")),
     };
-    let mut outgoing = match build_outgoing(ha, req, &target(leader, req)) {
+    let mut outgoing = match build_outgoing(core, ha, req, &target(leader, req)).await {
         Ok(r) => r,
         Err(e) => return Sent::NotSent(e),
     };
