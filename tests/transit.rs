@@ -81,6 +81,7 @@ fn round_trips_and_independently_verified_signatures() {
         ("ecdsa-p256", "sha2-256", "pss", "asn1"),
         ("ecdsa-p384", "sha2-384", "pss", "jws"),
         ("ecdsa-p521", "sha2-512", "pss", "asn1"),
+        ("ecdsa-p521", "sha2-256", "pss", "jws"),
         ("rsa-2048", "sha2-256", "pss", "asn1"),
         ("rsa-2048", "sha2-512", "pkcs1v15", "asn1"),
         ("rsa-4096", "sha2-384", "pss", "asn1"),
