@@ -756,7 +756,11 @@ fn transit_matches_openbao_captures() {
             failures.push(format!("{}: {}", c.name, diff.join("; ")));
         }
         if allowed {
-            assert!(!diff.is_empty(), "{}: listed as different but matches", c.name);
+            assert!(
+                !diff.is_empty(),
+                "{}: listed as different but matches",
+                c.name
+            );
             eprintln!("{} (known difference): {}", c.name, diff.join("; "));
         }
     }
@@ -765,5 +769,23 @@ fn transit_matches_openbao_captures() {
         "{} captures differ:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// The same new-user flow through hvac (tests/python/transit_hvac.py).
+#[test]
+fn hvac_flow() {
+    let s = Server::dev();
+    let mut cmd = Command::new(venv_bin("python"));
+    common::clean_env(&mut cmd);
+    cmd.arg(common::repo_root().join("tests/python/transit_hvac.py"))
+        .env("VAULT_ADDR", s.addr())
+        .env("VAULT_TOKEN", ROOT);
+    let out = common::run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("hvac transit:"),
+        "hvac transit failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
