@@ -81,6 +81,7 @@ fn round_trips_and_independently_verified_signatures() {
         ("ecdsa-p256", "sha2-256", "pss", "asn1"),
         ("ecdsa-p384", "sha2-384", "pss", "jws"),
         ("ecdsa-p521", "sha2-512", "pss", "asn1"),
+        ("ecdsa-p521", "sha2-256", "pss", "jws"),
         ("rsa-2048", "sha2-256", "pss", "asn1"),
         ("rsa-2048", "sha2-512", "pkcs1v15", "asn1"),
         ("rsa-4096", "sha2-384", "pss", "asn1"),
@@ -755,7 +756,11 @@ fn transit_matches_openbao_captures() {
             failures.push(format!("{}: {}", c.name, diff.join("; ")));
         }
         if allowed {
-            assert!(!diff.is_empty(), "{}: listed as different but matches", c.name);
+            assert!(
+                !diff.is_empty(),
+                "{}: listed as different but matches",
+                c.name
+            );
             eprintln!("{} (known difference): {}", c.name, diff.join("; "));
         }
     }
@@ -764,5 +769,23 @@ fn transit_matches_openbao_captures() {
         "{} captures differ:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// The same new-user flow through hvac (tests/python/transit_hvac.py).
+#[test]
+fn hvac_flow() {
+    let s = Server::dev();
+    let mut cmd = Command::new(venv_bin("python"));
+    common::clean_env(&mut cmd);
+    cmd.arg(common::repo_root().join("tests/python/transit_hvac.py"))
+        .env("VAULT_ADDR", s.addr())
+        .env("VAULT_TOKEN", ROOT);
+    let out = common::run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("hvac transit:"),
+        "hvac transit failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -53,6 +53,20 @@ fn digest_of(input: &[u8], o: &SignOpts) -> Vec<u8> {
     }
 }
 
+/// The digest as the ECDSA crates take it: a digest shorter than the curve
+/// (sha2-256 on P-521) is left-padded, which is the same integer Go's
+/// `hashToInt` signs (they refuse digests under half the field size).
+fn ec_digest(t: KeyType, input: &[u8], o: &SignOpts) -> Vec<u8> {
+    let d = digest_of(input, o);
+    let field = super::keygen::ec_scalar_len(t);
+    if d.len() >= field {
+        return d;
+    }
+    let mut out = vec![0u8; field - d.len()];
+    out.extend(d);
+    out
+}
+
 macro_rules! ec_sign {
     ($curve:ident, $d:expr, $digest:expr, $m:expr) => {{
         let sk = $curve::ecdsa::SigningKey::from_slice($d).map_err(sign_failed)?;
@@ -136,9 +150,9 @@ pub(crate) fn sign(
             use ed25519_dalek::Signer;
             sk.sign(input).to_bytes().to_vec()
         }
-        KeyType::EcdsaP256 => ec_sign!(p256, &entry.key, &digest_of(input, o), o.marshaling),
-        KeyType::EcdsaP384 => ec_sign!(p384, &entry.key, &digest_of(input, o), o.marshaling),
-        KeyType::EcdsaP521 => ec_sign!(p521, &entry.key, &digest_of(input, o), o.marshaling),
+        KeyType::EcdsaP256 => ec_sign!(p256, &entry.key, &ec_digest(t, input, o), o.marshaling),
+        KeyType::EcdsaP384 => ec_sign!(p384, &entry.key, &ec_digest(t, input, o), o.marshaling),
+        KeyType::EcdsaP521 => ec_sign!(p521, &entry.key, &ec_digest(t, input, o), o.marshaling),
         t if t.is_rsa() => {
             let kp = super::keygen::rsa_keypair(entry)?;
             let enc = rsa_encoding(o.hash, o.rsa)?;
@@ -186,9 +200,15 @@ pub(crate) fn verify(
             };
             Ok(vk.verify_strict(input, &sig).is_ok())
         }
-        KeyType::EcdsaP256 => ec_verify!(p256, &entry.key, &digest_of(input, o), sig, o.marshaling),
-        KeyType::EcdsaP384 => ec_verify!(p384, &entry.key, &digest_of(input, o), sig, o.marshaling),
-        KeyType::EcdsaP521 => ec_verify!(p521, &entry.key, &digest_of(input, o), sig, o.marshaling),
+        KeyType::EcdsaP256 => {
+            ec_verify!(p256, &entry.key, &ec_digest(t, input, o), sig, o.marshaling)
+        }
+        KeyType::EcdsaP384 => {
+            ec_verify!(p384, &entry.key, &ec_digest(t, input, o), sig, o.marshaling)
+        }
+        KeyType::EcdsaP521 => {
+            ec_verify!(p521, &entry.key, &ec_digest(t, input, o), sig, o.marshaling)
+        }
         t if t.is_rsa() => {
             if o.prehashed {
                 return Err(TransitError::user(
@@ -338,6 +358,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(hex::encode(sig), "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+    }
+
+    /// Vault's default hash (sha2-256) on every curve, P-521 included
+    /// (a digest shorter than the curve order, as Go's ecdsa.Sign takes).
+    #[test]
+    fn ecdsa_signs_short_digests() {
+        for t in [KeyType::EcdsaP384, KeyType::EcdsaP521] {
+            let e = generate(t, 0).unwrap();
+            let o = opts(HashAlg::Sha2_256, RsaScheme::Pss, Marshaling::Asn1);
+            let sig = sign(t, &e, None, b"msg", &o).unwrap();
+            assert!(verify(t, &e, None, b"msg", &sig, &o).unwrap(), "{t:?}");
+        }
     }
 
     #[test]

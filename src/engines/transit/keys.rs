@@ -114,17 +114,19 @@ impl Transit {
     async fn for_update(
         &self,
         c: &Ctx<'_>,
+        missing: &str,
     ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Policy), LogicalError> {
         let guard = self.write_lock.lock().await;
         let p = self
             .load_fresh(c.view, c.path("name"))
             .await?
-            .ok_or_else(|| LogicalError::bad("no such key"))?;
+            .ok_or_else(|| LogicalError::bad(missing))?;
         Ok((guard, p))
     }
 
     pub(crate) async fn config_key(&self, c: &Ctx<'_>) -> LogicalResult {
-        let (_guard, mut p) = self.for_update(c).await?;
+        let missing = format!("no existing key named {} could be found", c.path("name"));
+        let (_guard, mut p) = self.for_update(c, &missing).await?;
         let before = serde_json::to_vec(&p).unwrap_or_default();
         let mut warnings = Vec::new();
         if let Some(mut v) = c.fields.get_ok::<i64>("min_decryption_version") {
@@ -200,7 +202,7 @@ impl Transit {
     }
 
     pub(crate) async fn rotate_key(&self, c: &Ctx<'_>) -> LogicalResult {
-        let (_guard, mut p) = self.for_update(c).await?;
+        let (_guard, mut p) = self.for_update(c, "key not found").await?;
         if p.imported {
             return Err(LogicalError::bad(format!(
                 "imported key {} does not allow rotation within Vault",
@@ -213,7 +215,7 @@ impl Transit {
     }
 
     pub(crate) async fn trim_key(&self, c: &Ctx<'_>) -> LogicalResult {
-        let (_guard, mut p) = self.for_update(c).await?;
+        let (_guard, mut p) = self.for_update(c, "invalid key name").await?;
         let min = c
             .fields
             .get_ok::<i64>("min_available_version")

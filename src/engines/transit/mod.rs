@@ -24,11 +24,11 @@
 //!
 //! [`policy`] (the model), [`keygen`] (generation, PEM forms), [`crypto`]
 //! (AEADs, KDFs, HMAC, hashes, Go-compatible base64), [`asym`] (signatures,
-//! RSA-OAEP), [`backup`] (Vault's backup format), [`batch`]
+//! RSA-OAEP), [`der`] (RSA key DER), [`backup`] (Vault's backup format), [`batch`]
 //! (`batch_input`), and the handlers: [`keys`] (keys, config, rotate, trim,
 //! auto-rotation), [`export`] (export, backup, restore), [`encrypt`]
 //! (encrypt, decrypt, rewrap, datakey), [`sign`] (sign, verify, hmac),
-//! [`misc`] (random, hash, cache-config).
+//! [`misc`] (random, hash, cache-config); [`paths`] declares them all.
 
 mod asym;
 mod backup;
