@@ -477,6 +477,11 @@ fn lost_answers_of_applied_writes_end_in_success() {
         "kv v1 deleted",
     );
     // KV v2 delete of the latest version, and destroy (conditioned).
+    assert!(
+        s.stderr().contains("whose answer was lost had committed"),
+        "the lost answers were resolved by re-reading: {}",
+        s.stderr()
+    );
     lost("kv v2 delete", "DELETE", "/v1/secret/data/amb", None, 204);
     expect_status(
         &s.call("GET", "/v1/secret/data/amb", Some(&root), None),

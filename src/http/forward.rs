@@ -139,7 +139,7 @@ pub(crate) fn reforward_window(ttl: Duration) -> Duration {
 enum Sent {
     Answer(HttpResponse),
     /// Provably not delivered (no connection was made).
-    NotSent(String),
+    Undelivered(String),
     /// Sent, but no (complete) answer: it may have applied.
     Unknown(String),
 }
@@ -205,7 +205,7 @@ pub(crate) async fn forward(
                         );
                     }
                     Sent::Answer(resp) => return Forwarded::Answer(resp),
-                    Sent::NotSent(e) => problem = e,
+                    Sent::Undelivered(e) => problem = e,
                     Sent::Unknown(e) => {
                         match resolve_unknown(ha, &leader, &forward_id, deadline, poll).await {
                             Outcome::NotApplied => problem = e,
@@ -340,11 +340,11 @@ async fn send(
 ) -> Sent {
     let client = match client() {
         Ok(c) => c,
-        Err(e) => return Sent::NotSent(format!("cannot forward to the active node: {e}")),
+        Err(e) => return Sent::Undelivered(format!("cannot forward to the active node: {e}")),
     };
     let mut outgoing = match build_outgoing(ha, req, &target(leader, req)) {
         Ok(r) => r,
-        Err(e) => return Sent::NotSent(e),
+        Err(e) => return Sent::Undelivered(e),
     };
     if let Ok(v) = HeaderValue::from_str(forward_id) {
         outgoing
@@ -354,7 +354,7 @@ async fn send(
     let answer = match tokio::time::timeout(FORWARD_TIMEOUT, client.request(outgoing)).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) if e.is_connect() => {
-            return Sent::NotSent(format!("cannot reach the active node: {e}"))
+            return Sent::Undelivered(format!("cannot reach the active node: {e}"))
         }
         Ok(Err(e)) => {
             return Sent::Unknown(format!(
