@@ -11,7 +11,13 @@
 //! standby re-reads the lease and re-forwards to the new holder (or runs the
 //! request itself if it took the lease), until the lease has had time to
 //! change hands ([`reforward_window`]). It never re-sends a request whose
-//! fate is unknown (sent, then no answer): that ends in a 503.
+//! fate is unknown (sent, then no answer) blindly: every forwarded request
+//! carries an id ([`FORWARD_ID_HEADER`]) that the active node writes as a
+//! marker in each of the request's fenced batches (`ha::fence`). Once the
+//! lease has moved, the old holder can apply nothing more, so the marker
+//! decides: absent, the request is re-forwarded; present, the client gets a
+//! 503 saying the write landed but its answer was lost; and when the lease
+//! does not move in time, a 503 saying the outcome is unknown.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -197,25 +203,45 @@ pub(crate) async fn forward(
         if let Some(leader) = live_leader(ha) {
             let id = (leader.holder.clone(), leader.epoch);
             if refused.as_ref() != Some(&id) {
-                match send(ha, req, &leader, &forward_id).await {
+                let moved = match send(ha, req, &leader, &forward_id).await {
+                    // "Nothing applied" covers the writes that completed; one
+                    // still in flight when the node stepped down is checked
+                    // like a lost answer, once the lease has moved.
                     Sent::Answer(resp) if refused_unapplied(&resp) => {
                         problem = format!(
                             "the active node at {} stepped down; no new active node took over in time",
                             leader.api_addr
                         );
+                        match resolve_unknown(ha, &leader, &forward_id, deadline, poll).await {
+                            Outcome::NotApplied => true,
+                            Outcome::Applied => return Forwarded::Answer(unavailable(LANDED)),
+                            Outcome::Unknown => false,
+                        }
                     }
                     Sent::Answer(resp) => return Forwarded::Answer(resp),
-                    Sent::Undelivered(e) => problem = e,
+                    Sent::Undelivered(e) => {
+                        problem = e;
+                        false
+                    }
                     Sent::Unknown(e) => {
                         match resolve_unknown(ha, &leader, &forward_id, deadline, poll).await {
-                            Outcome::NotApplied => problem = e,
+                            Outcome::NotApplied => {
+                                problem = e;
+                                true
+                            }
                             Outcome::Applied => return Forwarded::Answer(unavailable(LANDED)),
                             Outcome::Unknown => return Forwarded::Answer(unavailable(&e)),
                         }
                     }
-                }
+                };
                 tracing::info!(leader = %leader.api_addr, epoch = leader.epoch, "the active node did not take the forwarded request; waiting for the lease to change hands");
                 refused = Some(id);
+                if moved {
+                    // The lease changed hands and the request provably did
+                    // not apply: look up the new holder now.
+                    ha.refresh_leader().await;
+                    continue;
+                }
             }
         }
         if Instant::now() + poll >= deadline {
