@@ -203,7 +203,17 @@ pub(crate) async fn forward(
         if let Some(leader) = live_leader(ha) {
             let id = (leader.holder.clone(), leader.epoch);
             if refused.as_ref() != Some(&id) {
-                let moved = match send(ha, req, &leader, &forward_id).await {
+                // A holder that stops answering (paused, cut off from this
+                // node) is given up on once the lease moves: from then on it
+                // can apply nothing, and the marker tells what it did.
+                let sent = tokio::select! {
+                    sent = send(ha, req, &leader, &forward_id) => sent,
+                    _ = lease_moved(ha, &leader, poll) => Sent::Unknown(
+                        "the active node stopped answering and lost the lease; the outcome is unknown"
+                            .to_string(),
+                    ),
+                };
+                let moved = match sent {
                     // "Nothing applied" covers the writes that completed; one
                     // still in flight when the node stepped down is checked
                     // like a lost answer, once the lease has moved.
@@ -262,6 +272,28 @@ enum Outcome {
     Unknown,
 }
 
+/// Resolves once the lease no longer names `leader` (checked after a grace
+/// second, so answers that come quickly cost no storage read).
+async fn lease_moved(ha: &crate::ha::HaState, leader: &crate::ha::LeaseRecord, poll: Duration) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    loop {
+        if let Ok(Some(bytes)) = ha.storage.get(crate::ha::LEASE_KEY).await {
+            if moved_from(&bytes, leader) {
+                return;
+            }
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// True when the stored lease `bytes` no longer name `leader` (another
+/// holder, another epoch, or released).
+fn moved_from(bytes: &[u8], leader: &crate::ha::LeaseRecord) -> bool {
+    serde_json::from_slice::<crate::ha::LeaseRecord>(bytes)
+        .map(|l| l.holder != leader.holder || l.epoch != leader.epoch)
+        .unwrap_or(false)
+}
+
 /// After a request was sent to `leader` and no answer came: waits until the
 /// lease has changed hands (from then on the old holder can apply nothing),
 /// then reads the request's marker to learn whether it applied.
@@ -275,10 +307,7 @@ async fn resolve_unknown(
     let marker = crate::ha::fence::applied_key(forward_id);
     while Instant::now() < deadline {
         if let Ok(Some(bytes)) = ha.storage.get(crate::ha::LEASE_KEY).await {
-            let moved = serde_json::from_slice::<crate::ha::LeaseRecord>(&bytes)
-                .map(|l| l.holder != leader.holder || l.epoch != leader.epoch)
-                .unwrap_or(false);
-            if moved {
+            if moved_from(&bytes, leader) {
                 return match ha.storage.get(&marker).await {
                     Ok(None) => Outcome::NotApplied,
                     Ok(Some(_)) => Outcome::Applied,
