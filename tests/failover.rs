@@ -361,6 +361,63 @@ fn kill_9_of_the_active_node_is_invisible_through_a_standby() {
 }
 
 #[test]
+fn a_paused_active_node_is_invisible_through_a_standby() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut f = start_fleet("stop", 3);
+    let (active, _) = f.c.wait_settled(Duration::from_secs(10));
+    let standby = f.c.standby_index(active);
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(WriterLog::default()));
+    let writer = spawn_writer(
+        f.c.node(standby).port,
+        f.c.root.clone(),
+        stop.clone(),
+        log.clone(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let cut = Instant::now();
+    f.c.node(active).signal("STOP");
+    let (new_active, took) = wait_other_active(&f.c, active, Duration::from_secs(TTL_SECS + 15));
+    println!("takeover from a paused node: {took:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    f.c.node(active).signal("CONT");
+    let log = log.lock().unwrap();
+    let gap = longest_gap(&log, cut - Duration::from_secs(1));
+    println!(
+        "SIGSTOP: {} writes acknowledged, longest gap {gap:?}, {} errors",
+        log.acked.len(),
+        log.errors.len()
+    );
+    for (n, _, e) in &log.errors {
+        println!("  write {n} ended with: {e}");
+        // Only the request the paused node held may end in an error, and
+        // only one that says it landed (checked below) or is unknown.
+        assert!(
+            e.contains("the write landed") || e.contains("the outcome is unknown"),
+            "{e}"
+        );
+        if e.contains("the write landed") {
+            let r = f.c.call(
+                new_active,
+                "GET",
+                &format!("/v1/secret/data/loop/{n}"),
+                None,
+            );
+            expect_status(&r, 200, "the write reported as landed");
+        }
+    }
+    assert!(log.errors.len() <= 1, "more than one request failed");
+    assert!(
+        gap <= Duration::from_secs(TTL_SECS + 2),
+        "longest gap between acknowledged writes {gap:?} > lease_ttl + 2 s"
+    );
+    check_all_acked(&f.c, new_active, &log);
+    drop(f.c.nodes.drain(..));
+}
+
+#[test]
 fn sigterm_exits_within_5s_with_storage_unreachable() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut f = start_fleet("sigterm", 2);
@@ -477,6 +534,11 @@ fn lost_answers_of_applied_writes_end_in_success() {
         "kv v1 deleted",
     );
     // KV v2 delete of the latest version, and destroy (conditioned).
+    assert!(
+        s.stderr().contains("whose answer was lost had committed"),
+        "the lost answers were resolved by re-reading: {}",
+        s.stderr()
+    );
     lost("kv v2 delete", "DELETE", "/v1/secret/data/amb", None, 204);
     expect_status(
         &s.call("GET", "/v1/secret/data/amb", Some(&root), None),

@@ -191,6 +191,106 @@ pub(crate) async fn sweep_applied(ha: &HaState, max_age: std::time::Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ha::{HaConfig, Held, LeaseRecord};
+    use crate::storage::memory::MemoryStorage;
+    use std::time::{Duration, Instant};
+
+    /// An active node on memory storage (lease written, held).
+    async fn active(storage: Arc<dyn Storage>) -> Arc<HaState> {
+        let ha = Arc::new(HaState::new(
+            storage.clone(),
+            "http://127.0.0.1:1".into(),
+            HaConfig {
+                lease_ttl: Duration::from_secs(10),
+                can_lead: true,
+            },
+        ));
+        let record = LeaseRecord {
+            holder: ha.node_id.clone(),
+            api_addr: ha.api_addr.clone(),
+            epoch: 1,
+            acquired: String::new(),
+        };
+        let bytes = serde_json::to_vec(&record).unwrap();
+        storage.put(LEASE_KEY, bytes.clone()).await.unwrap();
+        ha.become_active(Held {
+            lease_bytes: bytes,
+            record,
+            valid_until: Instant::now() + Duration::from_secs(60),
+        });
+        ha
+    }
+
+    /// Storage whose writes never finish (unreachable).
+    struct Stuck(MemoryStorage);
+
+    #[async_trait]
+    impl Storage for Stuck {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+            self.0.get(key).await
+        }
+        async fn list_page(
+            &self,
+            prefix: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<String>, StorageError> {
+            self.0.list_page(prefix, after, limit).await
+        }
+        async fn batch(&self, _batch: Batch) -> Result<(), StorageError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_step_down_fails_writes_in_flight_at_once() {
+        let inner: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let ha = active(inner.clone()).await;
+        let stuck: Arc<dyn Storage> = Arc::new(Stuck(MemoryStorage::new()));
+        let fenced = Arc::new(FencedStorage::new(stuck, ha.clone()));
+        let f = fenced.clone();
+        let write = tokio::spawn(async move { f.put("logical/x", b"v".to_vec()).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ha.step_down("test");
+        let out = tokio::time::timeout(Duration::from_secs(2), write)
+            .await
+            .expect("the write gave up at once")
+            .unwrap();
+        assert!(matches!(out, Err(StorageError::LeaseLost)), "{out:?}");
+        // And a new write is refused before touching storage.
+        assert!(matches!(
+            fenced.put("logical/y", vec![]).await,
+            Err(StorageError::ReadOnly)
+        ));
+    }
+
+    #[tokio::test]
+    async fn forwarded_writes_carry_their_marker_and_old_markers_are_swept() {
+        let inner: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let ha = active(inner.clone()).await;
+        let fenced = FencedStorage::new(inner.clone(), ha.clone());
+        let now = chrono::Utc::now().timestamp();
+        let id = format!("{now}-{}", uuid::Uuid::new_v4());
+        let wrote = Arc::new(AtomicBool::new(false));
+        let out = run_request(Some(&ha), wrote.clone(), Some(id.clone()), async {
+            fenced.put("logical/a", b"1".to_vec()).await
+        })
+        .await;
+        assert!(matches!(out, Some(Ok(()))));
+        assert!(wrote.load(Ordering::Relaxed));
+        assert!(inner.get(&applied_key(&id)).await.unwrap().is_some());
+        // A client-chosen id is ignored.
+        run_request(Some(&ha), wrote.clone(), Some("1-../x".into()), async {
+            fenced.put("logical/b", b"1".to_vec()).await
+        })
+        .await;
+        assert_eq!(inner.list(APPLIED_PREFIX).await.unwrap(), vec![id.clone()]);
+        // Sweeping keeps young markers and deletes old ones.
+        let old = format!("{}-{}", now - 3600, uuid::Uuid::new_v4());
+        inner.put(&applied_key(&old), Vec::new()).await.unwrap();
+        sweep_applied(&ha, Duration::from_secs(200)).await;
+        assert_eq!(inner.list(APPLIED_PREFIX).await.unwrap(), vec![id]);
+    }
 
     #[test]
     fn forward_ids_are_checked() {

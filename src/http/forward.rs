@@ -11,7 +11,13 @@
 //! standby re-reads the lease and re-forwards to the new holder (or runs the
 //! request itself if it took the lease), until the lease has had time to
 //! change hands ([`reforward_window`]). It never re-sends a request whose
-//! fate is unknown (sent, then no answer): that ends in a 503.
+//! fate is unknown (sent, then no answer) blindly: every forwarded request
+//! carries an id ([`FORWARD_ID_HEADER`]) that the active node writes as a
+//! marker in each of the request's fenced batches (`ha::fence`). Once the
+//! lease has moved, the old holder can apply nothing more, so the marker
+//! decides: absent, the request is re-forwarded; present, the client gets a
+//! 503 saying the write landed but its answer was lost; and when the lease
+//! does not move in time, a 503 saying the outcome is unknown.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -139,7 +145,7 @@ pub(crate) fn reforward_window(ttl: Duration) -> Duration {
 enum Sent {
     Answer(HttpResponse),
     /// Provably not delivered (no connection was made).
-    NotSent(String),
+    Undelivered(String),
     /// Sent, but no (complete) answer: it may have applied.
     Unknown(String),
 }
@@ -197,25 +203,55 @@ pub(crate) async fn forward(
         if let Some(leader) = live_leader(ha) {
             let id = (leader.holder.clone(), leader.epoch);
             if refused.as_ref() != Some(&id) {
-                match send(core, ha, req, &leader, &forward_id).await {
+                // A holder that stops answering (paused, cut off from this
+                // node) is given up on once the lease moves: from then on it
+                // can apply nothing, and the marker tells what it did.
+                let sent = tokio::select! {
+                    sent = send(core, ha, req, &leader, &forward_id) => sent,
+                    _ = lease_moved(ha, &leader, poll) => Sent::Unknown(
+                        "the active node stopped answering and lost the lease; the outcome is unknown"
+                            .to_string(),
+                    ),
+                };
+                let moved = match sent {
+                    // "Nothing applied" covers the writes that completed; one
+                    // still in flight when the node stepped down is checked
+                    // like a lost answer, once the lease has moved.
                     Sent::Answer(resp) if refused_unapplied(&resp) => {
                         problem = format!(
                             "the active node at {} stepped down; no new active node took over in time",
                             leader.api_addr
                         );
+                        match resolve_unknown(ha, &leader, &forward_id, deadline, poll).await {
+                            Outcome::NotApplied => true,
+                            Outcome::Applied => return Forwarded::Answer(unavailable(LANDED)),
+                            Outcome::Unknown => false,
+                        }
                     }
                     Sent::Answer(resp) => return Forwarded::Answer(resp),
-                    Sent::NotSent(e) => problem = e,
+                    Sent::Undelivered(e) => {
+                        problem = e;
+                        false
+                    }
                     Sent::Unknown(e) => {
                         match resolve_unknown(ha, &leader, &forward_id, deadline, poll).await {
-                            Outcome::NotApplied => problem = e,
+                            Outcome::NotApplied => {
+                                problem = e;
+                                true
+                            }
                             Outcome::Applied => return Forwarded::Answer(unavailable(LANDED)),
                             Outcome::Unknown => return Forwarded::Answer(unavailable(&e)),
                         }
                     }
-                }
+                };
                 tracing::info!(leader = %leader.api_addr, epoch = leader.epoch, "the active node did not take the forwarded request; waiting for the lease to change hands");
                 refused = Some(id);
+                if moved {
+                    // The lease changed hands and the request provably did
+                    // not apply: look up the new holder now.
+                    ha.refresh_leader().await;
+                    continue;
+                }
             }
         }
         if Instant::now() + poll >= deadline {
@@ -236,6 +272,28 @@ enum Outcome {
     Unknown,
 }
 
+/// Resolves once the lease no longer names `leader` (checked after a grace
+/// second, so answers that come quickly cost no storage read).
+async fn lease_moved(ha: &crate::ha::HaState, leader: &crate::ha::LeaseRecord, poll: Duration) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    loop {
+        if let Ok(Some(bytes)) = ha.storage.get(crate::ha::LEASE_KEY).await {
+            if moved_from(&bytes, leader) {
+                return;
+            }
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// True when the stored lease `bytes` no longer name `leader` (another
+/// holder, another epoch, or released).
+fn moved_from(bytes: &[u8], leader: &crate::ha::LeaseRecord) -> bool {
+    serde_json::from_slice::<crate::ha::LeaseRecord>(bytes)
+        .map(|l| l.holder != leader.holder || l.epoch != leader.epoch)
+        .unwrap_or(false)
+}
+
 /// After a request was sent to `leader` and no answer came: waits until the
 /// lease has changed hands (from then on the old holder can apply nothing),
 /// then reads the request's marker to learn whether it applied.
@@ -249,10 +307,7 @@ async fn resolve_unknown(
     let marker = crate::ha::fence::applied_key(forward_id);
     while Instant::now() < deadline {
         if let Ok(Some(bytes)) = ha.storage.get(crate::ha::LEASE_KEY).await {
-            let moved = serde_json::from_slice::<crate::ha::LeaseRecord>(&bytes)
-                .map(|l| l.holder != leader.holder || l.epoch != leader.epoch)
-                .unwrap_or(false);
-            if moved {
+            if moved_from(&bytes, leader) {
                 return match ha.storage.get(&marker).await {
                     Ok(None) => Outcome::NotApplied,
                     Ok(Some(_)) => Outcome::Applied,
@@ -351,11 +406,11 @@ async fn send(
 ) -> Sent {
     let client = match client() {
         Ok(c) => c,
-        Err(e) => return Sent::NotSent(format!("cannot forward to the active node: {e}")),
+        Err(e) => return Sent::Undelivered(format!("cannot forward to the active node: {e}")),
     };
     let mut outgoing = match build_outgoing(core, ha, req, &target(leader, req)).await {
         Ok(r) => r,
-        Err(e) => return Sent::NotSent(e),
+        Err(e) => return Sent::Undelivered(e),
     };
     if let Ok(v) = HeaderValue::from_str(forward_id) {
         outgoing
@@ -365,7 +420,7 @@ async fn send(
     let answer = match tokio::time::timeout(FORWARD_TIMEOUT, client.request(outgoing)).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) if e.is_connect() => {
-            return Sent::NotSent(format!("cannot reach the active node: {e}"))
+            return Sent::Undelivered(format!("cannot reach the active node: {e}"))
         }
         Ok(Err(e)) => {
             return Sent::Unknown(format!(
