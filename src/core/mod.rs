@@ -114,6 +114,7 @@ impl Core {
     ) -> Arc<Self> {
         let barrier = Arc::new(Barrier::new(storage));
         barrier.set_sole_writer(options.ha.is_none());
+        let identity = crate::engines::identity::IdentityStore::new(options.api_addr.clone());
         Arc::new(Self {
             barrier,
             seal,
@@ -129,7 +130,7 @@ impl Core {
             cache_generation: RwLock::new(Vec::new()),
             operator: rekey::OperatorState::default(),
             audit: audit::AuditState::default(),
-            identity: crate::engines::identity::IdentityStore::new(),
+            identity,
         })
     }
 

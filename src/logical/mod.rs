@@ -62,6 +62,9 @@ pub(crate) struct Request {
     pub(crate) client_token: Option<String>,
     /// The caller's IP address, for CIDR-bound credentials.
     pub(crate) remote_addr: Option<std::net::IpAddr>,
+    /// The identity entity of the caller's token, set by core once the
+    /// token is authenticated (empty: none); never taken from the client.
+    pub(crate) entity_id: String,
 }
 
 impl Request {
@@ -76,6 +79,7 @@ impl Request {
             headers: HashMap::new(),
             client_token: None,
             remote_addr: None,
+            entity_id: String::new(),
         }
     }
 

@@ -41,6 +41,8 @@ pub(crate) struct IdentityStore {
     /// at: served while that is the generation this node last saw, so a warm
     /// request with an entity costs no storage read at all.
     hot: std::sync::Mutex<Option<(Vec<u8>, Arc<Snapshot>)>>,
+    /// The node's `api_addr`: the default issuer of identity tokens.
+    api_addr: Option<String>,
 }
 
 /// What an entity adds to a token at request time.
@@ -56,8 +58,15 @@ fn corrupt(e: serde_json::Error) -> LogicalError {
 }
 
 impl IdentityStore {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    pub(crate) fn new(api_addr: Option<String>) -> Arc<Self> {
+        Arc::new(Self {
+            api_addr,
+            ..Self::default()
+        })
+    }
+
+    pub(crate) fn api_addr(&self) -> Option<String> {
+        self.api_addr.clone()
     }
 
     /// Called by core whenever the mount table changes.
