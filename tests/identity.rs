@@ -772,3 +772,13 @@ fn audit_entries_carry_the_entity_id() {
     });
     assert!(found, "no request entry with auth.entity_id {entity}:\n{text}");
 }
+
+#[test]
+fn identity_tokens_verify_with_the_published_jwks() {
+    let s = Server::dev();
+    run_python(&s, "identity_token.py");
+    // The discovery document and the key set need no token.
+    let r = s.call("GET", "/v1/identity/oidc/.well-known/keys", None, None);
+    expect_status(&r, 200, "jwks");
+    assert!(r.json()["keys"].as_array().is_some_and(|k| !k.is_empty()));
+}
