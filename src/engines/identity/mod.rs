@@ -60,10 +60,7 @@ const MERGE_FIELDS: &[Field] = &[
     Field::comma_strings("conflicting_alias_ids_to_keep", "Alias IDs to keep in case of conflicting aliases. Ignored if no conflicting aliases found"),
 ];
 
-const BATCH_DELETE_FIELDS: &[Field] = &[Field::comma_strings(
-    "entity_ids",
-    "Entity IDs to delete",
-)];
+const BATCH_DELETE_FIELDS: &[Field] = &[Field::comma_strings("entity_ids", "Entity IDs to delete")];
 
 const HELP: &str = "The identity store: entities, their aliases in auth methods, and groups of entities whose policies apply to every token of their members.";
 

@@ -18,8 +18,8 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::logical::cache::GenerationCache;
 use crate::logical::auth::Alias;
+use crate::logical::cache::GenerationCache;
 use crate::logical::{LogicalError, StorageView};
 use crate::storage::BatchItem;
 
@@ -85,7 +85,10 @@ impl IdentityStore {
     }
 
     pub(crate) fn mount(&self, accessor: &str) -> Option<MountInfo> {
-        self.mounts().iter().find(|m| m.accessor == accessor).cloned()
+        self.mounts()
+            .iter()
+            .find(|m| m.accessor == accessor)
+            .cloned()
     }
 
     fn own_view(&self) -> Option<StorageView> {
@@ -234,7 +237,10 @@ impl IdentityStore {
                 }
             }
             for g in state.groups.values_mut() {
-                if g.alias.as_ref().is_some_and(|a| a.mount_accessor == accessor) {
+                if g.alias
+                    .as_ref()
+                    .is_some_and(|a| a.mount_accessor == accessor)
+                {
                     g.alias = None;
                     g.modify_index += 1;
                     changed = true;
@@ -260,9 +266,9 @@ fn external_groups(state: &State, accessor: &str, group_aliases: &[String]) -> V
         .values()
         .filter(|g| g.group_type == GroupType::External)
         .filter(|g| {
-            g.alias.as_ref().is_some_and(|a| {
-                a.mount_accessor == accessor && group_aliases.iter().any(|n| *n == a.name)
-            })
+            g.alias
+                .as_ref()
+                .is_some_and(|a| a.mount_accessor == accessor && group_aliases.contains(&a.name))
         })
         .map(|g| g.id.clone())
         .collect();
@@ -276,7 +282,11 @@ fn current_external(state: &State, accessor: &str, entity_id: &str) -> Vec<Strin
         .groups
         .values()
         .filter(|g| g.group_type == GroupType::External)
-        .filter(|g| g.alias.as_ref().is_some_and(|a| a.mount_accessor == accessor))
+        .filter(|g| {
+            g.alias
+                .as_ref()
+                .is_some_and(|a| a.mount_accessor == accessor)
+        })
         .filter(|g| g.member_entity_ids.iter().any(|m| m == entity_id))
         .map(|g| g.id.clone())
         .collect();
@@ -303,7 +313,12 @@ fn login_plan(
 
 /// Creates or updates the entity and alias of a login and its external
 /// group memberships; returns the entity id.
-fn apply_login(state: &mut State, accessor: &str, alias: &Alias, group_aliases: &[String]) -> String {
+fn apply_login(
+    state: &mut State,
+    accessor: &str,
+    alias: &Alias,
+    group_aliases: &[String],
+) -> String {
     let t = now();
     let found = state
         .alias_by_factors(accessor, &alias.name)
@@ -347,12 +362,14 @@ fn apply_login(state: &mut State, accessor: &str, alias: &Alias, group_aliases: 
     let wanted = external_groups(state, accessor, group_aliases);
     for g in state.groups.values_mut() {
         let of_mount = g.group_type == GroupType::External
-            && g.alias.as_ref().is_some_and(|a| a.mount_accessor == accessor);
+            && g.alias
+                .as_ref()
+                .is_some_and(|a| a.mount_accessor == accessor);
         if !of_mount {
             continue;
         }
-        let member = g.member_entity_ids.iter().any(|m| *m == entity_id);
-        let should = wanted.iter().any(|w| *w == g.id);
+        let member = g.member_entity_ids.contains(&entity_id);
+        let should = wanted.contains(&g.id);
         if member != should {
             if should {
                 g.member_entity_ids.push(entity_id.clone());

@@ -88,14 +88,21 @@ impl SigningKey {
     pub(crate) fn generate(alg: &str) -> Result<Self, JoseError> {
         let pkcs8 = if rsa_alg(alg).is_some() {
             let kp = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| JoseError::Generate)?;
-            let der: aws_lc_rs::encoding::Pkcs8V1Der = kp.as_der().map_err(|_| JoseError::Generate)?;
+            let der: aws_lc_rs::encoding::Pkcs8V1Der =
+                kp.as_der().map_err(|_| JoseError::Generate)?;
             der.as_ref().to_vec()
         } else if let Some(a) = ec_alg(alg) {
             let kp = EcdsaKeyPair::generate(a).map_err(|_| JoseError::Generate)?;
-            kp.to_pkcs8v1().map_err(|_| JoseError::Generate)?.as_ref().to_vec()
+            kp.to_pkcs8v1()
+                .map_err(|_| JoseError::Generate)?
+                .as_ref()
+                .to_vec()
         } else if alg == "EdDSA" {
             let kp = Ed25519KeyPair::generate().map_err(|_| JoseError::Generate)?;
-            kp.to_pkcs8v1().map_err(|_| JoseError::Generate)?.as_ref().to_vec()
+            kp.to_pkcs8v1()
+                .map_err(|_| JoseError::Generate)?
+                .as_ref()
+                .to_vec()
         } else {
             return Err(JoseError::UnknownAlgorithm(alg.to_string()));
         };
@@ -229,7 +236,9 @@ pub(crate) fn verify(token: &str, key: &PublicKey) -> Result<Value, JoseError> {
     if header["alg"].as_str() != Some(key.alg.as_str()) {
         return Err(JoseError::BadSignature);
     }
-    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| JoseError::Malformed)?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| JoseError::Malformed)?;
     key.verify(format!("{h}.{p}").as_bytes(), &sig)?;
     URL_SAFE_NO_PAD
         .decode(p)

@@ -128,7 +128,11 @@ async fn store<T: Serialize>(view: &StorageView, key: &str, v: &T) -> Result<(),
 }
 
 impl NamedKey {
-    fn new(algorithm: &str, rotation_period: u64, verification_ttl: u64) -> Result<Self, LogicalError> {
+    fn new(
+        algorithm: &str,
+        rotation_period: u64,
+        verification_ttl: u64,
+    ) -> Result<Self, LogicalError> {
         let signing = SigningKey::generate(algorithm).map_err(jose_err)?;
         let public = signing.public().map_err(jose_err)?;
         Ok(Self {
@@ -188,7 +192,7 @@ impl Identity {
     pub(super) async fn oidc_config_write(&self, c: &Ctx<'_>) -> LogicalResult {
         let mut cfg: OidcConfig = load(c.view, CONFIG_KEY).await?.unwrap_or_default();
         if let Some(i) = c.fields.get_ok::<String>("issuer") {
-            if !i.is_empty() && !(i.starts_with("http://") || i.starts_with("https://")) {
+            if !(i.is_empty() || i.starts_with("http://") || i.starts_with("https://")) {
                 return Err(LogicalError::bad(format!("invalid issuer, which must include only a scheme, host, and optional port (e.g. https://example.com:8200): {i}")));
             }
             cfg.issuer = i;
@@ -220,7 +224,9 @@ impl Identity {
             .or_else(|| existing.as_ref().map(|k| k.verification_ttl))
             .unwrap_or(DAY);
         if rotation < 60 {
-            return Err(LogicalError::bad("rotation_period must be at least one minute"));
+            return Err(LogicalError::bad(
+                "rotation_period must be at least one minute",
+            ));
         }
         let mut key = match existing {
             Some(mut k) if k.algorithm == algorithm => {
@@ -420,10 +426,7 @@ impl Identity {
         claims.insert("iat".into(), json!(iat));
         claims.insert("exp".into(), json!(iat + role.ttl as i64));
         claims.insert("namespace".into(), json!("root"));
-        let token = key
-            .signing
-            .sign(&Value::Object(claims))
-            .map_err(jose_err)?;
+        let token = key.signing.sign(&Value::Object(claims)).map_err(jose_err)?;
         Ok(Response::json(json!({
             "client_id": role.client_id,
             "token": token,
