@@ -494,6 +494,8 @@ fn userpass_login_creates_then_reuses_an_entity_and_group_policy_applies() {
         .unwrap()
         .to_string();
     assert_eq!(read(&token), 200, "group grants the read");
+    let look = s.call("GET", "/v1/auth/token/lookup-self", Some(&token), None);
+    assert_eq!(data(&look)["identity_policies"], json!(["team-read"]));
     let caps = s.post(
         "/v1/sys/capabilities",
         json!({"token": token, "paths": ["secret/data/team"]}),
