@@ -52,7 +52,10 @@ fn identity_is_mounted_and_cannot_be_removed() {
     let r = s.delete("/v1/sys/mounts/identity");
     expect_status(&r, 400, "disable identity");
     assert!(r.text().contains("cannot unmount"), "{}", r.text());
-    let r = s.post("/v1/sys/remount", json!({"from": "identity", "to": "ident2"}));
+    let r = s.post(
+        "/v1/sys/remount",
+        json!({"from": "identity", "to": "ident2"}),
+    );
     expect_status(&r, 400, "remount identity");
     assert_eq!(r.json()["errors"][0], "cannot remount \"identity/\"");
 }
