@@ -52,6 +52,12 @@ fn identity_is_mounted_and_cannot_be_removed() {
     let r = s.delete("/v1/sys/mounts/identity");
     expect_status(&r, 400, "disable identity");
     assert!(r.text().contains("cannot unmount"), "{}", r.text());
+    let r = s.post(
+        "/v1/sys/remount",
+        json!({"from": "identity", "to": "ident2"}),
+    );
+    expect_status(&r, 400, "remount identity");
+    assert_eq!(r.json()["errors"][0], "cannot remount \"identity/\"");
 }
 
 #[test]
@@ -82,7 +88,10 @@ fn entity_crud_list_and_lookup_match_vault() {
     let l = s.list("/v1/identity/entity/id");
     assert_eq!(list_keys(&l), vec![id.clone()]);
     assert_eq!(data(&l)["key_info"][&id]["name"], "alice");
-    assert_eq!(list_keys(&s.list("/v1/identity/entity/name")), vec!["alice"]);
+    assert_eq!(
+        list_keys(&s.list("/v1/identity/entity/name")),
+        vec!["alice"]
+    );
 
     // Update by id, by name, and a create with an existing name: 204.
     let r = s.post(
@@ -91,7 +100,10 @@ fn entity_crud_list_and_lookup_match_vault() {
     );
     expect_status(&r, 204, "update by id");
     expect_status(
-        &s.post("/v1/identity/entity", json!({"name":"alice","disabled":false})),
+        &s.post(
+            "/v1/identity/entity",
+            json!({"name":"alice","disabled":false}),
+        ),
         204,
         "create same name",
     );
@@ -130,8 +142,16 @@ fn entity_crud_list_and_lookup_match_vault() {
     assert_eq!(none.json()["errors"][0], "query parameter not supplied");
 
     // Delete, twice.
-    expect_status(&s.delete(&format!("/v1/identity/entity/id/{id}")), 204, "delete");
-    expect_status(&s.delete(&format!("/v1/identity/entity/id/{id}")), 204, "again");
+    expect_status(
+        &s.delete(&format!("/v1/identity/entity/id/{id}")),
+        204,
+        "delete",
+    );
+    expect_status(
+        &s.delete(&format!("/v1/identity/entity/id/{id}")),
+        204,
+        "again",
+    );
     expect_status(&s.get(&format!("/v1/identity/entity/id/{id}")), 404, "gone");
     expect_status(&s.list("/v1/identity/entity/id"), 404, "empty list");
 }
@@ -156,7 +176,10 @@ fn aliases_are_unique_per_mount_and_validated() {
     assert_eq!(a["mount_path"], "auth/userpass/");
     assert_eq!(a["mount_type"], "userpass");
     assert_eq!(a["custom_metadata"], json!({"source":"t"}));
-    assert_eq!(list_keys(&s.list("/v1/identity/entity-alias/id")), vec![alias_id.clone()]);
+    assert_eq!(
+        list_keys(&s.list("/v1/identity/entity-alias/id")),
+        vec![alias_id.clone()]
+    );
 
     let r = s.post(
         "/v1/identity/entity-alias",
@@ -235,7 +258,10 @@ fn groups_internal_external_nested_and_bad_input() {
     assert_eq!(g["type"], "internal");
     let l = s.list("/v1/identity/group/id");
     assert_eq!(data(&l)["key_info"][&eng]["num_member_entities"], 1);
-    assert_eq!(list_keys(&s.list("/v1/identity/group/name")), vec!["engineering"]);
+    assert_eq!(
+        list_keys(&s.list("/v1/identity/group/name")),
+        vec!["engineering"]
+    );
 
     // Nested: all ⊃ engineering.
     let all = data(&s.post(
@@ -245,7 +271,10 @@ fn groups_internal_external_nested_and_bad_input() {
         .as_str()
         .unwrap()
         .to_string();
-    let e = data(&s.get(&format!("/v1/identity/entity/id/{}", alice.as_str().unwrap())));
+    let e = data(&s.get(&format!(
+        "/v1/identity/entity/id/{}",
+        alice.as_str().unwrap()
+    )));
     assert_eq!(e["direct_group_ids"], json!([eng]));
     assert_eq!(e["inherited_group_ids"], json!([all]));
     assert_eq!(
@@ -260,7 +289,10 @@ fn groups_internal_external_nested_and_bad_input() {
     expect_status(&cyc, 400, "cycle");
     assert!(cyc.text().contains("cyclic relationship"), "{}", cyc.text());
     expect_status(
-        &s.post(&format!("/v1/identity/group/id/{eng}"), json!({"member_group_ids":[eng]})),
+        &s.post(
+            &format!("/v1/identity/group/id/{eng}"),
+            json!({"member_group_ids":[eng]}),
+        ),
         400,
         "self",
     );
@@ -274,9 +306,15 @@ fn groups_internal_external_nested_and_bad_input() {
         ghost.json()["errors"][0],
         "1 error occurred:\n\t* invalid entity ID \"11111111-2222-3333-4444-555555555555\"\n\n"
     );
-    let bad_type = s.post("/v1/identity/group", json!({"name":"odd","type":"sideways"}));
+    let bad_type = s.post(
+        "/v1/identity/group",
+        json!({"name":"odd","type":"sideways"}),
+    );
     expect_status(&bad_type, 400, "bad type");
-    assert_eq!(bad_type.json()["errors"][0], "invalid group type \"sideways\"");
+    assert_eq!(
+        bad_type.json()["errors"][0],
+        "invalid group type \"sideways\""
+    );
 
     // External group with an alias.
     let ext = data(&s.post(
@@ -307,7 +345,10 @@ fn groups_internal_external_nested_and_bad_input() {
     let g = data(&s.get(&format!("/v1/identity/group/id/{ext}")));
     assert_eq!(g["alias"]["id"], ga_id);
     assert_eq!(g["modify_index"], 2);
-    assert_eq!(list_keys(&s.list("/v1/identity/group-alias/id")), vec![ga_id]);
+    assert_eq!(
+        list_keys(&s.list("/v1/identity/group-alias/id")),
+        vec![ga_id]
+    );
     let miss = s.post(
         "/v1/identity/group-alias",
         json!({"name":"x","canonical_id":ext}),
@@ -318,8 +359,16 @@ fn groups_internal_external_nested_and_bad_input() {
     assert_eq!(data(&lg)["id"], eng);
 
     // Deletes by id and by name; the parent loses its member group.
-    expect_status(&s.delete(&format!("/v1/identity/group/id/{eng}")), 204, "del id");
-    expect_status(&s.delete("/v1/identity/group/name/ext-admins"), 204, "del name");
+    expect_status(
+        &s.delete(&format!("/v1/identity/group/id/{eng}")),
+        204,
+        "del id",
+    );
+    expect_status(
+        &s.delete("/v1/identity/group/name/ext-admins"),
+        204,
+        "del name",
+    );
     expect_status(&s.get(&format!("/v1/identity/group/id/{eng}")), 404, "gone");
     assert_eq!(
         data(&s.get(&format!("/v1/identity/group/id/{all}")))["member_group_ids"],
@@ -331,8 +380,10 @@ fn groups_internal_external_nested_and_bad_input() {
 fn merge_moves_aliases_and_batch_delete() {
     let s = Server::dev();
     let acc = enable_userpass(&s);
-    let bob = data(&s.post("/v1/identity/entity", json!({"name":"bob","policies":["default"]})))
-        ["id"]
+    let bob = data(&s.post(
+        "/v1/identity/entity",
+        json!({"name":"bob","policies":["default"]}),
+    ))["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -345,7 +396,10 @@ fn merge_moves_aliases_and_batch_delete() {
         json!({"name":"carol","canonical_id":carol,"mount_accessor":acc}),
     ))["id"]
         .clone();
-    let r = s.post("/v1/identity/entity/merge", json!({"from_entity_ids":[carol]}));
+    let r = s.post(
+        "/v1/identity/entity/merge",
+        json!({"from_entity_ids":[carol]}),
+    );
     expect_status(&r, 400, "missing to");
     assert_eq!(r.json()["errors"][0], "missing entity id to merge to");
     let r = s.post(
@@ -362,7 +416,11 @@ fn merge_moves_aliases_and_batch_delete() {
         204,
         "merge",
     );
-    expect_status(&s.get(&format!("/v1/identity/entity/id/{carol}")), 404, "merged away");
+    expect_status(
+        &s.get(&format!("/v1/identity/entity/id/{carol}")),
+        404,
+        "merged away",
+    );
     let e = data(&s.get(&format!("/v1/identity/entity/id/{bob}")));
     assert_eq!(e["merged_entity_ids"], json!([carol]));
     assert_eq!(e["aliases"][0]["id"], alias);
@@ -410,7 +468,11 @@ fn userpass_login_creates_then_reuses_an_entity_and_group_policy_applies() {
     assert!(!entity.is_empty(), "{auth}");
     let token = auth["client_token"].as_str().unwrap().to_string();
     let again = login(&s, "dave", "pw-dave-1");
-    assert_eq!(again["entity_id"], entity.as_str(), "a second login reuses it");
+    assert_eq!(
+        again["entity_id"],
+        entity.as_str(),
+        "a second login reuses it"
+    );
 
     let e = data(&s.get(&format!("/v1/identity/entity/id/{entity}")));
     assert_eq!(e["aliases"][0]["name"], "dave");
@@ -438,6 +500,8 @@ fn userpass_login_creates_then_reuses_an_entity_and_group_policy_applies() {
         .unwrap()
         .to_string();
     assert_eq!(read(&token), 200, "group grants the read");
+    let look = s.call("GET", "/v1/auth/token/lookup-self", Some(&token), None);
+    assert_eq!(data(&look)["identity_policies"], json!(["team-read"]));
     let caps = s.post(
         "/v1/sys/capabilities",
         json!({"token": token, "paths": ["secret/data/team"]}),
@@ -446,7 +510,10 @@ fn userpass_login_creates_then_reuses_an_entity_and_group_policy_applies() {
 
     // Nested: move the policy to a parent group.
     expect_status(
-        &s.post(&format!("/v1/identity/group/id/{g}"), json!({"policies": []})),
+        &s.post(
+            &format!("/v1/identity/group/id/{g}"),
+            json!({"policies": []}),
+        ),
         200,
         "drop policy",
     );
@@ -463,7 +530,10 @@ fn userpass_login_creates_then_reuses_an_entity_and_group_policy_applies() {
 
     // A disabled entity's tokens are refused at once.
     expect_status(
-        &s.post(&format!("/v1/identity/entity/id/{entity}"), json!({"disabled": true})),
+        &s.post(
+            &format!("/v1/identity/entity/id/{entity}"),
+            json!({"disabled": true}),
+        ),
         204,
         "disable",
     );
@@ -471,7 +541,10 @@ fn userpass_login_creates_then_reuses_an_entity_and_group_policy_applies() {
     let look = s.call("GET", "/v1/auth/token/lookup-self", Some(&token), None);
     assert_eq!(look.status, 403, "every request of a disabled entity");
     expect_status(
-        &s.post(&format!("/v1/identity/entity/id/{entity}"), json!({"disabled": false})),
+        &s.post(
+            &format!("/v1/identity/entity/id/{entity}"),
+            json!({"disabled": false}),
+        ),
         204,
         "enable",
     );
@@ -487,7 +560,10 @@ fn approle_login_has_an_entity_named_by_role_id() {
         "enable",
     );
     expect_status(
-        &s.post("/v1/auth/approle/role/app", json!({"token_policies": ["default"]})),
+        &s.post(
+            "/v1/auth/approle/role/app",
+            json!({"token_policies": ["default"]}),
+        ),
         204,
         "role",
     );
@@ -576,11 +652,25 @@ fn ha_group_change_reaches_an_existing_token_on_a_standby() {
         r
     };
     ok(
-        c.call(active, "POST", "/v1/sys/mounts/secret", Some(&json!({"type": "kv", "options": {"version": "2"}}))),
+        c.call(
+            active,
+            "POST",
+            "/v1/sys/mounts/secret",
+            Some(&json!({"type": "kv", "options": {"version": "2"}})),
+        ),
         204,
         "kv",
     );
-    ok(c.call(active, "POST", "/v1/sys/auth/userpass", Some(&json!({"type": "userpass"}))), 204, "userpass");
+    ok(
+        c.call(
+            active,
+            "POST",
+            "/v1/sys/auth/userpass",
+            Some(&json!({"type": "userpass"})),
+        ),
+        204,
+        "userpass",
+    );
     ok(
         c.call(
             active,
@@ -591,9 +681,23 @@ fn ha_group_change_reaches_an_existing_token_on_a_standby() {
         204,
         "policy",
     );
-    ok(c.call(active, "POST", "/v1/secret/data/team", Some(&json!({"data": {"k": "v"}}))), 200, "secret");
     ok(
-        c.call(active, "POST", "/v1/auth/userpass/users/hana", Some(&json!({"password": "pw-hana-1"}))),
+        c.call(
+            active,
+            "POST",
+            "/v1/secret/data/team",
+            Some(&json!({"data": {"k": "v"}})),
+        ),
+        200,
+        "secret",
+    );
+    ok(
+        c.call(
+            active,
+            "POST",
+            "/v1/auth/userpass/users/hana",
+            Some(&json!({"password": "pw-hana-1"})),
+        ),
         204,
         "user",
     );
@@ -626,12 +730,18 @@ fn ha_group_change_reaches_an_existing_token_on_a_standby() {
             active,
             "POST",
             "/v1/identity/group",
-            Some(&json!({"name": "team", "policies": ["team-read"], "member_entity_ids": [entity]})),
+            Some(
+                &json!({"name": "team", "policies": ["team-read"], "member_entity_ids": [entity]}),
+            ),
         ),
         200,
         "group",
     );
-    assert_eq!(read(standby), 200, "the standby applies the new group at once");
+    assert_eq!(
+        read(standby),
+        200,
+        "the standby applies the new group at once"
+    );
     assert_eq!(read(active), 200);
 
     // Warm reads with the entity token cost the standby no more DynamoDB
@@ -642,15 +752,26 @@ fn ha_group_change_reaches_an_existing_token_on_a_standby() {
         "/v1/auth/token/create",
         Some(&json!({"policies": ["team-read"]})),
     );
-    let plain = plain.json()["auth"]["client_token"].as_str().unwrap().to_string();
+    let plain = plain.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let node = c.node(standby);
     for t in [&plain, &token] {
-        expect_status(&node.call("GET", "/v1/secret/data/team", Some(t), None), 200, "warm up");
+        expect_status(
+            &node.call("GET", "/v1/secret/data/team", Some(t), None),
+            200,
+            "warm up",
+        );
     }
     let measure = |t: &str| {
         let before = dynamodb_requests(node, &c.root);
         for _ in 0..20 {
-            expect_status(&node.call("GET", "/v1/secret/data/team", Some(t), None), 200, "read");
+            expect_status(
+                &node.call("GET", "/v1/secret/data/team", Some(t), None),
+                200,
+                "read",
+            );
         }
         dynamodb_requests(node, &c.root) - before
     };
@@ -700,28 +821,49 @@ fn token_roles_with_entity_aliases_and_aws_identity_config() {
         data(&s.get("/v1/auth/token/roles/svc"))["allowed_entity_aliases"],
         json!(["svc-*"])
     );
-    let r = s.post("/v1/auth/token/create/svc", json!({"entity_alias": "svc-billing"}));
+    let r = s.post(
+        "/v1/auth/token/create/svc",
+        json!({"entity_alias": "svc-billing"}),
+    );
     expect_status(&r, 200, "create with alias");
     let entity = r.json()["auth"]["entity_id"].as_str().unwrap().to_string();
     assert!(!entity.is_empty());
-    let again = s.post("/v1/auth/token/create/svc", json!({"entity_alias": "svc-billing"}));
+    let again = s.post(
+        "/v1/auth/token/create/svc",
+        json!({"entity_alias": "svc-billing"}),
+    );
     assert_eq!(again.json()["auth"]["entity_id"], entity.as_str(), "reused");
     let e = data(&s.get(&format!("/v1/identity/entity/id/{entity}")));
     assert_eq!(e["aliases"][0]["name"], "svc-billing");
     assert_eq!(e["aliases"][0]["mount_type"], "token");
-    let bad = s.post("/v1/auth/token/create/svc", json!({"entity_alias": "other"}));
+    let bad = s.post(
+        "/v1/auth/token/create/svc",
+        json!({"entity_alias": "other"}),
+    );
     expect_status(&bad, 400, "not allowed");
     assert_eq!(bad.json()["errors"][0], "invalid 'entity_alias' value");
     let no_role = s.post("/v1/auth/token/create", json!({"entity_alias": "svc-x"}));
     expect_status(&no_role, 400, "no role");
     // A child token shares its parent's entity.
-    let parent = again.json()["auth"]["client_token"].as_str().unwrap().to_string();
-    let child = s.call("POST", "/v1/auth/token/create", Some(&parent), Some(&json!({})));
+    let parent = again.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let child = s.call(
+        "POST",
+        "/v1/auth/token/create",
+        Some(&parent),
+        Some(&json!({})),
+    );
     expect_status(&child, 200, "child");
     assert_eq!(child.json()["auth"]["entity_id"], entity.as_str());
 
     // auth/aws/config/identity.
-    expect_status(&s.post("/v1/sys/auth/aws", json!({"type": "aws"})), 204, "aws");
+    expect_status(
+        &s.post("/v1/sys/auth/aws", json!({"type": "aws"})),
+        204,
+        "aws",
+    );
     let d = data(&s.get("/v1/auth/aws/config/identity"));
     assert_eq!(d["iam_alias"], "role_id");
     assert_eq!(d["iam_metadata"], json!(["account_id", "auth_type"]));
@@ -735,10 +877,16 @@ fn token_roles_with_entity_aliases_and_aws_identity_config() {
     );
     let d = data(&s.get("/v1/auth/aws/config/identity"));
     assert_eq!(d["iam_alias"], "full_arn");
-    assert_eq!(d["iam_metadata"], json!(["account_id", "auth_type", "client_arn"]));
+    assert_eq!(
+        d["iam_metadata"],
+        json!(["account_id", "auth_type", "client_arn"])
+    );
     let bad = s.post("/v1/auth/aws/config/identity", json!({"iam_alias": "nope"}));
     expect_status(&bad, 400, "bad alias");
-    assert_eq!(bad.json()["errors"][0], "iam_alias of \"nope\" not in set of allowed values");
+    assert_eq!(
+        bad.json()["errors"][0],
+        "iam_alias of \"nope\" not in set of allowed values"
+    );
 }
 
 #[test]
@@ -756,7 +904,10 @@ fn audit_entries_carry_the_entity_id() {
     );
     enable_userpass(&s);
     expect_status(
-        &s.post("/v1/auth/userpass/users/ivy", json!({"password": "pw-ivy-1"})),
+        &s.post(
+            "/v1/auth/userpass/users/ivy",
+            json!({"password": "pw-ivy-1"}),
+        ),
         204,
         "user",
     );
@@ -770,5 +921,18 @@ fn audit_entries_carry_the_entity_id() {
             .map(|v| v["type"] == "request" && v["auth"]["entity_id"] == entity.as_str())
             .unwrap_or(false)
     });
-    assert!(found, "no request entry with auth.entity_id {entity}:\n{text}");
+    assert!(
+        found,
+        "no request entry with auth.entity_id {entity}:\n{text}"
+    );
+}
+
+#[test]
+fn identity_tokens_verify_with_the_published_jwks() {
+    let s = Server::dev();
+    run_python(&s, "identity_token.py");
+    // The discovery document and the key set need no token.
+    let r = s.call("GET", "/v1/identity/oidc/.well-known/keys", None, None);
+    expect_status(&r, 200, "jwks");
+    assert!(r.json()["keys"].as_array().is_some_and(|k| !k.is_empty()));
 }

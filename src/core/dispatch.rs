@@ -211,6 +211,7 @@ impl Core {
         if !unauthenticated {
             match self.authenticate(state, req).await {
                 Ok(caller) => {
+                    req.entity_id = caller.entry.entity_id.clone();
                     let checked = match self.authorize(state, &caller, &target, req).await {
                         Ok(()) => state.tokens.consume_use(&caller).await.map_err(Into::into),
                         Err(e) => Err(e),

@@ -118,6 +118,7 @@ impl Core {
     ) -> Arc<Self> {
         let barrier = Arc::new(Barrier::new(storage));
         barrier.set_sole_writer(options.ha.is_none());
+        let identity = crate::engines::identity::IdentityStore::new(options.api_addr.clone());
         Arc::new(Self {
             barrier,
             seal,
@@ -133,7 +134,7 @@ impl Core {
             cache_generation: RwLock::new(Vec::new()),
             operator: rekey::OperatorState::default(),
             audit: audit::AuditState::default(),
-            identity: crate::engines::identity::IdentityStore::new(),
+            identity,
             forwarding_key: forwarding::ForwardingKeyCache::default(),
         })
     }

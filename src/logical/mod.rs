@@ -70,6 +70,9 @@ pub(crate) struct Request {
     pub(crate) raw_body: Option<Vec<u8>>,
     /// The client's TLS certificate chain (DER, leaf first; empty when none).
     pub(crate) client_cert_chain: Vec<Vec<u8>>,
+    /// The identity entity of the caller's token, set by core once the
+    /// token is authenticated (empty: none); never taken from the client.
+    pub(crate) entity_id: String,
 }
 
 impl Request {
@@ -87,6 +90,7 @@ impl Request {
             mount_ttls: (0, 0),
             raw_body: None,
             client_cert_chain: Vec::new(),
+            entity_id: String::new(),
         }
     }
 

@@ -29,13 +29,7 @@ const IAM_FIELDS: &[&str] = &[
     "inferred_entity_id",
     "inferred_entity_type",
 ];
-const EC2_FIELDS: &[&str] = &[
-    "account_id",
-    "ami_id",
-    "auth_type",
-    "instance_id",
-    "region",
-];
+const EC2_FIELDS: &[&str] = &["account_id", "ami_id", "auth_type", "instance_id", "region"];
 /// What `default` means for both metadata lists.
 const DEFAULT_FIELDS: &[&str] = &["account_id", "auth_type"];
 
@@ -68,7 +62,11 @@ impl Default for IdentityConfig {
 
 /// A metadata list as given: `default` expands to the default fields;
 /// every name must be one of `allowed`.
-fn metadata_list(name: &str, given: Vec<String>, allowed: &[&str]) -> Result<Vec<String>, LogicalError> {
+fn metadata_list(
+    name: &str,
+    given: Vec<String>,
+    allowed: &[&str],
+) -> Result<Vec<String>, LogicalError> {
     let mut out = Vec::new();
     for f in given {
         let f = f.trim().to_string();
@@ -197,10 +195,14 @@ mod tests {
         assert_eq!(a.name, "rid");
         assert_eq!(a.metadata.len(), 2);
         cfg.iam_alias = "full_arn".into();
-        cfg.iam_metadata = metadata_list("iam_metadata", vec!["client_arn".into()], IAM_FIELDS).unwrap();
+        cfg.iam_metadata =
+            metadata_list("iam_metadata", vec!["client_arn".into()], IAM_FIELDS).unwrap();
         let a = iam_alias(&cfg, "rid", "AIDA", "arn:full", "arn:canon", &fields);
         assert_eq!(a.name, "arn:full");
-        assert_eq!(a.metadata, BTreeMap::from([("client_arn".to_string(), "arn:full".to_string())]));
+        assert_eq!(
+            a.metadata,
+            BTreeMap::from([("client_arn".to_string(), "arn:full".to_string())])
+        );
         cfg.iam_alias = "unique_id".into();
         assert_eq!(iam_alias(&cfg, "r", "AIDA", "f", "c", &fields).name, "AIDA");
         assert!(metadata_list("iam_metadata", vec!["bogus".into()], IAM_FIELDS).is_err());

@@ -297,25 +297,31 @@ impl TokenScope<'_> {
             .lookup(&token)
             .await?
             .ok_or_else(|| LogicalError::Forbidden("bad token".into()))?;
-        Ok(Response::json(lookup_json(
-            &found.entry,
-            &token,
-            self.now(),
-        )))
+        self.lookup_body(&found.entry, &token).await
+    }
+
+    /// Vault's lookup body plus `identity_policies`: what the token's
+    /// entity and its groups add (shown only when there are some).
+    async fn lookup_body(&self, entry: &TokenEntry, id: &str) -> LogicalResult {
+        let mut v = lookup_json(entry, id, self.now());
+        if !entry.entity_id.is_empty() {
+            if let Some(g) = self.identity.entity_grant(&entry.entity_id).await? {
+                if !g.policies.is_empty() {
+                    v["identity_policies"] = json!(g.policies);
+                }
+            }
+        }
+        Ok(Response::json(v))
     }
 
     async fn lookup_self(&self, c: &Ctx<'_>) -> LogicalResult {
         let id = c.req.client_token.clone().unwrap_or_default();
-        Ok(Response::json(lookup_json(
-            &self.caller.entry,
-            &id,
-            self.now(),
-        )))
+        self.lookup_body(&self.caller.entry, &id).await
     }
 
     async fn lookup_accessor(&self, c: &Ctx<'_>) -> LogicalResult {
         let found = self.by_accessor(c, invalid_accessor_denied).await?;
-        Ok(Response::json(lookup_json(&found.entry, "", self.now())))
+        self.lookup_body(&found.entry, "").await
     }
 
     async fn renew_self(&self, c: &Ctx<'_>) -> LogicalResult {

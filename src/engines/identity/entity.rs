@@ -30,10 +30,19 @@ pub(super) const ENTITY_FIELDS: &[Field] = &[
 ];
 
 pub(super) const ALIAS_FIELDS: &[Field] = &[
-    Field::string("id", "ID of the entity alias. If set, updates the corresponding entity alias."),
-    Field::string("entity_id", "Entity ID to which this alias belongs. This field is deprecated, use canonical_id."),
+    Field::string(
+        "id",
+        "ID of the entity alias. If set, updates the corresponding entity alias.",
+    ),
+    Field::string(
+        "entity_id",
+        "Entity ID to which this alias belongs. This field is deprecated, use canonical_id.",
+    ),
     Field::string("canonical_id", "Entity ID to which this alias belongs"),
-    Field::string("mount_accessor", "Mount accessor to which this alias belongs to; unused for a modify"),
+    Field::string(
+        "mount_accessor",
+        "Mount accessor to which this alias belongs to; unused for a modify",
+    ),
     Field::string("name", "Name of the alias; unused for a modify"),
     Field::kv_pairs("custom_metadata", "User provided key-value pairs"),
 ];
@@ -49,7 +58,10 @@ enum Target {
 }
 
 /// Lists answer 404 when empty, as Vault does.
-pub(super) fn list_response(keys: Vec<String>, key_info: Option<Map<String, Value>>) -> LogicalResult {
+pub(super) fn list_response(
+    keys: Vec<String>,
+    key_info: Option<Map<String, Value>>,
+) -> LogicalResult {
     if keys.is_empty() {
         return Err(LogicalError::NotFound);
     }
@@ -68,7 +80,11 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
 }
 
 /// Creates or updates an entity; the response for a new one, `None` for an update.
-fn upsert_entity(state: &mut State, c: &Ctx<'_>, target: Target) -> Result<Option<Value>, LogicalError> {
+fn upsert_entity(
+    state: &mut State,
+    c: &Ctx<'_>,
+    target: Target,
+) -> Result<Option<Value>, LogicalError> {
     let body_name = c.fields.get_ok::<String>("name").filter(|n| !n.is_empty());
     let existing_id = match &target {
         Target::Id(id) => Some(
@@ -249,7 +265,12 @@ impl Identity {
     pub(super) async fn entity_list_name(&self, c: &Ctx<'_>) -> LogicalResult {
         let snap = self.store.snapshot(c.view).await?;
         // In id order, as Vault's memdb iterates.
-        let keys = snap.state.entities.values().map(|e| e.name.clone()).collect();
+        let keys = snap
+            .state
+            .entities
+            .values()
+            .map(|e| e.name.clone())
+            .collect();
         list_response(keys, None)
     }
 
@@ -366,7 +387,9 @@ impl Identity {
             .get_ok::<String>("canonical_id")
             .or_else(|| c.fields.get_ok::<String>("entity_id"))
             .filter(|s| !s.is_empty());
-        let custom = c.fields.get_ok::<BTreeMap<String, String>>("custom_metadata");
+        let custom = c
+            .fields
+            .get_ok::<BTreeMap<String, String>>("custom_metadata");
         let out = self
             .store
             .update(c.view, |state| {
@@ -380,7 +403,8 @@ impl Identity {
                 if let Some(a) = accessor {
                     alias.mount_accessor = a;
                 }
-                if let Some((e, other)) = state.alias_by_factors(&alias.mount_accessor, &alias.name) {
+                if let Some((e, other)) = state.alias_by_factors(&alias.mount_accessor, &alias.name)
+                {
                     if other.id != alias.id {
                         let _ = e;
                         return Err(LogicalError::bad(
@@ -541,8 +565,8 @@ pub(super) fn merge(
                 .iter()
                 .position(|a| a.mount_accessor == alias.mount_accessor);
             if let Some(i) = conflict {
-                let keep_from = keep.iter().any(|k| *k == alias.id);
-                let keep_to = keep.iter().any(|k| *k == target.aliases[i].id);
+                let keep_from = keep.contains(&alias.id);
+                let keep_to = keep.contains(&target.aliases[i].id);
                 if !force && !keep_from && !keep_to {
                     return Err(LogicalError::bad(format!(
                         "conflicting mount accessors in following alias IDs and neither force was set nor conflicting_alias_ids_to_keep was supplied: {}, {}",

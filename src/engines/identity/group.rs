@@ -30,7 +30,10 @@ pub(super) const GROUP_FIELDS: &[Field] = &[
 pub(super) const GROUP_ALIAS_FIELDS: &[Field] = &[
     Field::string("id", "ID of the group alias."),
     Field::string("name", "Alias of the group."),
-    Field::string("mount_accessor", "Mount accessor to which this alias belongs to."),
+    Field::string(
+        "mount_accessor",
+        "Mount accessor to which this alias belongs to.",
+    ),
     Field::string("canonical_id", "ID of the group to which this is an alias."),
 ];
 
@@ -257,7 +260,8 @@ impl Identity {
 
     pub(super) async fn group_alias_write(&self, c: &Ctx<'_>) -> LogicalResult {
         let id = c.fields.str("id");
-        self.group_alias_upsert(c, (!id.is_empty()).then_some(id)).await
+        self.group_alias_upsert(c, (!id.is_empty()).then_some(id))
+            .await
     }
 
     pub(super) async fn group_alias_write_id(&self, c: &Ctx<'_>) -> LogicalResult {
@@ -309,7 +313,9 @@ impl Identity {
                 if !accessor.is_empty() {
                     alias.mount_accessor = accessor.clone();
                 }
-                if let Some(other) = state.group_alias_by_factors(&alias.mount_accessor, &alias.name) {
+                if let Some(other) =
+                    state.group_alias_by_factors(&alias.mount_accessor, &alias.name)
+                {
                     let same = other.alias.as_ref().is_some_and(|a| a.id == alias.id);
                     if !same {
                         return Err(LogicalError::bad(

@@ -9,12 +9,15 @@
 //! - `group` (POST), `group/id[/:id]`, `group/name[/:name]`
 //! - `group-alias` (POST), `group-alias/id[/:id]`
 //! - `lookup/entity`, `lookup/group`
+//! - `oidc/config`, `oidc/key[/:name[/rotate]]`, `oidc/role[/:name]`,
+//!   `oidc/token/:name`, `oidc/introspect`, and unauthenticated
+//!   `oidc/.well-known/openid-configuration` and `oidc/.well-known/keys`
 //!
 //! Modules: `model` (objects, snapshot with indexes, JSON), `store` (the one
 //! stored record, the per-node cache, and the library core calls: login
 //! resolution, an entity's policies, a mount's aliases), `entity` (entities,
 //! entity aliases, merge, batch delete), `group` (groups, group aliases),
-//! `lookup`.
+//! `lookup`, `oidc` (identity tokens: `jose` keys and JWS, `template`).
 //!
 //! Layering: this module never names core. Core owns one [`IdentityStore`]
 //! per node, hands it to the engine it mounts at `identity/`, tells it the
@@ -25,6 +28,7 @@ mod entity;
 mod group;
 mod lookup;
 pub(crate) mod model;
+mod oidc;
 pub(crate) mod store;
 
 use std::sync::Arc;
@@ -43,7 +47,10 @@ pub(crate) struct Identity {
 pub(crate) type IdentityBackend = FrameworkBackend<Identity>;
 
 pub(crate) fn backend(store: Arc<IdentityStore>) -> IdentityBackend {
-    FrameworkBackend::new(Identity { store }, paths())
+    FrameworkBackend::new(Identity { store }, paths()).unauthenticated(&[
+        "oidc/.well-known/openid-configuration",
+        "oidc/.well-known/keys",
+    ])
 }
 
 const MERGE_FIELDS: &[Field] = &[
@@ -53,10 +60,7 @@ const MERGE_FIELDS: &[Field] = &[
     Field::comma_strings("conflicting_alias_ids_to_keep", "Alias IDs to keep in case of conflicting aliases. Ignored if no conflicting aliases found"),
 ];
 
-const BATCH_DELETE_FIELDS: &[Field] = &[Field::comma_strings(
-    "entity_ids",
-    "Entity IDs to delete",
-)];
+const BATCH_DELETE_FIELDS: &[Field] = &[Field::comma_strings("entity_ids", "Entity IDs to delete")];
 
 const HELP: &str = "The identity store: entities, their aliases in auth methods, and groups of entities whose policies apply to every token of their members.";
 
@@ -144,6 +148,46 @@ fn paths() -> Paths<Identity> {
                 .write(handler!(Identity::group_alias_write_id))
                 .delete(handler!(Identity::group_alias_delete_id))
                 .help("Update, read or delete a group alias using ID.", ""),
+            PathSpec::new("oidc/config")
+                .fields(oidc::CONFIG_FIELDS)
+                .read(handler!(Identity::oidc_config_read))
+                .write(handler!(Identity::oidc_config_write))
+                .help("OIDC configuration", ""),
+            PathSpec::new("oidc/key")
+                .list(handler!(Identity::oidc_key_list))
+                .help("List OIDC keys", ""),
+            PathSpec::new("oidc/key/{name}/rotate")
+                .fields(oidc::ROTATE_FIELDS)
+                .write(handler!(Identity::oidc_key_rotate))
+                .help("Rotate a named OIDC key.", ""),
+            PathSpec::new("oidc/key/{name}")
+                .fields(oidc::KEY_FIELDS)
+                .read(handler!(Identity::oidc_key_read))
+                .write(handler!(Identity::oidc_key_write))
+                .delete(handler!(Identity::oidc_key_delete))
+                .help("CRUD operations for OIDC keys.", ""),
+            PathSpec::new("oidc/role")
+                .list(handler!(Identity::oidc_role_list))
+                .help("List configured OIDC roles", ""),
+            PathSpec::new("oidc/role/{name}")
+                .fields(oidc::ROLE_FIELDS)
+                .read(handler!(Identity::oidc_role_read))
+                .write(handler!(Identity::oidc_role_write))
+                .delete(handler!(Identity::oidc_role_delete))
+                .help("CRUD operations on OIDC Roles", ""),
+            PathSpec::new("oidc/token/{name}")
+                .read(handler!(Identity::oidc_token))
+                .help("Generate an OIDC token", ""),
+            PathSpec::new("oidc/introspect")
+                .fields(oidc::INTROSPECT_FIELDS)
+                .write(handler!(Identity::oidc_introspect))
+                .help("Verify the authenticity of an OIDC token", ""),
+            PathSpec::new("oidc/.well-known/openid-configuration")
+                .read(handler!(Identity::oidc_discovery))
+                .help("Query OIDC configurations", ""),
+            PathSpec::new("oidc/.well-known/keys")
+                .read(handler!(Identity::oidc_jwks))
+                .help("Retrieve public keys", ""),
             PathSpec::new("lookup/entity")
                 .fields(lookup::LOOKUP_FIELDS)
                 .write(handler!(Identity::lookup_entity))

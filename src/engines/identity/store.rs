@@ -18,8 +18,8 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::logical::cache::GenerationCache;
 use crate::logical::auth::Alias;
+use crate::logical::cache::GenerationCache;
 use crate::logical::{LogicalError, StorageView};
 use crate::storage::BatchItem;
 
@@ -41,6 +41,8 @@ pub(crate) struct IdentityStore {
     /// at: served while that is the generation this node last saw, so a warm
     /// request with an entity costs no storage read at all.
     hot: std::sync::Mutex<Option<(Vec<u8>, Arc<Snapshot>)>>,
+    /// The node's `api_addr`: the default issuer of identity tokens.
+    api_addr: Option<String>,
 }
 
 /// What an entity adds to a token at request time.
@@ -56,8 +58,15 @@ fn corrupt(e: serde_json::Error) -> LogicalError {
 }
 
 impl IdentityStore {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    pub(crate) fn new(api_addr: Option<String>) -> Arc<Self> {
+        Arc::new(Self {
+            api_addr,
+            ..Self::default()
+        })
+    }
+
+    pub(crate) fn api_addr(&self) -> Option<String> {
+        self.api_addr.clone()
     }
 
     /// Called by core whenever the mount table changes.
@@ -76,7 +85,10 @@ impl IdentityStore {
     }
 
     pub(crate) fn mount(&self, accessor: &str) -> Option<MountInfo> {
-        self.mounts().iter().find(|m| m.accessor == accessor).cloned()
+        self.mounts()
+            .iter()
+            .find(|m| m.accessor == accessor)
+            .cloned()
     }
 
     fn own_view(&self) -> Option<StorageView> {
@@ -225,7 +237,10 @@ impl IdentityStore {
                 }
             }
             for g in state.groups.values_mut() {
-                if g.alias.as_ref().is_some_and(|a| a.mount_accessor == accessor) {
+                if g.alias
+                    .as_ref()
+                    .is_some_and(|a| a.mount_accessor == accessor)
+                {
                     g.alias = None;
                     g.modify_index += 1;
                     changed = true;
@@ -251,9 +266,9 @@ fn external_groups(state: &State, accessor: &str, group_aliases: &[String]) -> V
         .values()
         .filter(|g| g.group_type == GroupType::External)
         .filter(|g| {
-            g.alias.as_ref().is_some_and(|a| {
-                a.mount_accessor == accessor && group_aliases.iter().any(|n| *n == a.name)
-            })
+            g.alias
+                .as_ref()
+                .is_some_and(|a| a.mount_accessor == accessor && group_aliases.contains(&a.name))
         })
         .map(|g| g.id.clone())
         .collect();
@@ -267,7 +282,11 @@ fn current_external(state: &State, accessor: &str, entity_id: &str) -> Vec<Strin
         .groups
         .values()
         .filter(|g| g.group_type == GroupType::External)
-        .filter(|g| g.alias.as_ref().is_some_and(|a| a.mount_accessor == accessor))
+        .filter(|g| {
+            g.alias
+                .as_ref()
+                .is_some_and(|a| a.mount_accessor == accessor)
+        })
         .filter(|g| g.member_entity_ids.iter().any(|m| m == entity_id))
         .map(|g| g.id.clone())
         .collect();
@@ -294,7 +313,12 @@ fn login_plan(
 
 /// Creates or updates the entity and alias of a login and its external
 /// group memberships; returns the entity id.
-fn apply_login(state: &mut State, accessor: &str, alias: &Alias, group_aliases: &[String]) -> String {
+fn apply_login(
+    state: &mut State,
+    accessor: &str,
+    alias: &Alias,
+    group_aliases: &[String],
+) -> String {
     let t = now();
     let found = state
         .alias_by_factors(accessor, &alias.name)
@@ -338,12 +362,14 @@ fn apply_login(state: &mut State, accessor: &str, alias: &Alias, group_aliases: 
     let wanted = external_groups(state, accessor, group_aliases);
     for g in state.groups.values_mut() {
         let of_mount = g.group_type == GroupType::External
-            && g.alias.as_ref().is_some_and(|a| a.mount_accessor == accessor);
+            && g.alias
+                .as_ref()
+                .is_some_and(|a| a.mount_accessor == accessor);
         if !of_mount {
             continue;
         }
-        let member = g.member_entity_ids.iter().any(|m| *m == entity_id);
-        let should = wanted.iter().any(|w| *w == g.id);
+        let member = g.member_entity_ids.contains(&entity_id);
+        let should = wanted.contains(&g.id);
         if member != should {
             if should {
                 g.member_entity_ids.push(entity_id.clone());
