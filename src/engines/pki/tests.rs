@@ -496,3 +496,60 @@ async fn multi_issuer_api_import_and_self_issued() {
     .unwrap_err();
     assert_eq!(e.to_string(), "given certificate is not self-issued");
 }
+
+#[tokio::test]
+async fn revoke_with_key_needs_the_matching_key() {
+    let (b, view) = with_root().await;
+    call(
+        &b,
+        &view,
+        Operation::Update,
+        "roles/any",
+        json!({"allow_any_name": true, "key_type": "ec"}),
+    )
+    .await
+    .unwrap();
+    let one = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "issue/any",
+            json!({"common_name": "one", "ttl": "1h"}),
+        )
+        .await,
+    );
+    let two = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "issue/any",
+            json!({"common_name": "two", "ttl": "1h"}),
+        )
+        .await,
+    );
+    let e = call(
+        &b,
+        &view,
+        Operation::Update,
+        "revoke-with-key",
+        json!({"serial_number": one["serial_number"], "private_key": two["private_key"]}),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("public keys do not match"), "{e}");
+    let r = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "revoke-with-key",
+            json!({"certificate": one["certificate"], "private_key": one["private_key"]}),
+        )
+        .await,
+    );
+    assert_eq!(r["state"], "revoked");
+    let listed = data(call(&b, &view, Operation::List, "certs/revoked", json!({})).await);
+    assert_eq!(listed["keys"], json!([one["serial_number"]]));
+}
