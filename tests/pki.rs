@@ -475,6 +475,48 @@ fn revocation_shows_in_the_crl_and_ocsp() {
             "openssl ocsp {name}: {out}"
         );
     }
+    // OCSP GET: the base64 request in the path.
+    let (made, out) = openssl(
+        &[
+            "ocsp",
+            "-issuer",
+            "root.pem",
+            "-cert",
+            "bad.pem",
+            "-no_nonce",
+            "-reqout",
+            "req.der",
+        ],
+        dir.path(),
+    );
+    assert!(made, "openssl ocsp -reqout: {out}");
+    use base64::Engine as _;
+    let req = std::fs::read(dir.path().join("req.der")).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(req);
+    let escaped: String = b64
+        .chars()
+        .map(|c| match c {
+            '+' => "%2B".to_string(),
+            '/' => "%2F".to_string(),
+            '=' => "%3D".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let got = srv.call("GET", &format!("/v1/pki/ocsp/{escaped}"), None, None);
+    expect_status(&got, 200, "ocsp GET");
+    assert_eq!(
+        got.header("content-type"),
+        Some("application/ocsp-response")
+    );
+    std::fs::write(dir.path().join("resp.der"), &got.body).unwrap();
+    let (_, out) = openssl(
+        &["ocsp", "-respin", "resp.der", "-resp_text", "-noverify"],
+        dir.path(),
+    );
+    assert!(
+        out.contains("Cert Status: revoked"),
+        "ocsp GET answer: {out}"
+    );
     // Tidy answers 202 with Vault's warnings.
     let t = srv.post("/v1/pki/tidy", json!({}));
     expect_status(&t, 202, "tidy with nothing selected");

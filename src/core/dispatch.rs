@@ -247,7 +247,7 @@ impl Core {
                 let mut resp = route.backend.handle(req, &view).await?;
                 if let Some(lease) = resp.secret.take() {
                     let now = state.tokens.now();
-                    super::secret_leases::record(&self.barrier, route, lease, now, &mut resp).await?;
+                    super::secret_leases::record(&self.barrier, &route.entry.path, lease, now, &mut resp).await?;
                 }
                 resp
             }

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use super::router::Route;
 use super::Unsealed;
 use crate::barrier::Barrier;
 use crate::logical::{LogicalError, Response, SecretLease, StorageView};
@@ -39,14 +38,14 @@ fn key(id: &str) -> String {
 /// Records the lease of `resp` and fills in the response's lease fields.
 pub(crate) async fn record(
     barrier: &Barrier,
-    route: &Route,
+    mount: &str,
     lease: SecretLease,
     now: i64,
     resp: &mut Response,
 ) -> Result<(), LogicalError> {
     let entry = SecretLeaseEntry {
         id: lease.id.clone(),
-        mount: route.entry.path.clone(),
+        mount: mount.to_string(),
         internal: lease.internal,
         issue_time: now,
         expire_time: now + lease.ttl as i64,
@@ -130,4 +129,42 @@ pub(crate) async fn sweep_expired(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemoryStorage;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn recorded_leases_are_found_by_id_only() {
+        let barrier = Arc::new(Barrier::new(Arc::new(MemoryStorage::new())));
+        barrier
+            .initialize(&crate::barrier::random_key())
+            .await
+            .unwrap();
+        let mut resp = Response::default();
+        let lease = SecretLease {
+            id: "pki/issue/web/abc".into(),
+            ttl: 3600,
+            renewable: false,
+            internal: json!({"serial_number": "01:02"}),
+        };
+        record(&barrier, "pki/", lease, 1_000, &mut resp)
+            .await
+            .unwrap();
+        assert_eq!(
+            (resp.lease_id.as_str(), resp.lease_duration),
+            ("pki/issue/web/abc", 3600)
+        );
+        let e = find(&barrier, "pki/issue/web/abc").await.unwrap().unwrap();
+        assert_eq!((e.mount.as_str(), e.expire_time), ("pki/", 4_600));
+        assert_eq!(e.internal["serial_number"], "01:02");
+        assert!(find(&barrier, "pki/issue/web/abd").await.unwrap().is_none());
+        assert_eq!(all(&barrier).await.unwrap().len(), 1);
+        let v = lookup_json(&e, 1_600);
+        assert_eq!(v["ttl"], 3000);
+        assert_eq!(v["renewable"], false);
+    }
 }

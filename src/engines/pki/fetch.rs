@@ -187,7 +187,7 @@ impl Pki {
     }
 
     pub(crate) async fn cert_raw_der(&self, c: &Ctx<'_>) -> LogicalResult {
-        let (pem, _) = self.cert_pem_of(c, &c.path("serial").to_string()).await?;
+        let (pem, _) = self.cert_pem_of(c, c.path("serial")).await?;
         Ok(binary(
             PKIX_CERT,
             certs::pem_to_der(&pem).unwrap_or_default(),
@@ -195,7 +195,7 @@ impl Pki {
     }
 
     pub(crate) async fn cert_raw_pem(&self, c: &Ctx<'_>) -> LogicalResult {
-        let (pem, _) = self.cert_pem_of(c, &c.path("serial").to_string()).await?;
+        let (pem, _) = self.cert_pem_of(c, c.path("serial")).await?;
         Ok(text(PEM_CHAIN, pem))
     }
 
@@ -269,18 +269,18 @@ impl Pki {
         let mut i = (*current).clone();
         let f = &c.fields;
         if let Some(name) = f.get_ok::<String>("issuer_name") {
-            if name != i.name && !name.is_empty() {
-                if name == "default"
+            let taken = name != i.name
+                && !name.is_empty()
+                && (name == "default"
                     || self
                         .all_issuers(c.view)
                         .await?
                         .iter()
-                        .any(|o| o.name == name && o.id != i.id)
-                {
-                    return Err(LogicalError::bad(format!(
-                        "issuer name already in use: {name}"
-                    )));
-                }
+                        .any(|o| o.name == name && o.id != i.id));
+            if taken {
+                return Err(LogicalError::bad(format!(
+                    "issuer name already in use: {name}"
+                )));
             }
             i.name = name;
         }

@@ -177,8 +177,10 @@ mod tests {
     use super::*;
 
     fn role(f: impl FnOnce(&mut Role)) -> Role {
-        let mut r = Role::default();
-        r.allowed_domains = vec!["example.com".into()];
+        let mut r = Role {
+            allowed_domains: vec!["example.com".into()],
+            ..Role::default()
+        };
         f(&mut r);
         r
     }

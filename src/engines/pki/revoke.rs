@@ -154,11 +154,15 @@ impl Pki {
             issuer_id: cert.issuer_id.clone(),
             not_after: cert.not_after,
         };
-        view.batch(vec![put(&format!("revoked/{key}"), &rec)?])
-            .await?;
+        // The revocation entry and the CRL that lists it in one batch: a
+        // retried revoke never finds the entry without its CRL.
+        let mut batch = vec![put(&format!("revoked/{key}"), &rec)?];
         if let Some(issuer) = self.issuer(view, &cert.issuer_id).await? {
-            self.rebuild_crl(view, &issuer).await?;
+            if !issuer.key_id.is_empty() {
+                batch.push(self.crl_item(view, &issuer, Some(&rec)).await?);
+            }
         }
+        view.batch(batch).await?;
         Ok(rec)
     }
 
@@ -241,18 +245,29 @@ impl Pki {
         &self,
         view: &StorageView,
         issuer: &IssuerRecord,
-    ) -> Result<Vec<u8>, LogicalError> {
+    ) -> Result<(), LogicalError> {
+        let item = self.crl_item(view, issuer, None).await?;
+        view.batch(vec![item]).await?;
+        Ok(())
+    }
+
+    /// The write of a freshly signed CRL for `issuer` (with `extra`, a
+    /// revocation not stored yet).
+    async fn crl_item(
+        &self,
+        view: &StorageView,
+        issuer: &IssuerRecord,
+        extra: Option<&RevokedRecord>,
+    ) -> Result<crate::storage::BatchItem, LogicalError> {
         let prev: Option<CrlRecord> = get_json(view, &format!("crls/{}", issuer.id)).await?;
         let number = prev.map(|p| p.number + 1).unwrap_or(1);
-        let der = self.sign_crl(view, issuer, number).await?;
+        let der = self.sign_crl(view, issuer, number, extra).await?;
         use base64::Engine;
         let rec = CrlRecord {
             der: base64::engine::general_purpose::STANDARD.encode(&der),
             number,
         };
-        view.batch(vec![put(&format!("crls/{}", issuer.id), &rec)?])
-            .await?;
-        Ok(der)
+        put(&format!("crls/{}", issuer.id), &rec)
     }
 
     async fn sign_crl(
@@ -260,6 +275,7 @@ impl Pki {
         view: &StorageView,
         issuer: &IssuerRecord,
         number: u64,
+        extra: Option<&RevokedRecord>,
     ) -> Result<Vec<u8>, LogicalError> {
         let key = self.key(view, &issuer.key_id).await?.ok_or_else(|| {
             LogicalError::bad("this issuer has no key in this mount; it cannot sign a CRL")
@@ -268,11 +284,19 @@ impl Pki {
         let expiry = crate::logical::parse_duration_str(&cfg.expiry)
             .unwrap_or(72 * 3600)
             .max(60);
-        let mut revoked = Vec::new();
+        let mut records = Vec::new();
         for k in view.list("revoked/").await? {
-            let Some(r) = get_json::<RevokedRecord>(view, &format!("revoked/{k}")).await? else {
-                continue;
-            };
+            if let Some(r) = get_json::<RevokedRecord>(view, &format!("revoked/{k}")).await? {
+                records.push(r);
+            }
+        }
+        if let Some(e) = extra {
+            if !records.iter().any(|r| r.serial_number == e.serial_number) {
+                records.push(e.clone());
+            }
+        }
+        let mut revoked = Vec::new();
+        for r in records {
             if !r.issuer_id.is_empty() && r.issuer_id != issuer.id {
                 continue;
             }
@@ -319,7 +343,7 @@ impl Pki {
                 .decode(rec.der.as_bytes())
                 .map_err(|_| LogicalError::Internal("stored CRL is corrupt".into()));
         }
-        self.sign_crl(c.view, issuer, 1).await
+        self.sign_crl(c.view, issuer, 1, None).await
     }
 
     async fn crl_of(&self, c: &Ctx<'_>, reference: &str) -> Result<Vec<u8>, LogicalError> {

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::backend;
+use super::{backend, certs};
 use crate::auth::test_support::setup;
 use crate::logical::framework::FrameworkBackend;
 use crate::logical::{Backend, LogicalResult, Operation, Request, StorageView};
@@ -318,4 +318,238 @@ async fn no_store_issue_writes_nothing() {
     .await
     .unwrap_err();
     assert_eq!(e.status(), 404);
+}
+
+#[tokio::test]
+async fn multi_issuer_api_import_and_self_issued() {
+    let (b, view) = with_root().await;
+    let second = data(call(&b, &view, Operation::Update, "root/generate/internal", json!({"common_name": "second.example", "issuer_name": "second", "key_type": "ec", "ttl": "24h"})).await);
+    let issuers = data(call(&b, &view, Operation::List, "issuers", json!({})).await);
+    assert_eq!(issuers["keys"].as_array().unwrap().len(), 2);
+    let second_id = second["issuer_id"].as_str().unwrap();
+    assert_eq!(
+        issuers["key_info"][second_id]["is_default"], false,
+        "the first root stays the default"
+    );
+    let e = call(
+        &b,
+        &view,
+        Operation::Update,
+        "root/generate/internal",
+        json!({"common_name": "x", "issuer_name": "second"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("already in use"));
+    let cfg = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "config/issuers",
+            json!({"default": "second"}),
+        )
+        .await,
+    );
+    assert_eq!(cfg["default"], second_id);
+    let read = data(call(&b, &view, Operation::Read, "issuer/default", json!({})).await);
+    assert_eq!(read["issuer_name"], "second");
+    assert_eq!(read["revocation_signature_algorithm"], "ECDSAWithSHA256");
+    let upd = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "issuer/second",
+            json!({"leaf_not_after_behavior": "truncate"}),
+        )
+        .await,
+    );
+    assert_eq!(upd["leaf_not_after_behavior"], "truncate");
+    call(
+        &b,
+        &view,
+        Operation::Update,
+        "roles/any",
+        json!({"allow_any_name": true, "key_type": "ec"}),
+    )
+    .await
+    .unwrap();
+    // The second root lives 24h; a 48h leaf is truncated to it.
+    let leaf = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "issuer/second/issue/any",
+            json!({"common_name": "t.example", "ttl": "48h"}),
+        )
+        .await,
+    );
+    let issuer_exp =
+        certs::inspect(&certs::pem_to_der(second["certificate"].as_str().unwrap()).unwrap())
+            .unwrap()
+            .not_after;
+    assert_eq!(leaf["expiration"].as_i64().unwrap(), issuer_exp);
+    let keys = data(call(&b, &view, Operation::List, "keys", json!({})).await);
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
+    let key_id = second["key_id"].as_str().unwrap();
+    let k = data(
+        call(
+            &b,
+            &view,
+            Operation::Read,
+            &format!("key/{key_id}"),
+            json!({}),
+        )
+        .await,
+    );
+    assert_eq!(k["key_type"], "ec");
+    let e = call(
+        &b,
+        &view,
+        Operation::Delete,
+        &format!("key/{key_id}"),
+        json!({}),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("in use"));
+
+    // config/ca: a bundle of another mount's exported root and its key.
+    let (_, other_view) = setup().await;
+    let other = backend();
+    let exported = data(
+        call(
+            &other,
+            &other_view,
+            Operation::Update,
+            "root/generate/exported",
+            json!({"common_name": "imported.example", "key_type": "ec", "ttl": "24h"}),
+        )
+        .await,
+    );
+    let bundle = format!(
+        "{}\n{}\n",
+        exported["private_key"].as_str().unwrap(),
+        exported["certificate"].as_str().unwrap()
+    );
+    let (_, import_view) = setup().await;
+    let importer = backend();
+    let imp = data(
+        call(
+            &importer,
+            &import_view,
+            Operation::Update,
+            "config/ca",
+            json!({"pem_bundle": bundle}),
+        )
+        .await,
+    );
+    assert_eq!(imp["imported_issuers"].as_array().unwrap().len(), 1);
+    assert_eq!(imp["imported_keys"].as_array().unwrap().len(), 1);
+    call(
+        &importer,
+        &import_view,
+        Operation::Update,
+        "roles/any",
+        json!({"allow_any_name": true, "key_type": "ec"}),
+    )
+    .await
+    .unwrap();
+    let leaf = data(
+        call(
+            &importer,
+            &import_view,
+            Operation::Update,
+            "issue/any",
+            json!({"common_name": "from.imported", "ttl": "1h"}),
+        )
+        .await,
+    );
+    let leaf_der = certs::pem_to_der(leaf["certificate"].as_str().unwrap()).unwrap();
+    let ca_der = certs::pem_to_der(exported["certificate"].as_str().unwrap()).unwrap();
+    assert!(certs::signed_by(&leaf_der, &ca_der));
+
+    // sign-self-issued: the other root, re-signed by ours.
+    let cross = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "root/sign-self-issued",
+            json!({"certificate": exported["certificate"]}),
+        )
+        .await,
+    );
+    let cross_der = certs::pem_to_der(cross["certificate"].as_str().unwrap()).unwrap();
+    let ours = certs::pem_to_der(cross["issuing_ca"].as_str().unwrap()).unwrap();
+    assert!(certs::signed_by(&cross_der, &ours));
+    let e = call(
+        &b,
+        &view,
+        Operation::Update,
+        "root/sign-self-issued",
+        json!({"certificate": leaf["certificate"]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.to_string(), "given certificate is not self-issued");
+}
+
+#[tokio::test]
+async fn revoke_with_key_needs_the_matching_key() {
+    let (b, view) = with_root().await;
+    call(
+        &b,
+        &view,
+        Operation::Update,
+        "roles/any",
+        json!({"allow_any_name": true, "key_type": "ec"}),
+    )
+    .await
+    .unwrap();
+    let one = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "issue/any",
+            json!({"common_name": "one", "ttl": "1h"}),
+        )
+        .await,
+    );
+    let two = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "issue/any",
+            json!({"common_name": "two", "ttl": "1h"}),
+        )
+        .await,
+    );
+    let e = call(
+        &b,
+        &view,
+        Operation::Update,
+        "revoke-with-key",
+        json!({"serial_number": one["serial_number"], "private_key": two["private_key"]}),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("public keys do not match"), "{e}");
+    let r = data(
+        call(
+            &b,
+            &view,
+            Operation::Update,
+            "revoke-with-key",
+            json!({"certificate": one["certificate"], "private_key": one["private_key"]}),
+        )
+        .await,
+    );
+    assert_eq!(r["state"], "revoked");
+    let listed = data(call(&b, &view, Operation::List, "certs/revoked", json!({})).await);
+    assert_eq!(listed["keys"], json!([one["serial_number"]]));
 }
