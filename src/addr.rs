@@ -1,8 +1,9 @@
 //! A node's advertised addresses (`api_addr`, `cluster_addr`), resolved
 //! once at start-up the way Vault resolves them:
 //!
-//! 1. `VAULT_API_ADDR` / `VAULT_CLUSTER_ADDR` from the environment win over
-//!    the configuration file (Vault's precedence);
+//! 1. `VAULT_API_ADDR` (then Vault's older `VAULT_REDIRECT_ADDR`,
+//!    `VAULT_ADVERTISE_ADDR`) / `VAULT_CLUSTER_ADDR` from the environment win
+//!    over the configuration file (Vault's precedence);
 //! 2. either may hold go-sockaddr templates for the common cases:
 //!    `{{ GetPrivateIP }}` and `{{ GetInterfaceIP "eth0" }}` (pipelines
 //!    such as `{{ GetAllInterfaces | ... }}` are refused with a clear error);

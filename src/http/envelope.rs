@@ -161,7 +161,8 @@ pub(crate) fn envelope_headers(
 }
 
 /// Signs a request this node forwards; no headers when the cluster has no
-/// forwarding key yet (the active node then sees our address).
+/// forwarding key yet (the active node then sees our address). Call it for
+/// every attempt (a re-forward to a new holder gets a fresh timestamp).
 pub(crate) async fn sign_forwarded(
     core: &Core,
     req: &HttpRequest<'_>,
