@@ -162,3 +162,61 @@ impl ClientCertVerifier for AnyClientCert {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed server certificate and key in a temp dir.
+    fn server_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (c, k) = (dir.join("server.pem"), dir.join("server.key"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    #[test]
+    fn every_client_cert_policy_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = server_files(dir.path());
+        let ca = Some(cert.clone());
+        for policy in [
+            ClientCertPolicy::Request { ca_file: None },
+            ClientCertPolicy::Request {
+                ca_file: ca.clone(),
+            },
+            ClientCertPolicy::Disabled,
+            ClientCertPolicy::Require { ca_file: None },
+            ClientCertPolicy::Require { ca_file: ca },
+        ] {
+            acceptor(&cert, &key, &policy).unwrap_or_else(|e| panic!("{policy:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_bad_client_ca_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = server_files(dir.path());
+        let missing = dir.path().join("missing.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificates here\n").unwrap();
+        for ca_file in [missing, empty] {
+            for policy in [
+                ClientCertPolicy::Request {
+                    ca_file: Some(ca_file.clone()),
+                },
+                ClientCertPolicy::Require {
+                    ca_file: Some(ca_file.clone()),
+                },
+            ] {
+                let err = acceptor(&cert, &key, &policy).err().expect("must fail");
+                assert!(err.contains("tls_client_ca_file"), "{err}");
+            }
+        }
+    }
+}

@@ -72,7 +72,11 @@ fn crl_name(c: &Ctx<'_>) -> Result<String, LogicalError> {
 impl CertAuth {
     /// `crls` (LIST).
     pub(super) async fn list_crls(&self, c: &Ctx<'_>) -> LogicalResult {
-        Ok(Response::list(c.view.list(CRL_PREFIX).await?))
+        let keys = c.view.list(CRL_PREFIX).await?;
+        if keys.is_empty() {
+            return Err(LogicalError::NotFound);
+        }
+        Ok(Response::list(keys))
     }
 
     pub(super) async fn read_crl(&self, c: &Ctx<'_>) -> LogicalResult {

@@ -96,6 +96,9 @@ impl CertAuth {
         if limit > 0 {
             keys.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         }
+        if keys.is_empty() {
+            return Err(LogicalError::NotFound);
+        }
         Ok(Response::list(keys))
     }
 

@@ -364,6 +364,8 @@ async fn crls_revoke_the_leaf_the_intermediate_or_the_ca() {
         .await
         .unwrap();
     login(&b, &view, chain).await.unwrap();
+    let r = call(&b, &view, Operation::List, "crls", json!({})).await;
+    assert!(matches!(r, Err(LogicalError::NotFound)), "{r:?}");
     let e = err_text(call(&b, &view, Operation::Delete, "crls/revoked", json!({})).await);
     assert_eq!(e, "no such CRL revoked");
     let e = err_text(call(&b, &view, Operation::Read, "crls/nope", json!({})).await);
@@ -670,6 +672,11 @@ async fn certs_crud_and_config() {
         .await
         .unwrap();
     let r = call(&b, &view, Operation::Read, "certs/web", json!({})).await;
+    assert!(matches!(r, Err(LogicalError::NotFound)), "{r:?}");
+    call(&b, &view, Operation::Delete, "certs/old", json!({}))
+        .await
+        .unwrap();
+    let r = call(&b, &view, Operation::List, "certs", json!({})).await;
     assert!(matches!(r, Err(LogicalError::NotFound)), "{r:?}");
 
     // config

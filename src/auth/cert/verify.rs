@@ -87,7 +87,9 @@ pub(super) fn select(
     }
 
     for (i, t) in trusted.iter().enumerate().filter(|(_, t)| !t.is_ca()) {
-        let pinned = &t.certs[0];
+        let Some(pinned) = t.certs.first() else {
+            continue;
+        };
         let same: bool = pinned.der.ct_eq(&leaf.der).into();
         if same
             && !t.certs.iter().any(|c| revoked.contains(&c.serial))
