@@ -178,6 +178,8 @@ impl Core {
             "userpass" => Ok(Arc::new(crate::auth::userpass::backend())),
             "approle" => Ok(Arc::new(crate::auth::approle::backend())),
             "aws" => Ok(Arc::new(crate::auth::aws::backend())),
+            "jwt" | "oidc" => Ok(Arc::new(crate::auth::jwt::backend())),
+            "kubernetes" => Ok(Arc::new(crate::auth::kubernetes::backend())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),

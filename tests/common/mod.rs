@@ -5,6 +5,8 @@
 
 pub mod cluster;
 pub mod http;
+pub mod jose;
+pub mod mockhttp;
 
 use std::fs;
 use std::io::Write;
