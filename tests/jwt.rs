@@ -555,3 +555,45 @@ fn a_login_is_an_entity_and_the_same_one_next_time() {
     );
     assert_ne!(at(&other, &["auth", "entity_id"]).as_str().unwrap(), ea);
 }
+
+#[test]
+fn hvac_configures_jwt_and_kubernetes_and_logs_in() {
+    let s = Server::dev();
+    let jwt_key = TestKey::new(Algorithm::RS256);
+    let k8s_key = TestKey::new(Algorithm::ES256);
+    let t = now();
+    let sa = json!({
+        "iss": "kubernetes/serviceaccount", "iat": t, "exp": t + 600,
+        "kubernetes.io/serviceaccount/namespace": "apps",
+        "kubernetes.io/serviceaccount/service-account.name": "app-sa",
+        "kubernetes.io/serviceaccount/service-account.uid": "uid-hvac",
+        "sub": "system:serviceaccount:apps:app-sa",
+    });
+    let python = common::repo_root().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run `make test` to create .venv/",
+        python.display()
+    );
+    let script = common::repo_root().join("tests/python/jwt_k8s_login.py");
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(python);
+    common::clean_env(&mut cmd);
+    cmd.env("HOME", home.path())
+        .env("VAULT_ADDR", s.addr())
+        .env("VAULT_TOKEN", ROOT)
+        .env("JWT_PUBKEY", &jwt_key.public_pem)
+        .env("JWT_TOKEN", jwt_key.sign(None, &claims(json!({}))))
+        .env("K8S_PUBKEY", k8s_key.certificate())
+        .env("K8S_TOKEN", k8s_key.sign(None, &sa))
+        .arg(script);
+    let out = common::run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "hvac script failed ({}):\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}

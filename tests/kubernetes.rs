@@ -225,11 +225,12 @@ fn local_validation_with_pem_keys() {
     let key = TestKey::new(Algorithm::ES256);
     let rsa = TestKey::new(Algorithm::RS256);
     let s = Server::dev();
-    // The host is never called: it does not even listen.
+    // The host is never called: it does not even listen. The RSA key is
+    // given as a certificate, which Vault also accepts.
     setup(
         &s,
         json!({
-            "kubernetes_host": "https://127.0.0.1:1", "pem_keys": [key.public_pem, rsa.public_pem],
+            "kubernetes_host": "https://127.0.0.1:1", "pem_keys": [key.public_pem, rsa.certificate()],
             "disable_local_ca_jwt": true,
         }),
     );

@@ -64,6 +64,24 @@ impl TestKey {
         }
     }
 
+    /// A self-signed certificate for this key (PEM), as `pem_keys` and
+    /// `jwt_validation_pubkeys` also accept.
+    pub fn certificate(&self) -> String {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("k.pem");
+        std::fs::write(&key, &self.private_pem).unwrap();
+        openssl(&[
+            "req",
+            "-x509",
+            "-key",
+            key.to_str().unwrap(),
+            "-subj",
+            "/CN=signer",
+            "-days",
+            "2",
+        ])
+    }
+
     pub fn encoding_key(&self) -> EncodingKey {
         let b = self.private_pem.as_bytes();
         match self.alg {

@@ -83,15 +83,83 @@ impl std::fmt::Debug for Key {
     }
 }
 
-/// Parses one PEM public key (`PUBLIC KEY` SPKI of RSA, EC or Ed25519, or
-/// `RSA PUBLIC KEY`), with Vault's error text.
+/// Parses one PEM public key (`PUBLIC KEY` SPKI of RSA, EC or Ed25519,
+/// `RSA PUBLIC KEY`, or a `CERTIFICATE` whose key is used, as Vault
+/// accepts), with Vault's error text.
 pub(crate) fn parse_pem_key(pem: &str) -> Result<Key, String> {
-    let b = pem.trim().as_bytes();
+    let invalid = || "data does not contain any valid public keys".to_string();
+    let pem = pem.trim();
+    let spki_pem;
+    let b = if pem.starts_with("-----BEGIN CERTIFICATE-----") {
+        let body: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .map(str::trim)
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| invalid())?;
+        let spki = spki_of_certificate(&der).ok_or_else(invalid)?;
+        spki_pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(spki)
+        );
+        spki_pem.as_bytes()
+    } else {
+        pem.as_bytes()
+    };
     DecodingKey::from_rsa_pem(b)
         .or_else(|_| DecodingKey::from_ec_pem(b))
         .or_else(|_| DecodingKey::from_ed_pem(b))
         .map(|key| Key { kid: None, key })
-        .map_err(|_| "data does not contain any valid public keys".to_string())
+        .map_err(|_| invalid())
+}
+
+/// One DER element: `(tag, content, rest)`.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+/// The SubjectPublicKeyInfo (whole element) of an X.509 certificate: the
+/// seventh field of `tbsCertificate`, or the sixth without a version.
+fn spki_of_certificate(der: &[u8]) -> Option<&[u8]> {
+    let (0x30, cert, _) = der_element(der)? else {
+        return None;
+    };
+    let (0x30, mut tbs, _) = der_element(cert)? else {
+        return None;
+    };
+    if tbs.first() == Some(&0xa0) {
+        tbs = der_element(tbs)?.2;
+    }
+    // serialNumber, signature, issuer, validity, subject
+    for _ in 0..5 {
+        tbs = der_element(tbs)?.2;
+    }
+    let (tag, content, rest) = der_element(tbs)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let whole = tbs.len() - rest.len();
+    let _ = content;
+    Some(&tbs[..whole])
 }
 
 /// Parses a JWKS document, skipping keys that are not usable for
@@ -570,5 +638,22 @@ pub(crate) mod tests {
             parse_pem_key("not a pem key").unwrap_err(),
             "data does not contain any valid public keys"
         );
+        let garbage = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----";
+        assert_eq!(
+            parse_pem_key(garbage).unwrap_err(),
+            "data does not contain any valid public keys"
+        );
+    }
+
+    #[test]
+    fn der_walking_refuses_truncated_input() {
+        assert!(der_element(&[]).is_none());
+        assert!(der_element(&[0x30, 0x05, 1, 2]).is_none());
+        assert!(der_element(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_none());
+        assert_eq!(
+            der_element(&[0x02, 0x01, 7, 9]),
+            Some((0x02, &[7u8][..], &[9u8][..]))
+        );
+        assert!(spki_of_certificate(&[0x30, 0x00]).is_none());
     }
 }

@@ -37,13 +37,12 @@ use crate::auth::common::TOKEN_FIELDS;
 use crate::logical::framework::{FrameworkBackend, PathSpec, Paths};
 use crate::{existence, handler};
 
-/// The state the handlers share: the outbound HTTP clients, the key and
-/// discovery caches, and the pending OIDC browser logins.
+/// The state the handlers share: the outbound HTTP clients and the key and
+/// discovery caches (pending OIDC logins are in storage, see [`oidc`]).
 #[derive(Default)]
 pub(crate) struct JwtAuth {
     http: fetch::Clients,
     keys: keys::KeyCache,
-    states: oidc::States,
 }
 
 /// The mountable JWT/OIDC auth method.

@@ -1,28 +1,38 @@
 //! The OIDC authorization-code flow (what `bao login -method=oidc` drives):
 //! `oidc/auth_url` makes a `state` and a `nonce`, keeps them server-side
-//! (in memory, for five minutes, as Vault does) and answers the provider's
-//! authorization URL; `oidc/callback` takes the state back once, exchanges
+//! for five minutes and answers the provider's authorization URL;
+//! `oidc/callback` takes the state back once, exchanges
 //! the code at the provider's token endpoint, verifies the ID token (the
 //! discovery document's issuer and keys, audience = the client id, the
 //! nonce) and grants a token with the same alias and claim rules as
 //! `login`.
+//!
+//! Vault keeps pending states in memory; Strongroom keeps them in the
+//! mount's storage (`oidc_state/<created>_<sha256 of the state>`, the state
+//! itself never in a key), so that on HA the callback may reach any node:
+//! both endpoints write, so a standby forwards them to the active node.
+//! The callback deletes the state (conditioned on the bytes it read, so
+//! only one of two concurrent callbacks wins) before anything else, and
+//! expired states are swept by `auth_url`.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::config::{load_config, JwtConfig};
+use super::jose::now;
 use super::login::grant;
 use super::role::load_role;
 use super::JwtAuth;
+use crate::auth::common::is_condition_failed;
 use crate::logical::framework::{Ctx, Field};
-use crate::logical::{LogicalError, LogicalResult, Response};
+use crate::logical::{LogicalError, LogicalResult, Response, StorageView};
+use crate::storage::{BatchItem, Condition};
 
 /// How long a state from `auth_url` stays usable.
 const STATE_TTL: Duration = Duration::from_secs(300);
-/// States kept at most (old ones are dropped first when full).
-const MAX_STATES: usize = 10_000;
 
 pub(super) const AUTH_URL_FIELDS: &[Field] = &[
     Field::string(
@@ -49,50 +59,90 @@ pub(super) const CALLBACK_FIELDS: &[Field] = &[
     ),
 ];
 
+const STATE_PREFIX: &str = "oidc_state/";
+
 /// One pending browser login.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct PendingState {
     role: String,
     redirect_uri: String,
     nonce: String,
     client_nonce: String,
-    created: Instant,
-}
-
-/// The pending logins of one mount.
-#[derive(Default)]
-pub(crate) struct States {
-    map: std::sync::Mutex<HashMap<String, PendingState>>,
-}
-
-impl States {
-    fn insert(&self, state: String, p: PendingState) {
-        if let Ok(mut m) = self.map.lock() {
-            m.retain(|_, v| v.created.elapsed() < STATE_TTL);
-            if m.len() >= MAX_STATES {
-                if let Some(oldest) = m
-                    .iter()
-                    .min_by_key(|(_, v)| v.created)
-                    .map(|(k, _)| k.clone())
-                {
-                    m.remove(&oldest);
-                }
-            }
-            m.insert(state, p);
-        }
-    }
-
-    /// Takes a state (once).
-    fn take(&self, state: &str) -> Option<PendingState> {
-        let mut m = self.map.lock().ok()?;
-        m.remove(state).filter(|p| p.created.elapsed() < STATE_TTL)
-    }
 }
 
 fn random_id() -> String {
     let mut b = [0u8; 20];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
     hex::encode(b)
+}
+
+/// The storage key of a state (`<created>_<random>`), or `None` when the
+/// state is not one this mount made.
+fn state_key(state: &str) -> Option<(String, i64)> {
+    let (created, random) = state.split_once('_')?;
+    let created: i64 = created.parse().ok()?;
+    if random.len() != 40 || !random.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let digest = hex::encode(Sha256::digest(state.as_bytes()));
+    Some((format!("{STATE_PREFIX}{created}_{digest}"), created))
+}
+
+/// Deletes the states older than [`STATE_TTL`] (their creation time is in
+/// the key, so nothing is read).
+async fn sweep(view: &StorageView, now: i64) -> Result<(), LogicalError> {
+    let cutoff = now - STATE_TTL.as_secs() as i64;
+    for k in view.list(STATE_PREFIX).await? {
+        let created = k.split('_').next().and_then(|c| c.parse::<i64>().ok());
+        if created.is_none_or(|c| c < cutoff) {
+            view.delete(&format!("{STATE_PREFIX}{k}")).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Stores a new pending login and answers its state.
+async fn store_state(
+    view: &StorageView,
+    p: &PendingState,
+    now: i64,
+) -> Result<String, LogicalError> {
+    let state = format!("{now}_{}", random_id());
+    let (key, _) =
+        state_key(&state).ok_or_else(|| LogicalError::Internal("malformed OIDC state".into()))?;
+    let bytes = serde_json::to_vec(p)
+        .map_err(|e| LogicalError::Internal(format!("encoding OIDC state: {e}")))?;
+    view.put(&key, &bytes).await?;
+    Ok(state)
+}
+
+/// Takes a state once: deleted with a condition on the bytes read, so of
+/// two concurrent callbacks only one gets it.
+async fn take_state(
+    view: &StorageView,
+    state: &str,
+    now: i64,
+) -> Result<Option<PendingState>, LogicalError> {
+    let Some((key, created)) = state_key(state) else {
+        return Ok(None);
+    };
+    let Some(v) = view.get_versioned(&key).await? else {
+        return Ok(None);
+    };
+    match view
+        .batch(vec![BatchItem::delete(key).when(Condition::Equals(v.raw))])
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if is_condition_failed(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    if now - created > STATE_TTL.as_secs() as i64 {
+        return Ok(None);
+    }
+    serde_json::from_slice(&v.plaintext)
+        .map(Some)
+        .map_err(|e| LogicalError::Internal(format!("corrupt OIDC state: {e}")))
 }
 
 fn oidc_configured(cfg: &JwtConfig) -> bool {
@@ -144,8 +194,20 @@ impl JwtAuth {
                 "the provider's discovery document has no authorization_endpoint".into(),
             ));
         }
-        let state = random_id();
         let nonce = random_id();
+        let t = now();
+        sweep(c.view, t).await?;
+        let state = store_state(
+            c.view,
+            &PendingState {
+                role: name,
+                redirect_uri: redirect_uri.clone(),
+                nonce: nonce.clone(),
+                client_nonce: c.fields.str("client_nonce"),
+            },
+            t,
+        )
+        .await?;
         let mut scopes = vec!["openid".to_string()];
         for s in role.oidc_scopes.clone().unwrap_or_default() {
             if s != "openid" {
@@ -178,16 +240,6 @@ impl JwtAuth {
             '?'
         };
         let url = format!("{}{sep}{}", d.authorization_endpoint, q.finish());
-        self.states.insert(
-            state,
-            PendingState {
-                role: name,
-                redirect_uri,
-                nonce,
-                client_nonce: c.fields.str("client_nonce"),
-                created: Instant::now(),
-            },
-        );
         Ok(Response::json(json!({ "auth_url": url })))
     }
 
@@ -200,7 +252,7 @@ impl JwtAuth {
                 "OIDC login is not configured for this mount",
             ));
         }
-        let Some(pending) = self.states.take(&c.fields.str("state")) else {
+        let Some(pending) = take_state(c.view, &c.fields.str("state"), now()).await? else {
             return Err(LogicalError::bad("Expired or missing OAuth state."));
         };
         let client_nonce = c.fields.str("client_nonce");
@@ -322,22 +374,42 @@ impl JwtAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::test_support::setup;
+
+    fn pending() -> PendingState {
+        PendingState {
+            role: "r".into(),
+            redirect_uri: "u".into(),
+            nonce: "n".into(),
+            client_nonce: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_state_is_taken_once_and_expires() {
+        let (_s, view) = setup().await;
+        let t = 1_000_000;
+        let st = store_state(&view, &pending(), t).await.unwrap();
+        assert!(take_state(&view, &st, t + 1).await.unwrap().is_some());
+        assert!(take_state(&view, &st, t + 1).await.unwrap().is_none());
+        assert!(take_state(&view, "made-up", t).await.unwrap().is_none());
+        let old = store_state(&view, &pending(), t).await.unwrap();
+        assert!(take_state(&view, &old, t + 301).await.unwrap().is_none());
+        // Sweeping removes expired states without reading them.
+        let a = store_state(&view, &pending(), t).await.unwrap();
+        let b = store_state(&view, &pending(), t + 400).await.unwrap();
+        sweep(&view, t + 401).await.unwrap();
+        assert_eq!(view.list(STATE_PREFIX).await.unwrap().len(), 1);
+        assert!(take_state(&view, &a, t + 401).await.unwrap().is_none());
+        assert!(take_state(&view, &b, t + 401).await.unwrap().is_some());
+    }
 
     #[test]
-    fn a_state_is_taken_once() {
-        let s = States::default();
-        s.insert(
-            "st".into(),
-            PendingState {
-                role: "r".into(),
-                redirect_uri: "u".into(),
-                nonce: "n".into(),
-                client_nonce: String::new(),
-                created: Instant::now(),
-            },
-        );
-        assert!(s.take("st").is_some());
-        assert!(s.take("st").is_none());
-        assert!(s.take("other").is_none());
+    fn the_state_never_appears_in_its_key() {
+        let st = format!("5_{}", "ab".repeat(20));
+        let (key, created) = state_key(&st).unwrap();
+        assert_eq!(created, 5);
+        assert!(!key.contains(&"ab".repeat(20)));
+        assert!(state_key("5_short").is_none());
     }
 }
