@@ -597,3 +597,50 @@ fn hvac_configures_jwt_and_kubernetes_and_logs_in() {
     );
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
+
+/// The OpenBao captures 500-523 replayed: statuses, error bodies, and the
+/// `data` of reads (513-518 carry tokens that have expired since).
+#[test]
+fn openbao_captures_replay() {
+    use common::capture::replay;
+    let s = Server::dev();
+    for f in [
+        "500-jwt-auth-enable.txt",
+        "502-jwt-config-write.txt",
+        "507-jwt-role-create.txt",
+        "523-jwt-role-delete.txt",
+    ] {
+        let r = replay(&s, f);
+        assert_eq!(r.got.status, r.status, "{f}: {}", r.got.text());
+        if f.starts_with("500") {
+            replay(&s, "501-jwt-config-read-unset.txt").assert_same_error();
+            // Writes the config again after checking the unset read.
+            let r = replay(&s, "502-jwt-config-write.txt");
+            assert_eq!(r.got.status, 204, "{}", r.got.text());
+        }
+        if f.starts_with("507") {
+            for read in [
+                "503-jwt-config-read.txt",
+                "508-jwt-role-read.txt",
+                "509-jwt-role-list.txt",
+            ] {
+                let r = replay(&s, read);
+                assert_eq!(r.got.status, 200, "{read}: {}", r.got.text());
+                let want: Value = serde_json::from_str(&r.body).unwrap();
+                assert_eq!(r.got.json()["data"], want["data"], "{read}");
+            }
+            for err in [
+                "504-jwt-config-conflicting.txt",
+                "505-jwt-config-bad-pubkey.txt",
+                "510-jwt-role-missing-user-claim.txt",
+                "511-jwt-role-wrong-type.txt",
+                "512-jwt-role-bad-role-type.txt",
+                "519-jwt-login-unknown-role.txt",
+                "520-jwt-login-missing-jwt.txt",
+                "521-jwt-login-not-a-jwt.txt",
+            ] {
+                replay(&s, err).assert_same_error();
+            }
+        }
+    }
+}

@@ -343,3 +343,45 @@ fn a_service_account_is_one_entity_across_logins() {
     assert!(!ea.is_empty(), "{a}");
     assert_eq!(at(&b, &["auth", "entity_id"]).as_str().unwrap(), ea);
 }
+
+/// The OpenBao captures 550-571 replayed (except the permission-denied
+/// ones, which need a second token): statuses, error bodies, read data.
+#[test]
+fn openbao_captures_replay() {
+    use common::capture::replay;
+    let s = Server::dev();
+    let same_data = |f: &str| {
+        let r = replay(&s, f);
+        assert_eq!(r.got.status, r.status, "{f}: {}", r.got.text());
+        let want: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(r.got.json()["data"], want["data"], "{f}");
+    };
+    let status = |f: &str| {
+        let r = replay(&s, f);
+        assert_eq!(r.got.status, r.status, "{f}: {}", r.got.text());
+    };
+    status("550-k8s-auth-enable.txt");
+    replay(&s, "551-k8s-config-read-unset.txt").assert_same_error();
+    status("552-k8s-config-write.txt");
+    same_data("553-k8s-config-read.txt");
+    replay(&s, "554-k8s-config-missing-host.txt").assert_same_error();
+    status("555-k8s-config-bad-ca-accepted.txt");
+    same_data("556-k8s-config-read-after-bad-ca.txt");
+    status("557-k8s-config-write-restore.txt");
+    replay(&s, "558-k8s-config-wrong-type.txt").assert_same_error();
+    status("560-k8s-role-create.txt");
+    same_data("561-k8s-role-read.txt");
+    status("562-k8s-role-create-second.txt");
+    same_data("563-k8s-role-list.txt");
+    same_data("564-k8s-role-list-get.txt");
+    for f in [
+        "565-k8s-role-missing-names.txt",
+        "566-k8s-role-missing-namespaces.txt",
+        "567-k8s-role-wrong-type.txt",
+        "568-k8s-role-read-missing.txt",
+    ] {
+        replay(&s, f).assert_same_error();
+    }
+    status("570-k8s-role-delete.txt");
+    same_data("571-k8s-role-list-after-delete.txt");
+}

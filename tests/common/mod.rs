@@ -3,6 +3,7 @@
 //! and kill it (by PID, via the `Child`) when the handle drops.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod cluster;
 pub mod http;
 pub mod jose;
