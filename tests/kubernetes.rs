@@ -385,3 +385,45 @@ fn openbao_captures_replay() {
     status("570-k8s-role-delete.txt");
     same_data("571-k8s-role-list-after-delete.txt");
 }
+
+#[test]
+fn token_review_over_tls_trusts_the_configured_ca() {
+    let key = TestKey::new(Algorithm::RS256);
+    let jwt = key.sign(None, &sa_claims("apps", "app-sa", "uid-tls"));
+    let (ca, cert, tls_key) = common::jose::tls_ca_and_server();
+    let answer = json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "status": {"authenticated": true, "user": {"username": "system:serviceaccount:apps:app-sa", "uid": "uid-tls"}},
+    })
+    .to_string();
+    let api = MockServer::start_tls(&cert, &tls_key, move |_| {
+        (201, "application/json", answer.clone())
+    });
+    let s = Server::dev();
+    setup(
+        &s,
+        json!({"kubernetes_host": api.https_url(), "kubernetes_ca_cert": ca, "token_reviewer_jwt": REVIEWER_JWT, "disable_local_ca_jwt": true}),
+    );
+    let r = login(&s, &jwt);
+    expect_status(&r, 200, "login over TLS");
+    assert_eq!(
+        at(&r.json(), &["auth", "metadata", "service_account_uid"]),
+        "uid-tls"
+    );
+    // Without the CA the API server is not trusted: permission denied.
+    expect_status(
+        &s.post(
+            "/v1/auth/kubernetes/config",
+            json!({"kubernetes_host": api.https_url(), "token_reviewer_jwt": REVIEWER_JWT, "disable_local_ca_jwt": true}),
+        ),
+        204,
+        "config without CA",
+    );
+    let r = login(&s, &jwt);
+    expect_status(&r, 403, "untrusted API server");
+    assert_eq!(
+        api.requests(REVIEW_PATH).len(),
+        1,
+        "the untrusted server got no request"
+    );
+}
