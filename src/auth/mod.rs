@@ -7,6 +7,8 @@ pub(crate) mod approle;
 pub(crate) mod aws;
 pub(crate) mod cert;
 pub(crate) mod common;
+pub(crate) mod jwt;
+pub(crate) mod kubernetes;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub(crate) mod userpass;

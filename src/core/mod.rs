@@ -195,6 +195,8 @@ impl Core {
             "transit" => Ok(Arc::new(crate::engines::transit::backend())),
             "pki" => Ok(Arc::new(crate::engines::pki::backend())),
             "cert" => Ok(Arc::new(crate::auth::cert::backend())),
+            "jwt" | "oidc" => Ok(Arc::new(crate::auth::jwt::backend())),
+            "kubernetes" => Ok(Arc::new(crate::auth::kubernetes::backend())),
             other => Err(LogicalError::bad(format!(
                 "plugin not found in the catalog: {other}"
             ))),

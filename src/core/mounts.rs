@@ -282,5 +282,8 @@ pub(crate) fn is_protected(path: &str, auth: bool) -> bool {
 
 /// Engine types that are auth methods (mounted through `sys/auth`).
 pub(crate) fn is_auth_type(t: &str) -> bool {
-    matches!(t, "userpass" | "approle" | "aws" | "cert" | "token")
+    matches!(
+        t,
+        "userpass" | "approle" | "aws" | "cert" | "token" | "jwt" | "oidc" | "kubernetes"
+    )
 }

@@ -3,9 +3,12 @@
 //! and kill it (by PID, via the `Child`) when the handle drops.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod cluster;
 pub mod faultproxy;
 pub mod http;
+pub mod jose;
+pub mod mockhttp;
 
 use std::fs;
 use std::io::Write;
