@@ -606,7 +606,6 @@ print("ok")
 }
 
 #[test]
-#[ignore = "needs identity (issue 13): the lead enables this after merging"]
 fn cert_login_creates_an_entity_named_by_the_common_name() {
     let f = Fixture::new();
     f.trust("web", json!({"token_policies": "web"}));
@@ -640,7 +639,6 @@ fn cert_login_creates_an_entity_named_by_the_common_name() {
 /// (`X-Strongroom-Forwarded-Client-Cert`), which only the active node's
 /// check of the forwarding signature makes believable.
 #[test]
-#[ignore = "needs the fleet branch's signed forwarding of the client certificate, and moto (scripts/test.sh): the lead enables this after merging"]
 fn login_through_a_standby() {
     use common::cluster::{self, health_status, wait_until};
     let _serial = cluster::SERIAL.lock().unwrap_or_else(|e| e.into_inner());

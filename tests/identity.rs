@@ -300,8 +300,9 @@ fn groups_internal_external_nested_and_bad_input() {
         "/v1/identity/group",
         json!({"name":"ghosts","member_entity_ids":["11111111-2222-3333-4444-555555555555"]}),
     );
-    // OpenBao answers this one 500 (capture 235), with this text.
-    expect_status(&ghost, 500, "unknown member");
+    // OpenBao answers this one 500 (capture 235); bad input is a 400 here,
+    // with OpenBao's text.
+    expect_status(&ghost, 400, "unknown member");
     assert_eq!(
         ghost.json()["errors"][0],
         "1 error occurred:\n\t* invalid entity ID \"11111111-2222-3333-4444-555555555555\"\n\n"

@@ -529,7 +529,6 @@ fn bao_cli_configures_jwt_and_logs_in() {
 }
 
 #[test]
-#[ignore = "needs identity (issue 13): the lead enables this after merging"]
 fn a_login_is_an_entity_and_the_same_one_next_time() {
     let s = Server::dev();
     enable(&s, "jwt", "jwt");

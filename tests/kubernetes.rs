@@ -329,7 +329,6 @@ fn bao_cli_configures_kubernetes_and_logs_in() {
 }
 
 #[test]
-#[ignore = "needs identity (issue 13): the lead enables this after merging"]
 fn a_service_account_is_one_entity_across_logins() {
     let key = TestKey::new(Algorithm::ES256);
     let s = Server::dev();

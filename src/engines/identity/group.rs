@@ -129,8 +129,10 @@ fn upsert_group(state: &mut State, c: &Ctx<'_>, target: Target) -> Result<Value,
             ));
         }
         let members = dedup(members);
+        // OpenBao answers this 500 (capture 235); it is bad input, and bad
+        // input is a 400 here (the issue asks for it), with OpenBao's text.
         if let Some(bad) = members.iter().find(|m| !state.entities.contains_key(*m)) {
-            return Err(LogicalError::Internal(format!(
+            return Err(LogicalError::bad(format!(
                 "1 error occurred:\n\t* invalid entity ID {bad:?}\n\n"
             )));
         }

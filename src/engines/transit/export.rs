@@ -110,7 +110,7 @@ impl Transit {
             version: p.latest_version,
         });
         self.store(c.view, &p).await?;
-        let encoded = backup::encode(&p).map_err(|e| multierror(&e.to_string()))?;
+        let encoded = backup::encode(&p).map_err(|e| LogicalError::Internal(e.to_string()))?;
         Ok(Response::json(json!({ "backup": encoded })))
     }
 

@@ -82,9 +82,11 @@ impl From<TransitError> for LogicalError {
     }
 }
 
-/// Vault's multierror text, which some transit failures answer with (500).
+/// Vault's multierror text, which some transit refusals answer with. Vault
+/// sends them as 500s (backup/restore/export refusals); they are the
+/// client's doing, and bad input is a 400 here, with Vault's text.
 pub(crate) fn multierror(msg: &str) -> LogicalError {
-    LogicalError::Internal(format!("1 error occurred:\n\t* {msg}\n\n"))
+    LogicalError::BadRequest(format!("1 error occurred:\n\t* {msg}\n\n"))
 }
 
 pub(crate) fn policy_key(name: &str) -> String {

@@ -577,7 +577,7 @@ async fn export_backup_restore() {
     assert_eq!(
         err(call(&b, &view, Operation::Read, "backup/plain", json!({})).await),
         (
-            500,
+            400,
             "1 error occurred:\n\t* exporting is disallowed on the policy\n\n".into()
         )
     );
@@ -645,7 +645,7 @@ async fn export_backup_restore() {
         )
         .await),
         (
-            500,
+            400,
             "1 error occurred:\n\t* key \"copy\" already exists\n\n".into()
         )
     );
