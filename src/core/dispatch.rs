@@ -83,9 +83,13 @@ pub(crate) enum Target {
 fn is_unauthenticated(patterns: &[&str], rel: &str) -> bool {
     patterns.iter().any(|p| {
         if p.contains('+') {
-            let (ps, rs): (Vec<&str>, Vec<&str>) = (p.split('/').collect(), rel.split('/').collect());
+            let (ps, rs): (Vec<&str>, Vec<&str>) =
+                (p.split('/').collect(), rel.split('/').collect());
             return ps.len() == rs.len()
-                && ps.iter().zip(&rs).all(|(a, b)| *a == *b || (*a == "+" && !b.is_empty()));
+                && ps
+                    .iter()
+                    .zip(&rs)
+                    .all(|(a, b)| *a == *b || (*a == "+" && !b.is_empty()));
         }
         match p.strip_suffix('*') {
             Some(prefix) => rel.starts_with(prefix),
@@ -247,7 +251,14 @@ impl Core {
                 let mut resp = route.backend.handle(req, &view).await?;
                 if let Some(lease) = resp.secret.take() {
                     let now = state.tokens.now();
-                    super::secret_leases::record(&self.barrier, &route.entry.path, lease, now, &mut resp).await?;
+                    super::secret_leases::record(
+                        &self.barrier,
+                        &route.entry.path,
+                        lease,
+                        now,
+                        &mut resp,
+                    )
+                    .await?;
                 }
                 resp
             }
@@ -427,7 +438,10 @@ mod tests {
         assert!(is_unauthenticated(&["login"], "login"));
         assert!(!is_unauthenticated(&["login"], "role/x"));
         assert!(is_unauthenticated(&["issuer/+/pem"], "issuer/default/pem"));
-        assert!(!is_unauthenticated(&["issuer/+/pem"], "issuer/default/issue/x"));
+        assert!(!is_unauthenticated(
+            &["issuer/+/pem"],
+            "issuer/default/issue/x"
+        ));
         assert!(!is_unauthenticated(&["issuer/+/pem"], "issuer//pem"));
     }
 }

@@ -73,8 +73,19 @@ pub(crate) async fn handle(state: &Unsealed, req: &Request, rest: &str) -> Logic
                 s => format!("{s}/"),
             };
             let mut keys: Vec<String> = Vec::new();
-            let mut ids: Vec<String> = ts.all().await?.iter().filter(|f| has_lease(f)).map(lease_id).collect();
-            ids.extend(secret_leases::all(ts.barrier()).await?.into_iter().map(|e| e.id));
+            let mut ids: Vec<String> = ts
+                .all()
+                .await?
+                .iter()
+                .filter(|f| has_lease(f))
+                .map(lease_id)
+                .collect();
+            ids.extend(
+                secret_leases::all(ts.barrier())
+                    .await?
+                    .into_iter()
+                    .map(|e| e.id),
+            );
             for id in ids {
                 if let Some(rel) = id.strip_prefix(prefix.as_str()) {
                     let child = match rel.find('/') {

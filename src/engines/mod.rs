@@ -5,5 +5,5 @@ pub(crate) mod cubbyhole;
 pub(crate) mod identity;
 pub(crate) mod kv;
 pub(crate) mod kv2;
-pub(crate) mod transit;
 pub(crate) mod pki;
+pub(crate) mod transit;

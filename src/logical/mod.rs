@@ -316,7 +316,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Revokes a secret this backend leased (see [`SecretLease`]): core
     /// calls it when the lease is revoked or expires.
-    async fn revoke_secret(&self, _internal: &Value, _view: &StorageView) -> Result<(), LogicalError> {
+    async fn revoke_secret(
+        &self,
+        _internal: &Value,
+        _view: &StorageView,
+    ) -> Result<(), LogicalError> {
         Ok(())
     }
 

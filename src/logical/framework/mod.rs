@@ -266,7 +266,8 @@ impl<S: Sync> Paths<S> {
 /// Revokes a secret the backend leased (see `Backend::revoke_secret`).
 pub(crate) type SecretRevoker<S> =
     for<'a> fn(&'a S, &'a serde_json::Value, &'a StorageView) -> RevokeFuture<'a>;
-pub(crate) type RevokeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), LogicalError>> + Send + 'a>>;
+pub(crate) type RevokeFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(), LogicalError>> + Send + 'a>>;
 
 /// A mountable backend made of declared paths over some state.
 pub(crate) struct FrameworkBackend<S> {
