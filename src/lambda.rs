@@ -136,6 +136,7 @@ pub(crate) async fn handle(core: &Arc<Core>, event: Request) -> Response<Body> {
             headers: &parts.headers,
             body: body_bytes,
             remote_addr,
+            remote_port: None,
         };
         crate::http::handler::handle(core, req).await
     };

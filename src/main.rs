@@ -12,6 +12,7 @@ mod core;
 mod engines;
 mod ha;
 mod http;
+mod keyed_hmac;
 mod lambda;
 mod logical;
 mod metrics;

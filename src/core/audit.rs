@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::dispatch::{Admission, Target};
 use super::tokens::FoundToken;
 use super::{Core, Unsealed};
-use crate::audit::format::{self, Caller, Input, MountInfo};
+use crate::audit::format::{Caller, Entry, Input, MountInfo};
 use crate::audit::table::{
     canonical_path, DeviceEntry, DeviceTable, HeaderSetting, HmacKey, AUDIT_TABLE_PATH,
 };
@@ -183,14 +183,18 @@ impl Core {
 
     /// The dispatch hooks: records the request entry before the handler
     /// runs (refusing the request if no device records it) and the
-    /// response entry after.
+    /// response entry after. With [`AuditPhase::First`] the response entry
+    /// is rendered but handed back instead of written: the caller writes it
+    /// unless it replays the request (HA), so a replayed read is logged as
+    /// one request/response pair.
     pub(crate) async fn serve_audited(
         &self,
-        loaded: &Loaded,
+        loaded: Arc<Loaded>,
         state: &Unsealed,
         admitted: Admission,
         req: Request,
-    ) -> LogicalResult {
+        phase: AuditPhase,
+    ) -> (LogicalResult, Option<PendingResponse>) {
         let caller = admitted.caller.as_ref();
         let err = admitted.error.as_ref();
         let mount = admitted.target.as_ref().and_then(|t| mount_of(state, t));
@@ -205,20 +209,74 @@ impl Core {
             headers: loaded.headers_of(&req),
             forwarded_from: req.header(crate::http::forward::FORWARDED_HEADER),
         };
-        loaded
-            .log(format::request_entry(&input, err), false)
-            .await?;
+        if phase != AuditPhase::Replay {
+            let entry = Entry::Request {
+                input: &input,
+                error: err,
+            };
+            if let Err(e) = loaded.log(&entry).await {
+                return (Err(e), None);
+            }
+        }
         let result = match (&admitted.error, &admitted.target) {
             (Some(e), _) => Err(clone_error(e)),
             (None, Some(t)) => self.serve(state, t, caller, &req).await,
             (None, None) => Err(LogicalError::PermissionDenied),
         };
         let forwarded = matches!(result, Err(LogicalError::Standby(_)));
-        let is_list = req.operation == Operation::List;
-        loaded
-            .log(format::response_entry(&input, &result, forwarded), is_list)
-            .await?;
-        result
+        // Enabling a device writes the enable's own response entry to the
+        // new device too (as Vault does): the table may have changed.
+        let loaded = if req.path.starts_with("sys/audit/") && result.is_ok() {
+            self.audit.broker.loaded()
+        } else {
+            loaded
+        };
+        let lines = loaded.render(&Entry::Response {
+            input: &input,
+            result: &result,
+            forwarded,
+        });
+        let pending = PendingResponse { loaded, lines };
+        if phase == AuditPhase::First {
+            return (result, Some(pending));
+        }
+        match pending.write().await {
+            Ok(()) => (result, None),
+            Err(e) => (Err(e), None),
+        }
+    }
+}
+
+/// Which entries an audited run of a request writes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum AuditPhase {
+    /// Request and response entries (no replay possible: a single node).
+    Full,
+    /// The request entry; the response entry is handed back as pending.
+    First,
+    /// A replay of a request whose request entry is already written: only
+    /// the response entry.
+    Replay,
+}
+
+/// A response entry rendered for every device, not yet written.
+pub(crate) struct PendingResponse {
+    loaded: Arc<Loaded>,
+    lines: Vec<Vec<u8>>,
+}
+
+impl PendingResponse {
+    /// Writes the entry; an error when no device recorded it.
+    pub(crate) async fn write(self) -> Result<(), LogicalError> {
+        self.loaded.write(self.lines).await
+    }
+
+    /// `result`, unless the response entry cannot be recorded.
+    pub(crate) async fn finish(pending: Option<Self>, result: LogicalResult) -> LogicalResult {
+        match pending {
+            Some(p) => p.write().await.and(result),
+            None => result,
+        }
     }
 }
 
@@ -242,6 +300,7 @@ fn clone_error(e: &LogicalError) -> LogicalError {
 fn caller_of<'a>(req: &'a Request, c: &'a FoundToken) -> Caller<'a> {
     Caller {
         client_token: req.client_token.as_deref().unwrap_or(""),
+        token_hash: &c.hash,
         accessor: &c.entry.accessor,
         display_name: &c.entry.display_name,
         policies: &c.entry.policies,

@@ -112,6 +112,7 @@ pub(crate) fn to_logical(http: &HttpRequest<'_>) -> Result<Request, LogicalError
     let mut req = Request::new(op, decoded.into_owned()).with_data(data);
     req.client_token = client_token(headers);
     req.remote_addr = http.remote_addr;
+    req.remote_port = http.remote_port;
     let mut kept = HashMap::new();
     for (name, value) in headers {
         let n = name.as_str();
@@ -290,6 +291,7 @@ mod tests {
             headers: &h,
             body: b"",
             remote_addr: None,
+            remote_port: None,
         };
         let r = to_logical(&get("/v1/secret/data/a%2Fb")).unwrap();
         assert_eq!(r.path, "secret/data/a/b");

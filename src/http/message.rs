@@ -16,6 +16,8 @@ pub(crate) struct HttpRequest<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a [u8],
     pub(crate) remote_addr: Option<std::net::IpAddr>,
+    /// The peer's TCP port, when the transport has one (audit entries).
+    pub(crate) remote_port: Option<u16>,
 }
 
 /// A fully buffered HTTP response.

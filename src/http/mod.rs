@@ -80,6 +80,7 @@ async fn serve_one(
                 headers: &parts.headers,
                 body: &body,
                 remote_addr: Some(peer.ip()),
+                remote_port: Some(peer.port()),
             };
             handler::handle(&core, http_req).await
         }

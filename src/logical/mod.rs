@@ -62,6 +62,8 @@ pub(crate) struct Request {
     pub(crate) client_token: Option<String>,
     /// The caller's IP address, for CIDR-bound credentials.
     pub(crate) remote_addr: Option<std::net::IpAddr>,
+    /// The caller's TCP port (audit entries' `remote_port`).
+    pub(crate) remote_port: Option<u16>,
 }
 
 impl Request {
@@ -76,6 +78,7 @@ impl Request {
             headers: HashMap::new(),
             client_token: None,
             remote_addr: None,
+            remote_port: None,
         }
     }
 
