@@ -209,8 +209,15 @@ impl Core {
         }
         let state = self.unsealed_state()?;
         let admitted = self.admit(&state, &mut req).await;
-        // Auditing: one atomic load when no device is enabled.
-        match self.audit.broker.active() {
+        // Auditing: one atomic load when no device is enabled. A change to
+        // the device table goes the audited way even then, so that enabling
+        // the first device records the enable's response entry on it.
+        let audit = self.audit.broker.active().or_else(|| {
+            req.path
+                .starts_with("sys/audit/")
+                .then(|| self.audit.broker.loaded())
+        });
+        match audit {
             None => {
                 if let Some(e) = admitted.error {
                     return Err(e);
