@@ -69,7 +69,11 @@ impl KeyedHmac {
         let mut tail = Zeroizing::new([0u8; 2 * BLOCK]);
         tail[..rest.len()].copy_from_slice(rest);
         tail[rest.len()] = 0x80;
-        let n = if rest.len() < BLOCK - 8 { BLOCK } else { 2 * BLOCK };
+        let n = if rest.len() < BLOCK - 8 {
+            BLOCK
+        } else {
+            2 * BLOCK
+        };
         let bits = ((BLOCK + msg.len()) as u64).wrapping_mul(8);
         tail[n - 8..n].copy_from_slice(&bits.to_be_bytes());
         for chunk in tail[..n].chunks_exact(BLOCK) {

@@ -54,6 +54,10 @@ pub(crate) struct Input<'a> {
     pub(crate) headers: Vec<(String, String, bool)>,
     /// Set on the node that received a forwarded request: the standby's id.
     pub(crate) forwarded_from: Option<&'a str>,
+    /// Each device's rendered `request` block from the request entry, which
+    /// the response entry repeats byte for byte (keyed by the device's
+    /// hasher address, stable while the entry pair is written).
+    pub(crate) request_blocks: Mutex<Vec<(usize, Vec<u8>)>>,
 }
 
 /// One entry to record: the request before it runs, or its outcome.
@@ -162,13 +166,19 @@ const TOKEN_MEMO_MAX: usize = 4096;
 /// up to four times, are remembered by the token store's hash of the token.
 pub(crate) struct Hasher {
     keyed: KeyedHmac,
+    /// The HMAC of the empty string (KV v2's `deletion_time` in every read).
+    empty: Vec<u8>,
     tokens: Mutex<HashMap<String, Arc<TokenHashes>>>,
 }
 
 impl Hasher {
     pub(crate) fn new(key: &[u8]) -> Self {
+        let keyed = KeyedHmac::new(key);
+        let mut empty = Vec::with_capacity(64);
+        keyed.hex_into(b"", &mut empty);
         Self {
-            keyed: KeyedHmac::new(key),
+            keyed,
+            empty,
             tokens: Mutex::new(HashMap::new()),
         }
     }
@@ -182,7 +192,11 @@ impl Hasher {
     /// Appends `hmac-sha256:<hex>` (no quotes) to `out`.
     fn hash_into(&self, input: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(HMAC_PREFIX.as_bytes());
-        self.keyed.hex_into(input.as_bytes(), out);
+        if input.is_empty() {
+            out.extend_from_slice(&self.empty);
+        } else {
+            self.keyed.hex_into(input.as_bytes(), out);
+        }
     }
 
     fn token(&self, c: &Caller<'_>) -> Arc<TokenHashes> {
@@ -287,36 +301,19 @@ fn mount_class(mount_point: &str) -> &'static str {
 
 // ---- JSON writing -------------------------------------------------------
 
-/// Appends `s` as a JSON string with serde_json's escapes.
+/// Appends `s` as a JSON string (serde_json's escaping: a table lookup
+/// per byte and bulk copies between escapes).
 fn json_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(esc);
-        }
-        start = i + 1;
+    // Most strings (ids, paths, names) need no escape: copy them whole.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
     }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// A JSON object being written: tracks the commas.
@@ -331,8 +328,21 @@ impl<'o> Obj<'o> {
         Obj { out, first: true }
     }
 
-    /// Writes `"k":` and returns the buffer for the value.
-    fn key(&mut self, k: &str) -> &mut Vec<u8> {
+    /// Writes `"k":` for one of our own field names (plain ASCII, no
+    /// escaping needed) and returns the buffer for the value.
+    fn key(&mut self, k: &'static str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    /// [`Obj::key`] for a key from data (escaped).
+    fn key_dyn(&mut self, k: &str) -> &mut Vec<u8> {
         if !self.first {
             self.out.push(b',');
         }
@@ -342,17 +352,22 @@ impl<'o> Obj<'o> {
         self.out
     }
 
-    fn str(&mut self, k: &str, v: &str) {
+    fn str(&mut self, k: &'static str, v: &str) {
         json_str(self.key(k), v);
     }
 
-    fn raw(&mut self, k: &str, v: &[u8]) {
+    fn raw(&mut self, k: &'static str, v: &[u8]) {
         self.key(k).extend_from_slice(v);
     }
 
-    fn num(&mut self, k: &str, v: u64) {
+    fn num(&mut self, k: &'static str, v: u64) {
         let d = itoa_buf(v);
         self.key(k).extend_from_slice(d.as_bytes());
+    }
+
+    fn num_dyn(&mut self, k: &str, v: u64) {
+        let d = itoa_buf(v);
+        self.key_dyn(k).extend_from_slice(d.as_bytes());
     }
 
     fn close(self) {
@@ -455,7 +470,7 @@ fn object(out: &mut Vec<u8>, h: &Hasher, m: &Map<String, Value>, walk: Walk, eli
                 _ => None,
             };
             if let Some(n) = count {
-                o.num(k, n as u64);
+                o.num_dyn(k, n as u64);
                 continue;
             }
         }
@@ -465,7 +480,7 @@ fn object(out: &mut Vec<u8>, h: &Hasher, m: &Map<String, Value>, walk: Walk, eli
                 .as_str()
                 .is_some_and(|t| !t.is_empty() && chrono::DateTime::parse_from_rfc3339(t).is_ok());
         let walk = if timestamp { Walk::Clear } else { walk };
-        value(o.key(k), h, item, walk);
+        value(o.key_dyn(k), h, item, walk);
     }
     o.close();
 }
@@ -487,7 +502,7 @@ impl Dev<'_> {
 
     /// A secret field: its HMAC, or the value itself under `log_raw`. Empty
     /// values stay empty (Vault hashes only non-empty tokens).
-    fn secret(&self, o: &mut Obj<'_>, k: &str, v: &str) {
+    fn secret(&self, o: &mut Obj<'_>, k: &'static str, v: &str) {
         if self.opts.log_raw || v.is_empty() {
             o.str(k, v);
         } else {
@@ -499,7 +514,7 @@ impl Dev<'_> {
     }
 
     /// An accessor: hashed unless `hmac_accessor=false`.
-    fn accessor(&self, o: &mut Obj<'_>, k: &str, v: &str) {
+    fn accessor(&self, o: &mut Obj<'_>, k: &'static str, v: &str) {
         if self.opts.hmac_accessor {
             self.secret(o, k, v);
         } else {
@@ -514,8 +529,8 @@ impl Dev<'_> {
         o: &mut Obj<'_>,
         c: &Caller<'_>,
         t: Option<&TokenHashes>,
-        token_key: &str,
-        accessor_key: &str,
+        token_key: &'static str,
+        accessor_key: &'static str,
     ) {
         match t {
             Some(t) => {
@@ -559,7 +574,7 @@ impl Dev<'_> {
         if !c.metadata.is_empty() {
             let mut m = Obj::open(o.key("metadata"));
             for (k, v) in c.metadata {
-                m.str(k, v);
+                json_str(m.key_dyn(k), v);
             }
             m.close();
         }
@@ -582,7 +597,12 @@ impl Dev<'_> {
         o.close();
     }
 
-    fn mount_fields(&self, o: &mut Obj<'_>, mount: &Option<MountInfo<'_>>, version_key: &str) {
+    fn mount_fields(
+        &self,
+        o: &mut Obj<'_>,
+        mount: &Option<MountInfo<'_>>,
+        version_key: &'static str,
+    ) {
         if let Some(mi) = mount {
             o.str("mount_point", mi.path);
             o.str("mount_type", mi.mount_type);
@@ -633,7 +653,7 @@ impl Dev<'_> {
             sorted.sort_by(|a, b| a.0.cmp(&b.0));
             let mut hdrs = Obj::open(o.key("headers"));
             for (k, v, hmac) in sorted {
-                let out = hdrs.key(k);
+                let out = hdrs.key_dyn(k);
                 out.push(b'[');
                 if *hmac && !self.opts.log_raw {
                     out.push(b'"');
@@ -661,9 +681,9 @@ impl Dev<'_> {
             for (k, item) in m {
                 match (k.as_str(), item) {
                     (_, Value::Null) => {}
-                    ("client_token", Value::String(s)) => self.secret(&mut o, k, s),
-                    ("accessor", Value::String(s)) => self.accessor(&mut o, k, s),
-                    _ => value(o.key(k), self.h, item, Walk::Clear),
+                    ("client_token", Value::String(s)) => self.secret(&mut o, "client_token", s),
+                    ("accessor", Value::String(s)) => self.accessor(&mut o, "accessor", s),
+                    _ => value(o.key_dyn(k), self.h, item, Walk::Clear),
                 }
             }
         }
@@ -678,11 +698,12 @@ impl Dev<'_> {
         let mut o = Obj::open(out);
         for (k, item) in m {
             match (k.as_str(), item) {
-                ("token", Value::String(s)) => self.secret(&mut o, k, s),
-                ("accessor" | "wrapped_accessor", Value::String(s)) => {
-                    self.accessor(&mut o, k, s)
+                ("token", Value::String(s)) => self.secret(&mut o, "token", s),
+                ("accessor", Value::String(s)) => self.accessor(&mut o, "accessor", s),
+                ("wrapped_accessor", Value::String(s)) => {
+                    self.accessor(&mut o, "wrapped_accessor", s)
                 }
-                _ => value(o.key(k), self.h, item, Walk::Clear),
+                _ => value(o.key_dyn(k), self.h, item, Walk::Clear),
             }
         }
         o.close();
@@ -755,7 +776,16 @@ impl Dev<'_> {
             Entry::Request { error, .. } => {
                 o.str("type", "request");
                 self.auth_block(o.key("auth"), input, t, error.is_none(), true);
-                self.request_block(o.key("request"), input, t);
+                let out = o.key("request");
+                let start = out.len();
+                self.request_block(out, input, t);
+                let block = out[start..].to_vec();
+                let id = self.h as *const Hasher as usize;
+                input
+                    .request_blocks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((id, block));
                 if let Some(e) = error {
                     o.str("error", &e.to_string());
                 }
@@ -769,7 +799,21 @@ impl Dev<'_> {
                     Err(LogicalError::PermissionDenied | LogicalError::PermissionDeniedPolicy)
                 );
                 self.auth_block(o.key("auth"), input, t, allowed, false);
-                self.request_block(o.key("request"), input, t);
+                let id = self.h as *const Hasher as usize;
+                let cached = {
+                    let blocks = input
+                        .request_blocks
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    blocks
+                        .iter()
+                        .find(|(d, _)| *d == id)
+                        .map(|(_, b)| o.key("request").extend_from_slice(b))
+                        .is_some()
+                };
+                if !cached {
+                    self.request_block(o.key("request"), input, t);
+                }
                 self.response_block(o.key("response"), input, result, *forwarded);
                 if let Err(e) = result {
                     if !matches!(e, LogicalError::Standby(_)) {
@@ -949,7 +993,14 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_as_serde_json_does() {
-        for s in ["plain", "q\"b\\s", "nl\n\r\t\u{8}\u{c}", "ctl\u{1}\u{1f}", "ünï€😀", ""] {
+        for s in [
+            "plain",
+            "q\"b\\s",
+            "nl\n\r\t\u{8}\u{c}",
+            "ctl\u{1}\u{1f}",
+            "ünï€😀",
+            "",
+        ] {
             let mut out = Vec::new();
             json_str(&mut out, s);
             assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
@@ -983,7 +1034,10 @@ mod tests {
     #[test]
     fn device_view_hashes_secrets_and_honours_options() {
         let mut req = Request::new(Operation::List, "secret/metadata/");
-        req.data = json!({"password": "pw", "n": 5}).as_object().cloned().unwrap();
+        req.data = json!({"password": "pw", "n": 5})
+            .as_object()
+            .cloned()
+            .unwrap();
         req.client_token = Some("tok".into());
         let policies = vec!["root".to_string()];
         let meta = BTreeMap::new();
@@ -1001,8 +1055,12 @@ mod tests {
             req: &req,
             caller: Some(caller()),
             mount: None,
-            headers: vec![("x-a".into(), "va".into(), true), ("x-b".into(), "vb".into(), false)],
+            headers: vec![
+                ("x-a".into(), "va".into(), true),
+                ("x-b".into(), "vb".into(), false),
+            ],
             forwarded_from: None,
+            request_blocks: Default::default(),
         };
         let resp = Response {
             data: json!({"keys": ["k1", "k2"]}).as_object().cloned(),
@@ -1028,8 +1086,7 @@ mod tests {
         assert_eq!(v["auth"]["client_token"], hmac_str(b"k", "tok"));
         assert_eq!(v["request"]["client_token_accessor"], hmac_str(b"k", "acc"));
         assert_eq!(
-            v["request"]["client_id"],
-            "0DHqvq2D77kL2/JTPSZkTMJbkFVmUu0TzMi0jiXcFy8=",
+            v["request"]["client_id"], "0DHqvq2D77kL2/JTPSZkTMJbkFVmUu0TzMi0jiXcFy8=",
             "as OpenBao's capture for a root token"
         );
         assert_eq!(v["response"]["data"]["keys"][0], hmac_str(b"k", "k1"));
@@ -1080,6 +1137,7 @@ mod tests {
             }),
             headers: Vec::new(),
             forwarded_from: Some("node-b"),
+            request_blocks: Default::default(),
         };
         let v = line(
             &Entry::Request {
@@ -1089,7 +1147,10 @@ mod tests {
             &FormatOptions::default(),
         );
         assert_eq!(v["type"], "request");
-        assert_eq!(v["auth"], json!({"policy_results": {"allowed": true}, "token_type": "default"}));
+        assert_eq!(
+            v["auth"],
+            json!({"policy_results": {"allowed": true}, "token_type": "default"})
+        );
         let r = &v["request"];
         assert_eq!(r["operation"], "update");
         assert_eq!(r["mount_class"], "auth");
@@ -1117,7 +1178,10 @@ mod tests {
             hmac_str(b"k", "invalid credentials")
         );
         assert_eq!(v["response"]["forwarded"], true);
-        assert_eq!(v["response"]["mount_running_plugin_version"], RUNNING_VERSION);
+        assert_eq!(
+            v["response"]["mount_running_plugin_version"],
+            RUNNING_VERSION
+        );
     }
 
     #[test]

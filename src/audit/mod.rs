@@ -142,6 +142,7 @@ impl Device {
             mount: None,
             headers: Vec::new(),
             forwarded_from: None,
+            request_blocks: Default::default(),
         };
         let entry = Entry::Request {
             input: &input,
@@ -383,6 +384,7 @@ mod tests {
             mount: None,
             headers: Vec::new(),
             forwarded_from: None,
+            request_blocks: Default::default(),
         };
         let raw = Entry::Request {
             input: &input,
@@ -425,6 +427,7 @@ mod tests {
             mount: None,
             headers: Vec::new(),
             forwarded_from: None,
+            request_blocks: Default::default(),
         };
         let entry = Entry::Request {
             input: &input,

@@ -208,6 +208,7 @@ impl Core {
             }),
             headers: loaded.headers_of(&req),
             forwarded_from: req.header(crate::http::forward::FORWARDED_HEADER),
+            request_blocks: Default::default(),
         };
         if phase != AuditPhase::Replay {
             let entry = Entry::Request {
@@ -310,25 +311,18 @@ fn caller_of<'a>(req: &'a Request, c: &'a FoundToken) -> Caller<'a> {
     }
 }
 
-/// (path, type, accessor) of the mount serving `target`.
-fn mount_of(state: &Unsealed, target: &Target) -> Option<(String, String, String)> {
-    let find = |path: &str| {
-        state
+/// (path, type, accessor) of the mount serving `target`, borrowed.
+fn mount_of<'a>(state: &'a Unsealed, target: &'a Target) -> Option<(&'a str, &'a str, &'a str)> {
+    let entry = match target {
+        Target::Sys => state.mounts.entries.iter().find(|e| e.path == "sys/")?,
+        Target::TokenStore => state
             .mounts
             .entries
             .iter()
-            .find(|e| e.path == path)
-            .map(|e| (e.path.clone(), e.mount_type.clone(), e.accessor.clone()))
+            .find(|e| e.path == "auth/token/")?,
+        Target::Mount(r) => &r.entry,
     };
-    match target {
-        Target::Sys => find("sys/"),
-        Target::TokenStore => find("auth/token/"),
-        Target::Mount(r) => Some((
-            r.entry.path.clone(),
-            r.entry.mount_type.clone(),
-            r.entry.accessor.clone(),
-        )),
-    }
+    Some((&entry.path, &entry.mount_type, &entry.accessor))
 }
 
 fn options_of(data: &Map<String, Value>) -> Result<BTreeMap<String, String>, LogicalError> {

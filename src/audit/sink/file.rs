@@ -247,7 +247,9 @@ impl FileTarget {
                 g.done.notify_waiters();
             }
             if let Some(r) = mine.result.get() {
-                return r.clone().map_err(|e| SinkError::Io(std::io::Error::other(e)));
+                return r
+                    .clone()
+                    .map_err(|e| SinkError::Io(std::io::Error::other(e)));
             }
             let notified = g.done.notified();
             tokio::pin!(notified);
