@@ -356,6 +356,15 @@ impl<'o> Obj<'o> {
         json_str(self.key(k), v);
     }
 
+    /// A value we produced that needs no escaping (hex HMACs, base64,
+    /// timestamps, our constants): copied between quotes unchecked.
+    fn plain(&mut self, k: &'static str, v: &str) {
+        let out = self.key(k);
+        out.push(b'"');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    }
+
     fn raw(&mut self, k: &'static str, v: &[u8]) {
         self.key(k).extend_from_slice(v);
     }
@@ -534,9 +543,9 @@ impl Dev<'_> {
     ) {
         match t {
             Some(t) => {
-                o.str(token_key, &t.client_token);
+                o.plain(token_key, &t.client_token);
                 if self.opts.hmac_accessor {
-                    o.str(accessor_key, &t.accessor);
+                    o.plain(accessor_key, &t.accessor);
                 } else {
                     o.str(accessor_key, c.accessor);
                 }
@@ -589,7 +598,7 @@ impl Dev<'_> {
             }
             p.close();
         }
-        o.str("token_type", "service");
+        o.plain("token_type", "service");
         if c.ttl > 0 {
             o.num("token_ttl", c.ttl);
         }
@@ -609,8 +618,8 @@ impl Dev<'_> {
             if !mi.accessor.is_empty() {
                 o.str("mount_accessor", mi.accessor);
             }
-            o.str(version_key, RUNNING_VERSION);
-            o.str("mount_class", mount_class(mi.path));
+            o.plain(version_key, RUNNING_VERSION);
+            o.plain("mount_class", mount_class(mi.path));
         }
     }
 
@@ -619,9 +628,9 @@ impl Dev<'_> {
         let mut o = Obj::open(out);
         o.str("id", &req.id);
         if let Some(t) = t {
-            o.str("client_id", &t.client_id);
+            o.plain("client_id", &t.client_id);
         }
-        o.str("operation", operation_name(req.operation));
+        o.plain("operation", operation_name(req.operation));
         self.mount_fields(&mut o, &input.mount, "mount_running_version");
         if let Some(c) = &input.caller {
             self.caller_fields(&mut o, c, t, "client_token", "client_token_accessor");
@@ -771,10 +780,10 @@ impl Dev<'_> {
         };
         let t = t.as_deref();
         let mut o = Obj::open(out);
-        o.str("time", time);
+        o.plain("time", time);
         match entry {
             Entry::Request { error, .. } => {
-                o.str("type", "request");
+                o.plain("type", "request");
                 self.auth_block(o.key("auth"), input, t, error.is_none(), true);
                 let out = o.key("request");
                 let start = out.len();
@@ -793,7 +802,7 @@ impl Dev<'_> {
             Entry::Response {
                 result, forwarded, ..
             } => {
-                o.str("type", "response");
+                o.plain("type", "response");
                 let allowed = !matches!(
                     result,
                     Err(LogicalError::PermissionDenied | LogicalError::PermissionDeniedPolicy)
