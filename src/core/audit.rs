@@ -210,12 +210,24 @@ impl Core {
             forwarded_from: req.header(crate::http::forward::FORWARDED_HEADER),
             request_blocks: Default::default(),
         };
+        // A KV read or list has no effect but its answer, and the answer
+        // leaves only after the response entry is written: its request
+        // entry can go out in the same write as the response entry (one
+        // syscall per device instead of two) without ever serving an
+        // unrecorded request. Everything else is recorded before it runs.
+        let coalesce = phase == AuditPhase::Full
+            && err.is_none()
+            && matches!(req.operation, Operation::Read | Operation::List)
+            && matches!(&input.mount, Some(m) if m.mount_type == "kv");
+        let mut request_lines = Vec::new();
         if phase != AuditPhase::Replay {
             let entry = Entry::Request {
                 input: &input,
                 error: err,
             };
-            if let Err(e) = loaded.log(&entry).await {
+            if coalesce {
+                request_lines = loaded.render(&entry);
+            } else if let Err(e) = loaded.log(&entry).await {
                 return (Err(e), None);
             }
         }
@@ -232,11 +244,17 @@ impl Core {
         } else {
             loaded
         };
-        let lines = loaded.render(&Entry::Response {
+        let mut lines = loaded.render(&Entry::Response {
             input: &input,
             result: &result,
             forwarded,
         });
+        if coalesce && request_lines.len() == lines.len() {
+            for (both, response) in request_lines.iter_mut().zip(lines.iter()) {
+                both.extend_from_slice(response);
+            }
+            lines = request_lines;
+        }
         let pending = PendingResponse { loaded, lines };
         if phase == AuditPhase::First {
             return (result, Some(pending));
