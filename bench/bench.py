@@ -1432,7 +1432,18 @@ def write_report(results) -> str:
         L.append(cmd)
     L.append("```")
     L.append("")
-    return "\n".join(L)
+    return scrub_paths("\n".join(L))
+
+
+def scrub_paths(text: str) -> str:
+    """No absolute path of this machine in the report: the repository is `.`,
+    the run's temporary directory `<tmp>`, the home directory `~`."""
+    text = re.sub(r"(/tmp|/var/tmp|" + re.escape(tempfile.gettempdir()) + r")/strongroom-bench-[A-Za-z0-9_]+", "<tmp>", text)
+    text = text.replace(ROOT + "/", "").replace(ROOT, ".")
+    home = os.path.expanduser("~")
+    if home not in ("", "/"):
+        text = text.replace(home + "/", "~/")
+    return text
 
 
 def noise_summary(results) -> dict:

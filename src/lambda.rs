@@ -143,6 +143,7 @@ pub(crate) async fn handle(core: &Arc<Core>, event: Request) -> Response<Body> {
             body: body_bytes,
             remote_addr: admitted.remote_addr,
             client_cert_chain: admitted.client_cert_chain,
+            remote_port: None,
         };
         crate::http::handler::handle(core, req).await
     };

@@ -585,3 +585,78 @@ fn socket_device_whose_listener_dies_fails_closed_and_recovers() {
     assert!(got.contains("secret/data/sock-never"), "{got}");
     assert!(!got.contains("\"a\":\"b\""));
 }
+
+/// The gaps closed in round 2: the enable's own response entry lands in the
+/// new device (Vault writes it; the request entry predates the device),
+/// and request entries carry `remote_port`, `client_id` and the mount's
+/// running version as OpenBao's sample does.
+#[test]
+fn enable_response_entry_and_openbao_request_fields() {
+    let s = Server::dev();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    enable_file(&s, "file", &log);
+    let r = s.put(
+        "/v1/secret/data/app",
+        json!({"data": {"db_password": "s3cret-value"}}),
+    );
+    expect_status(&r, 200, "kv write");
+    let r = s.get("/v1/secret/data/app");
+    expect_status(&r, 200, "kv read");
+
+    let entries = read_entries(&log);
+    // First the device's self-test, then the enable's response (no request
+    // entry: the device did not exist yet), as in audit-log-sample.jsonl.
+    assert_eq!(entries[0]["request"]["path"], "sys/audit/test");
+    assert_eq!(entries[1]["type"], "response", "{:#}", entries[1]);
+    assert_eq!(entries[1]["request"]["path"], "sys/audit/file");
+    assert!(!entries
+        .iter()
+        .any(|e| e["type"] == "request" && e["request"]["path"] == "sys/audit/file"));
+    let opts = &entries[1]["request"]["data"]["options"]["file_path"];
+    assert_eq!(
+        opts,
+        &json!(audit_hash(&s, "file", &log.display().to_string()))
+    );
+
+    let read = find(&entries, "request", "secret/data/app", |e| {
+        e["request"]["operation"] == "read"
+    });
+    let req = &read["request"];
+    assert_eq!(req["remote_address"], "127.0.0.1");
+    assert!(
+        req["remote_port"].as_u64().is_some_and(|p| p > 0),
+        "{req:#}"
+    );
+    // OpenBao's client_id of a root token without an entity (the capture).
+    assert_eq!(
+        req["client_id"],
+        "0DHqvq2D77kL2/JTPSZkTMJbkFVmUu0TzMi0jiXcFy8="
+    );
+    assert!(req["mount_running_version"]
+        .as_str()
+        .is_some_and(|v| v.ends_with("+builtin.strongroom")));
+    assert_eq!(
+        read["auth"]["policy_results"]["granting_policies"][0]["name"],
+        "root"
+    );
+    let resp = find(&entries, "response", "secret/data/app", |e| {
+        e["request"]["operation"] == "read"
+    });
+    assert_eq!(resp["request"]["id"], req["id"]);
+    assert_eq!(resp["request"]["remote_port"], req["remote_port"]);
+    assert!(resp["response"]["mount_running_plugin_version"].is_string());
+    assert_eq!(
+        resp["response"]["data"]["data"]["db_password"],
+        json!(audit_hash(&s, "file", "s3cret-value"))
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("s3cret-value"));
+    // Exactly one request/response pair per request, matched by id.
+    let ids: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["request"]["path"] == "secret/data/app")
+        .map(|e| &e["request"]["id"])
+        .collect();
+    assert_eq!(ids.len(), 4, "two requests, two entries each");
+}

@@ -2,22 +2,33 @@
 //! HMAC'ing every secret-bearing string, eliding list responses, and the
 //! `jsonx` (XML) rendering.
 //!
-//! An entry is built once per request and phase with the raw values (the
-//! "raw entry"); every device then derives its own line from it with its
-//! own key and options, so two devices never share an HMAC and `log_raw`
-//! on one device does not leak into another.
+//! Every device renders its own line straight from the request, the caller
+//! and the response (borrowed, never copied into a `serde_json::Value`
+//! tree), with its own key and options, so two devices never share an HMAC
+//! and `log_raw` on one device does not leak into another. Writing the JSON
+//! directly, HMAC'ing each string as it is written, is what keeps an
+//! audited request within a few microseconds of an unaudited one
+//! (bench/PROFILE.md, "Audit devices").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
-use hmac::{Hmac, Mac};
-use serde_json::{json, Map, Value};
-use sha2::Sha256;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
+use crate::keyed_hmac::KeyedHmac;
 use crate::logical::{LogicalError, Operation, Request, Response};
+
+/// What audit entries report as a builtin mount's running version (Vault:
+/// `v1.x.y+builtin.vault`).
+const RUNNING_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"), "+builtin.strongroom");
 
 /// Who made the request, as far as the audit entry is concerned.
 pub(crate) struct Caller<'a> {
     pub(crate) client_token: &'a str,
+    /// The token store's hash of the token (not secret): the key under
+    /// which a device remembers the token's audit HMACs between requests.
+    pub(crate) token_hash: &'a str,
     pub(crate) accessor: &'a str,
     pub(crate) display_name: &'a str,
     pub(crate) policies: &'a [String],
@@ -36,7 +47,7 @@ pub(crate) struct MountInfo<'a> {
     pub(crate) accessor: &'a str,
 }
 
-/// Everything the broker needs to describe one request.
+/// Everything a device needs to describe one request.
 pub(crate) struct Input<'a> {
     pub(crate) req: &'a Request,
     pub(crate) caller: Option<Caller<'a>>,
@@ -45,6 +56,32 @@ pub(crate) struct Input<'a> {
     pub(crate) headers: Vec<(String, String, bool)>,
     /// Set on the node that received a forwarded request: the standby's id.
     pub(crate) forwarded_from: Option<&'a str>,
+    /// Each device's rendered `request` block from the request entry, which
+    /// the response entry repeats byte for byte (keyed by the device's
+    /// hasher address, stable while the entry pair is written).
+    pub(crate) request_blocks: Mutex<Vec<(usize, Vec<u8>)>>,
+}
+
+/// One entry to record: the request before it runs, or its outcome.
+pub(crate) enum Entry<'a> {
+    Request {
+        input: &'a Input<'a>,
+        error: Option<&'a LogicalError>,
+    },
+    Response {
+        input: &'a Input<'a>,
+        result: &'a Result<Response, LogicalError>,
+        /// This (standby) node handed the request to the active node.
+        forwarded: bool,
+    },
+}
+
+impl Entry<'_> {
+    fn input(&self) -> &Input<'_> {
+        match self {
+            Entry::Request { input, .. } | Entry::Response { input, .. } => input,
+        }
+    }
 }
 
 /// Per-device rendering options (`format`, `prefix`, `log_raw`,
@@ -106,124 +143,142 @@ impl FormatOptions {
 
 /// `hmac-sha256:<hex>` of `input` under `key`: what `sys/audit-hash` answers
 /// and what every hashed value in an entry looks like.
+#[cfg(test)]
 pub(crate) fn hmac_str(key: &[u8], input: &str) -> String {
     Hasher::new(key).hash(input)
 }
 
-/// One entry's HMAC'ing: the device key is absorbed once per entry (not
-/// once per string), and the token and accessor, which an entry names up to
-/// four times, are hashed once. The keyed state lives only while one entry
-/// is built, like the per-string state it replaces.
+const HMAC_PREFIX: &str = "hmac-sha256:";
+
+/// A calling token's audit HMACs, remembered per device.
+struct TokenHashes {
+    client_token: String,
+    accessor: String,
+    /// Vault's `client_id` for a token without an entity: base64 of the
+    /// SHA-256 of its sorted policies and namespace, NUL-separated.
+    client_id: String,
+}
+
+/// Bound on the remembered tokens per device; the map is cleared when full
+/// (a burst of distinct tokens costs a few HMACs each, nothing more).
+const TOKEN_MEMO_MAX: usize = 4096;
+
+/// One device's HMAC'ing: the key schedule is computed once per device
+/// (wiped with it), and a calling token's HMACs, which every entry names
+/// up to four times, are remembered by the token store's hash of the token.
 pub(crate) struct Hasher {
-    keyed: Option<Hmac<Sha256>>,
-    memo: Vec<(String, String)>,
+    keyed: KeyedHmac,
+    /// The HMAC of the empty string (KV v2's `deletion_time` in every read).
+    empty: Vec<u8>,
+    tokens: Mutex<HashMap<String, Arc<TokenHashes>>>,
 }
 
 impl Hasher {
     pub(crate) fn new(key: &[u8]) -> Self {
+        let keyed = KeyedHmac::new(key);
+        let mut empty = Vec::with_capacity(64);
+        keyed.hex_into(b"", &mut empty);
         Self {
-            // HMAC accepts keys of any length; `None` is unreachable.
-            keyed: <Hmac<Sha256> as Mac>::new_from_slice(key).ok(),
-            memo: Vec::new(),
+            keyed,
+            empty,
+            tokens: Mutex::new(HashMap::new()),
         }
     }
 
     pub(crate) fn hash(&self, input: &str) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(12 + 64);
-        out.push_str("hmac-sha256:");
-        if let Some(keyed) = &self.keyed {
-            let mut mac = keyed.clone();
-            mac.update(input.as_bytes());
-            for b in mac.finalize().into_bytes() {
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0xf)]));
+        let mut out = Vec::with_capacity(HMAC_PREFIX.len() + 64);
+        self.hash_into(input, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends `hmac-sha256:<hex>` (no quotes) to `out`.
+    fn hash_into(&self, input: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(HMAC_PREFIX.as_bytes());
+        if input.is_empty() {
+            out.extend_from_slice(&self.empty);
+        } else {
+            self.keyed.hex_into(input.as_bytes(), out);
+        }
+    }
+
+    fn token(&self, c: &Caller<'_>) -> Arc<TokenHashes> {
+        let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = map.get(c.token_hash) {
+            return t.clone();
+        }
+        let t = Arc::new(TokenHashes {
+            client_token: nonempty_hash(self, c.client_token),
+            accessor: nonempty_hash(self, c.accessor),
+            client_id: client_id(c.policies),
+        });
+        if !c.token_hash.is_empty() {
+            if map.len() >= TOKEN_MEMO_MAX {
+                map.clear();
             }
+            map.insert(c.token_hash.to_string(), t.clone());
         }
-        out
-    }
-
-    /// [`Hasher::hash`], remembered for the rest of this entry.
-    fn hash_memo(&mut self, input: &str) -> String {
-        if let Some((_, h)) = self.memo.iter().find(|(i, _)| i == input) {
-            return h.clone();
-        }
-        let h = self.hash(input);
-        self.memo.push((input.to_string(), h.clone()));
-        h
+        t
     }
 }
 
-/// Replaces every string inside `v` with its HMAC; keys, numbers, booleans
-/// and nulls stay as they are (Vault's hashstructure walk).
-pub(crate) fn hash_all(h: &Hasher, v: &mut Value) {
-    match v {
-        Value::String(s) => *s = h.hash(s),
-        Value::Array(items) => items.iter_mut().for_each(|i| hash_all(h, i)),
-        Value::Object(m) => m.values_mut().for_each(|i| hash_all(h, i)),
-        _ => {}
+fn nonempty_hash(h: &Hasher, s: &str) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        h.hash(s)
     }
 }
 
-/// Like [`hash_all`], for response data: a non-empty RFC 3339 timestamp under
-/// a key ending in `_time` (KV v2's `created_time`, `deletion_time`, ...)
-/// stays in clear. In Vault those values are Go `time.Time`s, which its
-/// hashstructure walk skips, so its entries show them as they are
-/// (audit-log-sample.jsonl); request data is client JSON and always hashed.
-fn hash_response(h: &Hasher, v: &mut Value) {
-    match v {
-        Value::String(s) => *s = h.hash(s),
-        Value::Array(items) => items.iter_mut().for_each(|i| hash_response(h, i)),
-        Value::Object(m) => {
-            for (k, item) in m.iter_mut() {
-                let timestamp = k.ends_with("_time")
-                    && item
-                        .as_str()
-                        .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
-                if !timestamp {
-                    hash_response(h, item);
-                }
-            }
+fn client_id(policies: &[String]) -> String {
+    use base64::Engine;
+    let mut sorted: Vec<&str> = policies.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let mut d = Sha256::new();
+    for p in sorted {
+        d.update(p.as_bytes());
+        d.update([0u8]);
+    }
+    d.update(b"root");
+    base64::engine::general_purpose::STANDARD.encode(d.finalize())
+}
+
+/// The current time as Go's RFC3339Nano (nanoseconds, trailing zeros
+/// trimmed), computed once per entry for every device.
+pub(crate) fn now_rfc3339() -> String {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::Utc::now();
+    let mut out = Vec::with_capacity(32);
+    let num = |out: &mut Vec<u8>, v: u32, width: usize| {
+        let mut buf = [b'0'; 10];
+        let mut v = v;
+        for i in (0..width).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
         }
-        _ => {}
-    }
-}
-
-fn hash_field(h: &mut Hasher, obj: &mut Map<String, Value>, field: &str) {
-    if let Some(Value::String(s)) = obj.get_mut(field) {
-        if !s.is_empty() {
-            *s = h.hash_memo(s);
+        out.extend_from_slice(&buf[..width]);
+    };
+    num(&mut out, t.year().clamp(0, 9999) as u32, 4);
+    out.push(b'-');
+    num(&mut out, t.month(), 2);
+    out.push(b'-');
+    num(&mut out, t.day(), 2);
+    out.push(b'T');
+    num(&mut out, t.hour(), 2);
+    out.push(b':');
+    num(&mut out, t.minute(), 2);
+    out.push(b':');
+    num(&mut out, t.second(), 2);
+    // A leap second shows as nanos >= 1e9; fold it into the last second.
+    let nanos = t.nanosecond().min(999_999_999);
+    if nanos > 0 {
+        out.push(b'.');
+        num(&mut out, nanos, 9);
+        while out.last() == Some(&b'0') {
+            out.pop();
         }
     }
-}
-
-/// Vault's `elide_list_responses`: a list response's `keys` (and
-/// `key_info`) become their counts.
-pub(crate) fn elide_list(data: &mut Map<String, Value>) {
-    for field in ["keys", "key_info"] {
-        let count = match data.get(field) {
-            Some(Value::Array(a)) => a.len(),
-            Some(Value::Object(m)) => m.len(),
-            _ => continue,
-        };
-        data.insert(field.into(), Value::from(count));
-    }
-}
-
-/// RFC 3339 with nanoseconds, trailing zeros trimmed (Go's RFC3339Nano).
-fn now_rfc3339() -> String {
-    let s = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    match s.strip_suffix('Z').and_then(|t| t.split_once('.')) {
-        Some((secs, frac)) => {
-            let frac = frac.trim_end_matches('0');
-            if frac.is_empty() {
-                format!("{secs}Z")
-            } else {
-                format!("{secs}.{frac}Z")
-            }
-        }
-        None => s,
-    }
+    out.push(b'Z');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn operation_name(op: Operation) -> &'static str {
@@ -246,229 +301,563 @@ fn mount_class(mount_point: &str) -> &'static str {
     }
 }
 
-fn auth_block(caller: &Option<Caller<'_>>, allowed: bool) -> Value {
-    let Some(c) = caller else {
-        return json!({"token_type": "default"});
-    };
-    let mut m = Map::new();
-    m.insert("client_token".into(), c.client_token.into());
-    m.insert("accessor".into(), c.accessor.into());
-    m.insert("display_name".into(), c.display_name.into());
-    if !c.entity_id.is_empty() {
-        m.insert("entity_id".into(), c.entity_id.into());
+// ---- JSON writing -------------------------------------------------------
+
+/// Appends `s` as a JSON string (serde_json's escaping: a table lookup
+/// per byte and bulk copies between escapes).
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Most strings (ids, paths, names) need no escape: copy them whole.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
     }
-    m.insert("policies".into(), json!(c.policies));
-    m.insert("token_policies".into(), json!(c.policies));
-    if !c.metadata.is_empty() {
-        m.insert("metadata".into(), json!(c.metadata));
-    }
-    m.insert("policy_results".into(), json!({"allowed": allowed}));
-    m.insert("token_type".into(), "service".into());
-    if c.ttl > 0 {
-        m.insert("token_ttl".into(), c.ttl.into());
-    }
-    m.insert("token_issue_time".into(), c.issue_time.into());
-    Value::Object(m)
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
-fn mount_fields(m: &mut Map<String, Value>, mount: &Option<MountInfo<'_>>) {
-    if let Some(mi) = mount {
-        m.insert("mount_point".into(), mi.path.into());
-        m.insert("mount_type".into(), mi.mount_type.into());
-        if !mi.accessor.is_empty() {
-            m.insert("mount_accessor".into(), mi.accessor.into());
+/// A JSON object being written: tracks the commas.
+struct Obj<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> Obj<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    /// Writes `"k":` for one of our own field names (plain ASCII, no
+    /// escaping needed) and returns the buffer for the value.
+    fn key(&mut self, k: &'static str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
         }
-        m.insert("mount_class".into(), mount_class(mi.path).into());
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    /// [`Obj::key`] for a key from data (escaped).
+    fn key_dyn(&mut self, k: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        json_str(self.out, k);
+        self.out.push(b':');
+        self.out
+    }
+
+    fn str(&mut self, k: &'static str, v: &str) {
+        json_str(self.key(k), v);
+    }
+
+    /// A value we produced that needs no escaping (hex HMACs, base64,
+    /// timestamps, our constants): copied between quotes unchecked.
+    fn plain(&mut self, k: &'static str, v: &str) {
+        let out = self.key(k);
+        out.push(b'"');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    }
+
+    fn raw(&mut self, k: &'static str, v: &[u8]) {
+        self.key(k).extend_from_slice(v);
+    }
+
+    fn num(&mut self, k: &'static str, v: u64) {
+        let d = itoa_buf(v);
+        self.key(k).extend_from_slice(d.as_bytes());
+    }
+
+    fn num_dyn(&mut self, k: &str, v: u64) {
+        let d = itoa_buf(v);
+        self.key_dyn(k).extend_from_slice(d.as_bytes());
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
     }
 }
 
-fn request_block(input: &Input<'_>) -> Value {
-    let req = input.req;
-    let mut m = Map::new();
-    m.insert("id".into(), req.id.clone().into());
-    m.insert("operation".into(), operation_name(req.operation).into());
-    mount_fields(&mut m, &input.mount);
-    if let Some(c) = &input.caller {
-        m.insert("client_token".into(), c.client_token.into());
-        m.insert("client_token_accessor".into(), c.accessor.into());
+/// Decimal digits of `v`.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
     }
-    m.insert("namespace".into(), json!({"id": "root"}));
-    m.insert("path".into(), req.path.clone().into());
-    if !req.data.is_empty() {
-        m.insert("data".into(), Value::Object(req.data.clone()));
-    }
-    if let Some(ip) = req.remote_addr {
-        m.insert("remote_address".into(), ip.to_string().into());
-    }
-    if let Some(ttl) = req.header("x-vault-wrap-ttl") {
-        if let Ok(secs) = crate::logical::parse_duration_str(ttl) {
-            m.insert("wrap_ttl".into(), secs.into());
+}
+
+fn itoa_buf(mut v: u64) -> Digits {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
         }
     }
-    if !input.headers.is_empty() {
-        let h: Map<String, Value> = input
-            .headers
-            .iter()
-            .map(|(k, v, _)| (k.clone(), json!([v])))
-            .collect();
-        m.insert("headers".into(), Value::Object(h));
-    }
-    if let Some(from) = input.forwarded_from {
-        m.insert("forwarded_from".into(), from.into());
-    }
-    Value::Object(m)
+    Digits { buf, start: i }
 }
 
-/// The raw (unhashed) request entry.
-pub(crate) fn request_entry(input: &Input<'_>, error: Option<&LogicalError>) -> Value {
-    let mut m = Map::new();
-    m.insert("time".into(), now_rfc3339().into());
-    m.insert("type".into(), "request".into());
-    m.insert("auth".into(), auth_block(&input.caller, error.is_none()));
-    m.insert("request".into(), request_block(input));
-    if let Some(e) = error {
-        m.insert("error".into(), e.to_string().into());
+fn str_array(out: &mut Vec<u8>, items: &[String]) {
+    out.push(b'[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, s);
     }
-    Value::Object(m)
+    out.push(b']');
 }
 
-/// The raw (unhashed) response entry. `forwarded` marks a request this
-/// (standby) node handed to the active node.
-pub(crate) fn response_entry(
-    input: &Input<'_>,
-    result: &Result<Response, LogicalError>,
-    forwarded: bool,
-) -> Value {
-    let mut m = Map::new();
-    m.insert("time".into(), now_rfc3339().into());
-    m.insert("type".into(), "response".into());
-    let allowed = !matches!(
-        result,
-        Err(LogicalError::PermissionDenied | LogicalError::PermissionDeniedPolicy)
-    );
-    m.insert("auth".into(), auth_block(&input.caller, allowed));
-    m.insert("request".into(), request_block(input));
-    let mut r = Map::new();
-    mount_fields(&mut r, &input.mount);
-    match result {
-        Ok(resp) => {
-            let data = resp
-                .data
-                .clone()
-                .or_else(|| resp.raw.as_ref().and_then(|v| v.as_object().cloned()));
-            if let Some(d) = data {
-                r.insert("data".into(), Value::Object(d));
-            }
-            if let Some(a) = &resp.auth {
-                let mut auth = a.to_json();
-                if let Some(o) = auth.as_object_mut() {
-                    o.retain(|_, v| !v.is_null());
+/// How strings inside a data value are written.
+#[derive(Clone, Copy, PartialEq)]
+enum Walk {
+    /// Every string HMAC'd (request data, audited headers).
+    Hash,
+    /// Every string HMAC'd except a non-empty RFC 3339 timestamp under a
+    /// key ending in `_time` (KV v2's `created_time`, `deletion_time`...).
+    /// In Vault those values are Go `time.Time`s, which its hashstructure
+    /// walk skips, so its entries show them as they are
+    /// (audit-log-sample.jsonl); request data is client JSON and always
+    /// hashed.
+    HashResponse,
+    /// As it is (`log_raw`).
+    Clear,
+}
+
+/// Writes `v` with every string inside replaced by its HMAC as `walk`
+/// says; keys, numbers, booleans and nulls stay as they are (Vault's
+/// hashstructure walk).
+fn value(out: &mut Vec<u8>, h: &Hasher, v: &Value, walk: Walk) {
+    match v {
+        Value::String(s) if walk != Walk::Clear => {
+            out.push(b'"');
+            h.hash_into(s, out);
+            out.push(b'"');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
                 }
-                r.insert("auth".into(), auth);
+                value(out, h, item, walk);
             }
-            if let Some(w) = &resp.wrap_info {
-                r.insert("wrap_info".into(), w.clone());
-            }
-            if !resp.warnings.is_empty() {
-                r.insert("warnings".into(), json!(resp.warnings));
-            }
+            out.push(b']');
         }
-        Err(e) => {
-            if !matches!(e, LogicalError::Standby(_)) {
-                r.insert("data".into(), json!({"error": e.to_string()}));
+        Value::Object(m) => object(out, h, m, walk, false),
+        // Strings in clear, numbers, booleans, null: serde_json's text.
+        other => {
+            if serde_json::to_writer(&mut *out, other).is_err() {
+                out.extend_from_slice(b"null");
             }
         }
     }
-    if forwarded {
-        r.insert("forwarded".into(), true.into());
-    }
-    m.insert("response".into(), Value::Object(r));
-    if let Err(e) = result {
-        if !matches!(e, LogicalError::Standby(_)) {
-            m.insert("error".into(), e.to_string().into());
-        }
-    }
-    Value::Object(m)
 }
 
-/// Derives one device's entry from the raw one: HMACs (unless `log_raw`)
-/// and elides list responses. `hmac_headers` names the request headers
-/// configured with `hmac=true`.
-pub(crate) fn for_device(
-    raw: Value,
-    key: &[u8],
-    opts: &FormatOptions,
-    hmac_headers: &[&str],
-    is_list: bool,
-) -> Value {
-    let mut v = raw;
-    let Some(entry) = v.as_object_mut() else {
-        return v;
-    };
-    if opts.elide_list_responses && is_list {
-        if let Some(Value::Object(d)) = entry
-            .get_mut("response")
-            .and_then(|r| r.as_object_mut())
-            .and_then(|r| r.get_mut("data"))
+/// `elide`: Vault's `elide_list_responses` on a list response's data: `keys`
+/// (and `key_info`) become their counts.
+fn object(out: &mut Vec<u8>, h: &Hasher, m: &Map<String, Value>, walk: Walk, elide: bool) {
+    let mut o = Obj::open(out);
+    for (k, item) in m {
+        if elide && (k == "keys" || k == "key_info") {
+            let count = match item {
+                Value::Array(a) => Some(a.len()),
+                Value::Object(m) => Some(m.len()),
+                _ => None,
+            };
+            if let Some(n) = count {
+                o.num_dyn(k, n as u64);
+                continue;
+            }
+        }
+        let timestamp = walk == Walk::HashResponse
+            && k.ends_with("_time")
+            && item
+                .as_str()
+                .is_some_and(|t| !t.is_empty() && chrono::DateTime::parse_from_rfc3339(t).is_ok());
+        let walk = if timestamp { Walk::Clear } else { walk };
+        value(o.key_dyn(k), h, item, walk);
+    }
+    o.close();
+}
+
+/// One device's view while rendering a line.
+struct Dev<'a> {
+    h: &'a Hasher,
+    opts: &'a FormatOptions,
+}
+
+impl Dev<'_> {
+    fn data_walk(&self, walk: Walk) -> Walk {
+        if self.opts.log_raw {
+            Walk::Clear
+        } else {
+            walk
+        }
+    }
+
+    /// A secret field: its HMAC, or the value itself under `log_raw`. Empty
+    /// values stay empty (Vault hashes only non-empty tokens).
+    fn secret(&self, o: &mut Obj<'_>, k: &'static str, v: &str) {
+        if self.opts.log_raw || v.is_empty() {
+            o.str(k, v);
+        } else {
+            let out = o.key(k);
+            out.push(b'"');
+            self.h.hash_into(v, out);
+            out.push(b'"');
+        }
+    }
+
+    /// An accessor: hashed unless `hmac_accessor=false`.
+    fn accessor(&self, o: &mut Obj<'_>, k: &'static str, v: &str) {
+        if self.opts.hmac_accessor {
+            self.secret(o, k, v);
+        } else {
+            o.str(k, v);
+        }
+    }
+
+    /// The caller's token and accessor under `token_key`/`accessor_key`,
+    /// from the device's memo.
+    fn caller_fields(
+        &self,
+        o: &mut Obj<'_>,
+        c: &Caller<'_>,
+        t: Option<&TokenHashes>,
+        token_key: &'static str,
+        accessor_key: &'static str,
+    ) {
+        match t {
+            Some(t) => {
+                o.plain(token_key, &t.client_token);
+                if self.opts.hmac_accessor {
+                    o.plain(accessor_key, &t.accessor);
+                } else {
+                    o.str(accessor_key, c.accessor);
+                }
+            }
+            None => {
+                o.str(token_key, c.client_token);
+                o.str(accessor_key, c.accessor);
+            }
+        }
+    }
+
+    fn auth_block(
+        &self,
+        out: &mut Vec<u8>,
+        input: &Input<'_>,
+        t: Option<&TokenHashes>,
+        allowed: bool,
+        request_phase: bool,
+    ) {
+        let mut o = Obj::open(out);
+        let Some(c) = &input.caller else {
+            // An unauthenticated request that passed routing (a login):
+            // Vault's request entry records the (empty) policy check.
+            if request_phase && allowed && input.mount.is_some() {
+                o.raw("policy_results", b"{\"allowed\":true}");
+            }
+            o.str("token_type", "default");
+            o.close();
+            return;
+        };
+        self.caller_fields(&mut o, c, t, "client_token", "accessor");
+        o.str("display_name", c.display_name);
+        if !c.entity_id.is_empty() {
+            o.str("entity_id", c.entity_id);
+        }
+        str_array(o.key("policies"), c.policies);
+        str_array(o.key("token_policies"), c.policies);
+        if !c.metadata.is_empty() {
+            let mut m = Obj::open(o.key("metadata"));
+            for (k, v) in c.metadata {
+                json_str(m.key_dyn(k), v);
+            }
+            m.close();
+        }
         {
-            elide_list(d);
+            let mut p = Obj::open(o.key("policy_results"));
+            p.raw("allowed", if allowed { b"true" } else { b"false" });
+            if allowed && c.policies.iter().any(|p| p == "root") {
+                p.raw(
+                    "granting_policies",
+                    b"[{\"name\":\"root\",\"namespace_id\":\"root\",\"type\":\"acl\"}]",
+                );
+            }
+            p.close();
+        }
+        o.plain("token_type", "service");
+        if c.ttl > 0 {
+            o.num("token_ttl", c.ttl);
+        }
+        o.str("token_issue_time", c.issue_time);
+        o.close();
+    }
+
+    fn mount_fields(
+        &self,
+        o: &mut Obj<'_>,
+        mount: &Option<MountInfo<'_>>,
+        version_key: &'static str,
+    ) {
+        if let Some(mi) = mount {
+            o.str("mount_point", mi.path);
+            o.str("mount_type", mi.mount_type);
+            if !mi.accessor.is_empty() {
+                o.str("mount_accessor", mi.accessor);
+            }
+            o.plain(version_key, RUNNING_VERSION);
+            o.plain("mount_class", mount_class(mi.path));
         }
     }
-    if opts.log_raw {
-        return v;
+
+    fn request_block(&self, out: &mut Vec<u8>, input: &Input<'_>, t: Option<&TokenHashes>) {
+        let req = input.req;
+        let mut o = Obj::open(out);
+        o.str("id", &req.id);
+        if let Some(t) = t {
+            o.plain("client_id", &t.client_id);
+        }
+        o.plain("operation", operation_name(req.operation));
+        self.mount_fields(&mut o, &input.mount, "mount_running_version");
+        if let Some(c) = &input.caller {
+            self.caller_fields(&mut o, c, t, "client_token", "client_token_accessor");
+        }
+        o.raw("namespace", b"{\"id\":\"root\"}");
+        o.str("path", &req.path);
+        if !req.data.is_empty() {
+            object(
+                o.key("data"),
+                self.h,
+                &req.data,
+                self.data_walk(Walk::Hash),
+                false,
+            );
+        }
+        if let Some(ip) = req.remote_addr {
+            o.str("remote_address", &ip.to_string());
+        }
+        if let Some(port) = req.remote_port {
+            o.num("remote_port", u64::from(port));
+        }
+        if let Some(ttl) = req.header("x-vault-wrap-ttl") {
+            if let Ok(secs) = crate::logical::parse_duration_str(ttl) {
+                o.num("wrap_ttl", secs);
+            }
+        }
+        if !input.headers.is_empty() {
+            let mut sorted: Vec<&(String, String, bool)> = input.headers.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut hdrs = Obj::open(o.key("headers"));
+            for (k, v, hmac) in sorted {
+                let out = hdrs.key_dyn(k);
+                out.push(b'[');
+                if *hmac && !self.opts.log_raw {
+                    out.push(b'"');
+                    self.h.hash_into(v, out);
+                    out.push(b'"');
+                } else {
+                    json_str(out, v);
+                }
+                out.push(b']');
+            }
+            hdrs.close();
+        }
+        if let Some(from) = input.forwarded_from {
+            o.str("forwarded_from", from);
+        }
+        o.close();
     }
-    let mut hasher = Hasher::new(key);
-    if let Some(Value::Object(a)) = entry.get_mut("auth") {
-        hash_field(&mut hasher, a, "client_token");
-        if opts.hmac_accessor {
-            hash_field(&mut hasher, a, "accessor");
-        }
-    }
-    if let Some(Value::Object(r)) = entry.get_mut("request") {
-        hash_field(&mut hasher, r, "client_token");
-        if opts.hmac_accessor {
-            hash_field(&mut hasher, r, "client_token_accessor");
-        }
-        if let Some(d) = r.get_mut("data") {
-            hash_all(&hasher, d);
-        }
-        if let Some(Value::Object(h)) = r.get_mut("headers") {
-            for name in hmac_headers {
-                if let Some(v) = h.get_mut(*name) {
-                    hash_all(&hasher, v);
+
+    /// A login's `auth` block in the response: the token and accessor
+    /// hashed, everything else as the client sees it.
+    fn response_auth(&self, out: &mut Vec<u8>, auth: &crate::logical::Auth) {
+        let v = auth.to_json();
+        let mut o = Obj::open(out);
+        if let Some(m) = v.as_object() {
+            for (k, item) in m {
+                match (k.as_str(), item) {
+                    (_, Value::Null) => {}
+                    ("client_token", Value::String(s)) => self.secret(&mut o, "client_token", s),
+                    ("accessor", Value::String(s)) => self.accessor(&mut o, "accessor", s),
+                    _ => value(o.key_dyn(k), self.h, item, Walk::Clear),
                 }
             }
         }
+        o.close();
     }
-    if let Some(Value::Object(r)) = entry.get_mut("response") {
-        if let Some(d) = r.get_mut("data") {
-            hash_response(&hasher, d);
-        }
-        if let Some(Value::Object(a)) = r.get_mut("auth") {
-            hash_field(&mut hasher, a, "client_token");
-            if opts.hmac_accessor {
-                hash_field(&mut hasher, a, "accessor");
+
+    fn wrap_info(&self, out: &mut Vec<u8>, w: &Value) {
+        let Some(m) = w.as_object() else {
+            value(out, self.h, w, Walk::Clear);
+            return;
+        };
+        let mut o = Obj::open(out);
+        for (k, item) in m {
+            match (k.as_str(), item) {
+                ("token", Value::String(s)) => self.secret(&mut o, "token", s),
+                ("accessor", Value::String(s)) => self.accessor(&mut o, "accessor", s),
+                ("wrapped_accessor", Value::String(s)) => {
+                    self.accessor(&mut o, "wrapped_accessor", s)
+                }
+                _ => value(o.key_dyn(k), self.h, item, Walk::Clear),
             }
         }
-        if let Some(Value::Object(w)) = r.get_mut("wrap_info") {
-            hash_field(&mut hasher, w, "token");
-            if opts.hmac_accessor {
-                hash_field(&mut hasher, w, "accessor");
-                hash_field(&mut hasher, w, "wrapped_accessor");
+        o.close();
+    }
+
+    fn response_block(
+        &self,
+        out: &mut Vec<u8>,
+        input: &Input<'_>,
+        result: &Result<Response, LogicalError>,
+        forwarded: bool,
+    ) {
+        let is_list = input.req.operation == Operation::List;
+        let elide = self.opts.elide_list_responses && is_list;
+        let mut o = Obj::open(out);
+        self.mount_fields(&mut o, &input.mount, "mount_running_plugin_version");
+        match result {
+            Ok(resp) => {
+                if let Some(a) = &resp.auth {
+                    self.response_auth(o.key("auth"), a);
+                }
+                let data = resp
+                    .data
+                    .as_ref()
+                    .or_else(|| resp.raw.as_ref().and_then(Value::as_object));
+                if let Some(d) = data {
+                    object(
+                        o.key("data"),
+                        self.h,
+                        d,
+                        self.data_walk(Walk::HashResponse),
+                        elide,
+                    );
+                }
+                if !resp.warnings.is_empty() {
+                    str_array(o.key("warnings"), &resp.warnings);
+                }
+                if let Some(w) = &resp.wrap_info {
+                    self.wrap_info(o.key("wrap_info"), w);
+                }
+            }
+            Err(LogicalError::Standby(_)) => {}
+            Err(e) => {
+                let mut d = Obj::open(o.key("data"));
+                let text = e.to_string();
+                if self.opts.log_raw {
+                    d.str("error", &text);
+                } else {
+                    self.secret(&mut d, "error", &text);
+                }
+                d.close();
             }
         }
+        if forwarded {
+            o.raw("forwarded", b"true");
+        }
+        o.close();
     }
-    v
+
+    fn render_json(&self, entry: &Entry<'_>, time: &str, out: &mut Vec<u8>) {
+        let input = entry.input();
+        let t = match (&input.caller, self.opts.log_raw) {
+            (Some(c), false) => Some(self.h.token(c)),
+            _ => None,
+        };
+        let t = t.as_deref();
+        let mut o = Obj::open(out);
+        o.plain("time", time);
+        match entry {
+            Entry::Request { error, .. } => {
+                o.plain("type", "request");
+                self.auth_block(o.key("auth"), input, t, error.is_none(), true);
+                let out = o.key("request");
+                let start = out.len();
+                self.request_block(out, input, t);
+                let block = out[start..].to_vec();
+                let id = self.h as *const Hasher as usize;
+                input
+                    .request_blocks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((id, block));
+                if let Some(e) = error {
+                    o.str("error", &e.to_string());
+                }
+            }
+            Entry::Response {
+                result, forwarded, ..
+            } => {
+                o.plain("type", "response");
+                let allowed = !matches!(
+                    result,
+                    Err(LogicalError::PermissionDenied | LogicalError::PermissionDeniedPolicy)
+                );
+                self.auth_block(o.key("auth"), input, t, allowed, false);
+                let id = self.h as *const Hasher as usize;
+                let cached = {
+                    let blocks = input
+                        .request_blocks
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    blocks
+                        .iter()
+                        .find(|(d, _)| *d == id)
+                        .map(|(_, b)| o.key("request").extend_from_slice(b))
+                        .is_some()
+                };
+                if !cached {
+                    self.request_block(o.key("request"), input, t);
+                }
+                self.response_block(o.key("response"), input, result, *forwarded);
+                if let Err(e) = result {
+                    if !matches!(e, LogicalError::Standby(_)) {
+                        o.str("error", &e.to_string());
+                    }
+                }
+            }
+        }
+        o.close();
+    }
 }
 
-/// One line for a device: prefix, JSON or JSONx, newline.
-pub(crate) fn render_line(entry: &Value, opts: &FormatOptions) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1024);
+/// One device's line for `entry`: prefix, JSON (or JSONx), newline.
+/// `time` is the entry's timestamp (the same on every device).
+pub(crate) fn render_line(
+    entry: &Entry<'_>,
+    hasher: &Hasher,
+    opts: &FormatOptions,
+    time: &str,
+) -> Vec<u8> {
+    let dev = Dev { h: hasher, opts };
+    let mut out = Vec::with_capacity(1536);
     out.extend_from_slice(opts.prefix.as_bytes());
     if opts.jsonx {
-        out.extend_from_slice(jsonx(entry).as_bytes());
-    } else if serde_json::to_writer(&mut out, entry).is_err() {
-        out.extend_from_slice(b"{}");
+        let mut json = Vec::with_capacity(1536);
+        dev.render_json(entry, time, &mut json);
+        let v: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+        out.extend_from_slice(jsonx(&v).as_bytes());
+    } else {
+        dev.render_json(entry, time, &mut out);
     }
     out.push(b'\n');
     out
@@ -542,6 +931,14 @@ pub(crate) fn jsonx(entry: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// `v` as the writer renders it with `walk`, parsed back.
+    fn walked(h: &Hasher, v: &Value, walk: Walk) -> Value {
+        let mut out = Vec::new();
+        value(&mut out, h, v, walk);
+        serde_json::from_slice(&out).unwrap()
+    }
 
     #[test]
     fn hmac_matches_openbao_capture() {
@@ -555,9 +952,18 @@ mod tests {
     }
 
     #[test]
+    fn hmac_is_hmac_sha256() {
+        use hmac::{Hmac, Mac};
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(b"k").unwrap();
+        m.update(b"root");
+        let want = format!("hmac-sha256:{}", hex::encode(m.finalize().into_bytes()));
+        assert_eq!(hmac_str(b"k", "root"), want);
+    }
+
+    #[test]
     fn walker_hashes_strings_only() {
-        let mut v = json!({"a": "x", "n": 1, "b": true, "z": null, "l": ["y", 2], "o": {"k": "v"}});
-        hash_all(&Hasher::new(b"k"), &mut v);
+        let v = json!({"a": "x", "n": 1, "b": true, "z": null, "l": ["y", 2], "o": {"k": "v"}});
+        let v = walked(&Hasher::new(b"k"), &v, Walk::Hash);
         assert_eq!(v["a"], hmac_str(b"k", "x"));
         assert_eq!(v["n"], 1);
         assert_eq!(v["b"], true);
@@ -572,10 +978,10 @@ mod tests {
     fn response_timestamps_stay_in_clear() {
         // As in audit-log-sample.jsonl: created_time in clear, an empty
         // deletion_time hashed, a secret that looks like a time hashed.
-        let mut v = json!({"metadata": {"created_time": "2026-12-01T12:49:23.799182122Z",
+        let v = json!({"metadata": {"created_time": "2026-12-01T12:49:23.799182122Z",
             "deletion_time": "", "version": 1},
             "data": {"rotate_time": "soon", "when": "2026-12-01T12:49:23Z"}});
-        hash_response(&Hasher::new(b"k"), &mut v);
+        let v = walked(&Hasher::new(b"k"), &v, Walk::HashResponse);
         assert_eq!(
             v["metadata"]["created_time"],
             "2026-12-01T12:49:23.799182122Z"
@@ -587,14 +993,35 @@ mod tests {
 
     #[test]
     fn elide_replaces_keys_by_count() {
-        let mut d = json!({"keys": ["a", "b", "c"], "key_info": {"a": {}}, "other": "x"})
+        let d = json!({"keys": ["a", "b", "c"], "key_info": {"a": {}}, "other": "x"})
             .as_object()
             .cloned()
             .unwrap();
-        elide_list(&mut d);
+        let mut out = Vec::new();
+        object(&mut out, &Hasher::new(b"k"), &d, Walk::Clear, true);
+        let d: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(d["keys"], 3);
         assert_eq!(d["key_info"], 1);
         assert_eq!(d["other"], "x");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        for s in [
+            "plain",
+            "q\"b\\s",
+            "nl\n\r\t\u{8}\u{c}",
+            "ctl\u{1}\u{1f}",
+            "ünï€😀",
+            "",
+        ] {
+            let mut out = Vec::new();
+            json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            assert_eq!(itoa_buf(n).as_bytes(), n.to_string().as_bytes());
+        }
     }
 
     #[test]
@@ -611,18 +1038,58 @@ mod tests {
         assert!(x.ends_with("</json:object>"));
     }
 
+    fn line(entry: &Entry<'_>, opts: &FormatOptions) -> Value {
+        let h = Hasher::new(b"k");
+        let l = render_line(entry, &h, opts, "2026-12-01T00:00:00Z");
+        assert!(l.ends_with(b"\n"));
+        serde_json::from_slice(&l[opts.prefix.len()..]).unwrap()
+    }
+
     #[test]
     fn device_view_hashes_secrets_and_honours_options() {
-        let raw = json!({
-            "auth": {"client_token": "tok", "accessor": "acc", "policies": ["root"]},
-            "request": {"client_token": "tok", "client_token_accessor": "acc",
-                        "data": {"password": "pw", "n": 5},
-                        "headers": {"x-a": ["va"], "x-b": ["vb"]}},
-            "response": {"data": {"keys": ["k1", "k2"]},
-                         "wrap_info": {"token": "wt", "accessor": "wa", "ttl": 60}},
-        });
+        let mut req = Request::new(Operation::List, "secret/metadata/");
+        req.data = json!({"password": "pw", "n": 5})
+            .as_object()
+            .cloned()
+            .unwrap();
+        req.client_token = Some("tok".into());
+        let policies = vec!["root".to_string()];
+        let meta = BTreeMap::new();
+        let caller = || Caller {
+            client_token: "tok",
+            token_hash: "h1",
+            accessor: "acc",
+            display_name: "token",
+            policies: &policies,
+            metadata: &meta,
+            ttl: 0,
+            issue_time: "2026-12-01T00:00:00Z",
+            entity_id: "",
+        };
+        let input = Input {
+            req: &req,
+            caller: Some(caller()),
+            mount: None,
+            headers: vec![
+                ("x-a".into(), "va".into(), true),
+                ("x-b".into(), "vb".into(), false),
+            ],
+            forwarded_from: None,
+            request_blocks: Default::default(),
+        };
+        let resp = Response {
+            data: json!({"keys": ["k1", "k2"]}).as_object().cloned(),
+            wrap_info: Some(json!({"token": "wt", "accessor": "wa", "ttl": 60})),
+            ..Default::default()
+        };
+        let result = Ok(resp);
+        let entry = Entry::Response {
+            input: &input,
+            result: &result,
+            forwarded: false,
+        };
         let opts = FormatOptions::default();
-        let v = for_device(raw.clone(), b"k", &opts, &["x-a"], false);
+        let v = line(&entry, &opts);
         let s = v.to_string();
         for secret in ["\"tok\"", "\"acc\"", "\"pw\"", "\"wt\"", "\"wa\"", "\"va\""] {
             assert!(!s.contains(secret), "{secret} in {s}");
@@ -631,13 +1098,21 @@ mod tests {
         assert_eq!(v["request"]["data"]["n"], 5);
         assert_eq!(v["auth"]["policies"][0], "root");
         assert_eq!(v["response"]["wrap_info"]["ttl"], 60);
+        assert_eq!(v["auth"]["client_token"], hmac_str(b"k", "tok"));
+        assert_eq!(v["request"]["client_token_accessor"], hmac_str(b"k", "acc"));
+        assert_eq!(
+            v["request"]["client_id"], "0DHqvq2D77kL2/JTPSZkTMJbkFVmUu0TzMi0jiXcFy8=",
+            "as OpenBao's capture for a root token"
+        );
+        assert_eq!(v["response"]["data"]["keys"][0], hmac_str(b"k", "k1"));
 
         let no_acc = FormatOptions {
             hmac_accessor: false,
             elide_list_responses: true,
+            prefix: "AUDIT:".into(),
             ..Default::default()
         };
-        let v = for_device(raw.clone(), b"k", &no_acc, &[], true);
+        let v = line(&entry, &no_acc);
         assert_eq!(v["auth"]["accessor"], "acc");
         assert_eq!(v["response"]["data"]["keys"], 2);
 
@@ -645,7 +1120,83 @@ mod tests {
             log_raw: true,
             ..Default::default()
         };
-        assert_eq!(for_device(raw.clone(), b"k", &raw_opts, &[], false), raw);
+        let v = line(&entry, &raw_opts);
+        assert_eq!(v["auth"]["client_token"], "tok");
+        assert_eq!(v["request"]["data"]["password"], "pw");
+        assert_eq!(v["response"]["wrap_info"]["token"], "wt");
+        assert_eq!(v["request"]["headers"]["x-a"][0], "va");
+
+        let jsonx_opts = FormatOptions {
+            jsonx: true,
+            ..Default::default()
+        };
+        let h = Hasher::new(b"k");
+        let x = String::from_utf8(render_line(&entry, &h, &jsonx_opts, "t")).unwrap();
+        assert!(x.starts_with("<?xml") && x.ends_with("</json:object>\n"));
+        assert!(!x.contains(">tok<") && !x.contains(">pw<"));
+    }
+
+    #[test]
+    fn request_entry_fields() {
+        let mut req = Request::new(Operation::Update, "auth/userpass/login/erin");
+        req.data = json!({"password": "hunter2"}).as_object().cloned().unwrap();
+        req.remote_addr = Some("127.0.0.1".parse().unwrap());
+        req.remote_port = Some(60174);
+        let input = Input {
+            req: &req,
+            caller: None,
+            mount: Some(MountInfo {
+                path: "auth/userpass/",
+                mount_type: "userpass",
+                accessor: "auth_userpass_1",
+            }),
+            headers: Vec::new(),
+            forwarded_from: Some("node-b"),
+            request_blocks: Default::default(),
+        };
+        let v = line(
+            &Entry::Request {
+                input: &input,
+                error: None,
+            },
+            &FormatOptions::default(),
+        );
+        assert_eq!(v["type"], "request");
+        assert_eq!(
+            v["auth"],
+            json!({"policy_results": {"allowed": true}, "token_type": "default"})
+        );
+        let r = &v["request"];
+        assert_eq!(r["operation"], "update");
+        assert_eq!(r["mount_class"], "auth");
+        assert_eq!(r["mount_accessor"], "auth_userpass_1");
+        assert_eq!(r["mount_running_version"], RUNNING_VERSION);
+        assert_eq!(r["namespace"]["id"], "root");
+        assert_eq!(r["remote_address"], "127.0.0.1");
+        assert_eq!(r["remote_port"], 60174);
+        assert_eq!(r["forwarded_from"], "node-b");
+        assert_eq!(r["data"]["password"], hmac_str(b"k", "hunter2"));
+
+        let err = LogicalError::bad("invalid credentials");
+        let result = Err(err);
+        let v = line(
+            &Entry::Response {
+                input: &input,
+                result: &result,
+                forwarded: true,
+            },
+            &FormatOptions::default(),
+        );
+        assert_eq!(v["error"], "invalid credentials");
+        assert_eq!(
+            v["response"]["data"]["error"],
+            hmac_str(b"k", "invalid credentials")
+        );
+        assert_eq!(v["response"]["forwarded"], true);
+        assert_eq!(
+            v["response"]["mount_running_plugin_version"],
+            RUNNING_VERSION
+        );
     }
 
     #[test]
@@ -666,5 +1217,6 @@ mod tests {
         if let Some((_, frac)) = t.trim_end_matches('Z').split_once('.') {
             assert!(!frac.ends_with('0'));
         }
+        assert!(chrono::DateTime::parse_from_rfc3339(&t).is_ok(), "{t}");
     }
 }

@@ -18,10 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::logical::{LogicalError, Operation, Request};
-use format::FormatOptions;
+use format::{Entry, FormatOptions, Hasher};
 use sink::AuditSink;
 use table::{DeviceEntry, DeviceTable};
 
@@ -41,6 +39,8 @@ pub(crate) fn internal_error() -> LogicalError {
 pub(crate) struct Device {
     pub(crate) entry: DeviceEntry,
     format: FormatOptions,
+    /// The device key's HMAC state (built once; wiped with the device).
+    hasher: Hasher,
     /// A sink that could not be built (a standby that cannot open the file)
     /// keeps the reason: every write fails, so requests fail closed.
     sink: Result<Arc<dyn AuditSink>, String>,
@@ -73,6 +73,7 @@ impl Device {
             other => other.to_string(),
         })?;
         Ok(Self {
+            hasher: Hasher::new(&entry.hmac_key.0),
             entry,
             format,
             sink: Ok(Arc::from(sink)),
@@ -90,6 +91,7 @@ impl Device {
                 tracing::error!(device = %entry.path, error = %e, "audit device cannot be opened; requests will fail until it can");
                 Self {
                     format: FormatOptions::from_options(&entry.options).unwrap_or_default(),
+                    hasher: Hasher::new(&entry.hmac_key.0),
                     write_timeout: write_timeout(&entry).unwrap_or(DEFAULT_WRITE_TIMEOUT),
                     entry,
                     sink: Err(e),
@@ -102,6 +104,7 @@ impl Device {
     pub(crate) fn with_sink(entry: DeviceEntry, sink: Arc<dyn AuditSink>) -> Self {
         Self {
             format: FormatOptions::from_options(&entry.options).unwrap_or_default(),
+            hasher: Hasher::new(&entry.hmac_key.0),
             write_timeout: write_timeout(&entry).unwrap_or(DEFAULT_WRITE_TIMEOUT),
             entry,
             sink: Ok(sink),
@@ -110,18 +113,11 @@ impl Device {
 
     /// `sys/audit-hash`: the HMAC this device logs for `input`.
     pub(crate) fn hash(&self, input: &str) -> String {
-        format::hmac_str(&self.entry.hmac_key.0, input)
+        self.hasher.hash(input)
     }
 
-    fn line(&self, raw: Value, hmac_headers: &[&str], is_list: bool) -> Vec<u8> {
-        let entry = format::for_device(
-            raw,
-            &self.entry.hmac_key.0,
-            &self.format,
-            hmac_headers,
-            is_list,
-        );
-        format::render_line(&entry, &self.format)
+    fn line(&self, entry: &Entry<'_>, time: &str) -> Vec<u8> {
+        format::render_line(entry, &self.hasher, &self.format, time)
     }
 
     /// Writes one line, bounded by the device's `write_timeout` whatever
@@ -146,9 +142,13 @@ impl Device {
             mount: None,
             headers: Vec::new(),
             forwarded_from: None,
+            request_blocks: Default::default(),
         };
-        let raw = format::request_entry(&input, None);
-        self.write(&self.line(raw, &[], false)).await
+        let entry = Entry::Request {
+            input: &input,
+            error: None,
+        };
+        self.write(&self.line(&entry, &format::now_rfc3339())).await
     }
 }
 
@@ -176,32 +176,38 @@ impl Loaded {
             .collect()
     }
 
-    /// Records one raw entry on every device. Fails (Vault's internal
-    /// error) only when no device recorded it; other devices' failures are
-    /// logged and counted.
-    pub(crate) async fn log(&self, raw: Value, is_list: bool) -> Result<(), LogicalError> {
+    /// Records one entry on every device. Fails (Vault's internal error)
+    /// only when no device recorded it; other devices' failures are logged
+    /// and counted.
+    pub(crate) async fn log(&self, entry: &Entry<'_>) -> Result<(), LogicalError> {
+        self.write(self.render(entry)).await
+    }
+
+    /// Every device's line for `entry`, in device order (for
+    /// [`Loaded::write`], now or once the caller knows it is needed).
+    pub(crate) fn render(&self, entry: &Entry<'_>) -> Vec<Vec<u8>> {
+        if self.devices.is_empty() {
+            return Vec::new();
+        }
+        let time = format::now_rfc3339();
+        self.devices.iter().map(|d| d.line(entry, &time)).collect()
+    }
+
+    /// Writes lines from [`Loaded::render`] of this same device set.
+    pub(crate) async fn write(&self, lines: Vec<Vec<u8>>) -> Result<(), LogicalError> {
         if self.devices.is_empty() {
             return Ok(());
         }
-        let hmac_headers: Vec<&str> = self
-            .table
-            .headers
-            .iter()
-            .filter(|(_, s)| s.hmac)
-            .map(|(n, _)| n.as_str())
-            .collect();
         let mut ok = 0usize;
-        if let [device] = self.devices.as_slice() {
-            // One device: its entry is the raw one, transformed in place.
-            let line = device.line(raw, &hmac_headers, is_list);
-            match device.write(&line).await {
+        if let ([device], [line]) = (self.devices.as_slice(), lines.as_slice()) {
+            // One device: no task to spawn.
+            match device.write(line).await {
                 Ok(()) => ok += 1,
                 Err(e) => failed(&device.entry.path, &e),
             }
         } else {
             let mut set = tokio::task::JoinSet::new();
-            for device in &self.devices {
-                let line = device.line(raw.clone(), &hmac_headers, is_list);
+            for (device, line) in self.devices.iter().zip(lines) {
                 let device = device.clone();
                 set.spawn(async move {
                     let r = device.write(&line).await;
@@ -360,12 +366,36 @@ mod tests {
             devices,
         );
         let loaded = broker.active().unwrap();
-        let raw = serde_json::json!({"type": "request", "auth": {"client_token": "secret-token"}});
-        loaded.log(raw.clone(), false).await.unwrap();
+        let mut req = Request::new(Operation::Read, "secret/data/x");
+        req.client_token = Some("secret-token".into());
+        let (policies, meta) = (vec!["default".to_string()], Default::default());
+        let input = format::Input {
+            req: &req,
+            caller: Some(format::Caller {
+                client_token: "secret-token",
+                token_hash: "h",
+                accessor: "acc",
+                display_name: "token",
+                policies: &policies,
+                metadata: &meta,
+                ttl: 0,
+                issue_time: "",
+                entity_id: "",
+            }),
+            mount: None,
+            headers: Vec::new(),
+            forwarded_from: None,
+            request_blocks: Default::default(),
+        };
+        let raw = Entry::Request {
+            input: &input,
+            error: None,
+        };
+        loaded.log(&raw).await.unwrap();
         a.fail.store(true, Ordering::Relaxed);
-        loaded.log(raw.clone(), false).await.unwrap();
+        loaded.log(&raw).await.unwrap();
         b.fail.store(true, Ordering::Relaxed);
-        let err = loaded.log(raw.clone(), false).await.unwrap_err();
+        let err = loaded.log(&raw).await.unwrap_err();
         assert_eq!(err.status(), 500);
         assert_eq!(err.to_string(), "internal error");
         let lines = b.lines.lock().unwrap();
@@ -391,7 +421,20 @@ mod tests {
             Vec::new(),
         );
         let loaded = broker.active().unwrap();
-        assert!(loaded.log(serde_json::json!({}), false).await.is_err());
+        let req = Request::new(Operation::Read, "sys/health");
+        let input = format::Input {
+            req: &req,
+            caller: None,
+            mount: None,
+            headers: Vec::new(),
+            forwarded_from: None,
+            request_blocks: Default::default(),
+        };
+        let entry = Entry::Request {
+            input: &input,
+            error: None,
+        };
+        assert!(loaded.log(&entry).await.is_err());
         broker.clear();
         assert!(broker.active().is_none());
     }

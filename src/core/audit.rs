@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::dispatch::{Admission, Target};
 use super::tokens::FoundToken;
 use super::{Core, Unsealed};
-use crate::audit::format::{self, Caller, Input, MountInfo};
+use crate::audit::format::{Caller, Entry, Input, MountInfo};
 use crate::audit::table::{
     canonical_path, DeviceEntry, DeviceTable, HeaderSetting, HmacKey, AUDIT_TABLE_PATH,
 };
@@ -183,14 +183,18 @@ impl Core {
 
     /// The dispatch hooks: records the request entry before the handler
     /// runs (refusing the request if no device records it) and the
-    /// response entry after.
+    /// response entry after. With [`AuditPhase::First`] the response entry
+    /// is rendered but handed back instead of written: the caller writes it
+    /// unless it replays the request (HA), so a replayed read is logged as
+    /// one request/response pair.
     pub(crate) async fn serve_audited(
         &self,
-        loaded: &Loaded,
+        loaded: Arc<Loaded>,
         state: &Unsealed,
         admitted: Admission,
         req: Request,
-    ) -> LogicalResult {
+        phase: AuditPhase,
+    ) -> (LogicalResult, Option<PendingResponse>) {
         let caller = admitted.caller.as_ref();
         let err = admitted.error.as_ref();
         let mount = admitted.target.as_ref().and_then(|t| mount_of(state, t));
@@ -204,21 +208,94 @@ impl Core {
             }),
             headers: loaded.headers_of(&req),
             forwarded_from: req.header(crate::http::forward::FORWARDED_HEADER),
+            request_blocks: Default::default(),
         };
-        loaded
-            .log(format::request_entry(&input, err), false)
-            .await?;
+        // A KV read or list has no effect but its answer, and the answer
+        // leaves only after the response entry is written: its request
+        // entry can go out in the same write as the response entry (one
+        // syscall per device instead of two) without ever serving an
+        // unrecorded request. Everything else is recorded before it runs.
+        let coalesce = phase == AuditPhase::Full
+            && err.is_none()
+            && matches!(req.operation, Operation::Read | Operation::List)
+            && matches!(&input.mount, Some(m) if m.mount_type == "kv");
+        let mut request_lines = Vec::new();
+        if phase != AuditPhase::Replay {
+            let entry = Entry::Request {
+                input: &input,
+                error: err,
+            };
+            if coalesce {
+                request_lines = loaded.render(&entry);
+            } else if let Err(e) = loaded.log(&entry).await {
+                return (Err(e), None);
+            }
+        }
         let result = match (&admitted.error, &admitted.target) {
             (Some(e), _) => Err(clone_error(e)),
             (None, Some(t)) => self.serve(state, t, caller, &req).await,
             (None, None) => Err(LogicalError::PermissionDenied),
         };
         let forwarded = matches!(result, Err(LogicalError::Standby(_)));
-        let is_list = req.operation == Operation::List;
-        loaded
-            .log(format::response_entry(&input, &result, forwarded), is_list)
-            .await?;
-        result
+        // Enabling a device writes the enable's own response entry to the
+        // new device too (as Vault does): the table may have changed.
+        let loaded = if req.path.starts_with("sys/audit/") && result.is_ok() {
+            self.audit.broker.loaded()
+        } else {
+            loaded
+        };
+        let mut lines = loaded.render(&Entry::Response {
+            input: &input,
+            result: &result,
+            forwarded,
+        });
+        if coalesce && request_lines.len() == lines.len() {
+            for (both, response) in request_lines.iter_mut().zip(lines.iter()) {
+                both.extend_from_slice(response);
+            }
+            lines = request_lines;
+        }
+        let pending = PendingResponse { loaded, lines };
+        if phase == AuditPhase::First {
+            return (result, Some(pending));
+        }
+        match pending.write().await {
+            Ok(()) => (result, None),
+            Err(e) => (Err(e), None),
+        }
+    }
+}
+
+/// Which entries an audited run of a request writes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum AuditPhase {
+    /// Request and response entries (no replay possible: a single node).
+    Full,
+    /// The request entry; the response entry is handed back as pending.
+    First,
+    /// A replay of a request whose request entry is already written: only
+    /// the response entry.
+    Replay,
+}
+
+/// A response entry rendered for every device, not yet written.
+pub(crate) struct PendingResponse {
+    loaded: Arc<Loaded>,
+    lines: Vec<Vec<u8>>,
+}
+
+impl PendingResponse {
+    /// Writes the entry; an error when no device recorded it.
+    pub(crate) async fn write(self) -> Result<(), LogicalError> {
+        self.loaded.write(self.lines).await
+    }
+
+    /// `result`, unless the response entry cannot be recorded.
+    pub(crate) async fn finish(pending: Option<Self>, result: LogicalResult) -> LogicalResult {
+        match pending {
+            Some(p) => p.write().await.and(result),
+            None => result,
+        }
     }
 }
 
@@ -242,6 +319,7 @@ fn clone_error(e: &LogicalError) -> LogicalError {
 fn caller_of<'a>(req: &'a Request, c: &'a FoundToken) -> Caller<'a> {
     Caller {
         client_token: req.client_token.as_deref().unwrap_or(""),
+        token_hash: &c.hash,
         accessor: &c.entry.accessor,
         display_name: &c.entry.display_name,
         policies: &c.entry.policies,
@@ -252,25 +330,18 @@ fn caller_of<'a>(req: &'a Request, c: &'a FoundToken) -> Caller<'a> {
     }
 }
 
-/// (path, type, accessor) of the mount serving `target`.
-fn mount_of(state: &Unsealed, target: &Target) -> Option<(String, String, String)> {
-    let find = |path: &str| {
-        state
+/// (path, type, accessor) of the mount serving `target`, borrowed.
+fn mount_of<'a>(state: &'a Unsealed, target: &'a Target) -> Option<(&'a str, &'a str, &'a str)> {
+    let entry = match target {
+        Target::Sys => state.mounts.entries.iter().find(|e| e.path == "sys/")?,
+        Target::TokenStore => state
             .mounts
             .entries
             .iter()
-            .find(|e| e.path == path)
-            .map(|e| (e.path.clone(), e.mount_type.clone(), e.accessor.clone()))
+            .find(|e| e.path == "auth/token/")?,
+        Target::Mount(r) => &r.entry,
     };
-    match target {
-        Target::Sys => find("sys/"),
-        Target::TokenStore => find("auth/token/"),
-        Target::Mount(r) => Some((
-            r.entry.path.clone(),
-            r.entry.mount_type.clone(),
-            r.entry.accessor.clone(),
-        )),
-    }
+    Some((&entry.path, &entry.mount_type, &entry.accessor))
 }
 
 fn options_of(data: &Map<String, Value>) -> Result<BTreeMap<String, String>, LogicalError> {

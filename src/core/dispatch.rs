@@ -6,6 +6,7 @@
 //! unauthenticated needs a live token; and the ACL is checked against the
 //! same normalized path and operation the engine will execute.
 
+use super::audit::{AuditPhase, PendingResponse};
 use super::tokens::FoundToken;
 use super::{path, sys, token_store, Core, Unsealed};
 use crate::logical::{LogicalError, LogicalResult, Operation, Request, StorageView};
@@ -71,6 +72,17 @@ pub(crate) struct Admission {
     pub(crate) error: Option<LogicalError>,
 }
 
+/// A request after admission: answered already, or to be served audited.
+enum Prepared {
+    Done(LogicalResult),
+    Audited(
+        std::sync::Arc<crate::audit::Loaded>,
+        std::sync::Arc<Unsealed>,
+        Admission,
+        Request,
+    ),
+}
+
 /// How a request will be served once routed.
 pub(crate) enum Target {
     Sys,
@@ -121,12 +133,14 @@ impl Core {
         // the refresh above, so there is nothing to replay and no need to
         // keep a copy of the request.
         if self.options.ha.is_none() {
-            return self.handle_once(req).await;
+            return self.handle_once(req, AuditPhase::Full).await.0;
         }
         let read_only = matches!(req.operation, Operation::Read | Operation::List);
-        let result = self.handle_once(req.clone()).await;
+        // The response entry waits until we know whether the request is
+        // replayed: a replayed read is audited once.
+        let (result, pending) = self.handle_once(req.clone(), AuditPhase::First).await;
         if self.is_sealed() || is_unauthenticated_sys(&req.path) {
-            return result;
+            return PendingResponse::finish(pending, result).await;
         }
         // Served entirely from caches (a cached token looking itself up, a
         // denial by a cached policy): one read of the generation tells
@@ -135,7 +149,9 @@ impl Core {
             .try_with(|s| s.get())
             .unwrap_or(true);
         if !seen {
-            self.barrier.read_generation().await?;
+            if let Err(e) = self.barrier.read_generation().await {
+                return PendingResponse::finish(pending, Err(e.into())).await;
+            }
         }
         let after = self.barrier.seen_generation();
         let changed_elsewhere = after != before && !self.barrier.is_own_generation(&after);
@@ -150,13 +166,39 @@ impl Core {
                     | LogicalError::Forbidden(_))
             );
         if changed_elsewhere && no_effect {
-            self.refresh_caches(&after).await?;
-            return self.handle_once(req).await;
+            if let Err(e) = self.refresh_caches(&after).await {
+                return PendingResponse::finish(pending, Err(e)).await;
+            }
+            // The first run's request entry stands; the replay writes the
+            // response entry (or none was pending: nothing was audited).
+            let phase = if pending.is_some() {
+                AuditPhase::Replay
+            } else {
+                AuditPhase::Full
+            };
+            return self.handle_once(req, phase).await.0;
         }
-        result
+        PendingResponse::finish(pending, result).await
     }
 
-    async fn handle_once(&self, mut req: Request) -> LogicalResult {
+    async fn handle_once(
+        &self,
+        req: Request,
+        phase: AuditPhase,
+    ) -> (LogicalResult, Option<PendingResponse>) {
+        match self.handle_prepared(req).await {
+            Ok(Prepared::Done(r)) => (r, None),
+            Ok(Prepared::Audited(loaded, state, admitted, req)) => {
+                self.serve_audited(loaded, &state, admitted, req, phase)
+                    .await
+            }
+            Err(e) => (Err(e), None),
+        }
+    }
+
+    /// Everything before the audited part of a request: normalization,
+    /// unauthenticated sys endpoints, admission, and the unaudited serve.
+    async fn handle_prepared(&self, mut req: Request) -> Result<Prepared, LogicalError> {
         req.path = path::normalize(&req.path)?;
         // Vault refuses writes to `x/` (a key named `x/`, or the directory
         // `x`?) rather than guess; Go clients never send one (`path.Join`).
@@ -176,21 +218,30 @@ impl Core {
             }
         }
         if let Some(resp) = sys::handle_unauthenticated(self, &req).await? {
-            return Ok(resp);
+            return Ok(Prepared::Done(Ok(resp)));
         }
         let state = self.unsealed_state()?;
         let admitted = self.admit(&state, &mut req).await;
-        // Auditing: one atomic load when no device is enabled.
-        match self.audit.broker.active() {
+        // Auditing: one atomic load when no device is enabled. A change to
+        // the device table goes the audited way even then, so that enabling
+        // the first device records the enable's response entry on it.
+        let audit = self.audit.broker.active().or_else(|| {
+            req.path
+                .starts_with("sys/audit/")
+                .then(|| self.audit.broker.loaded())
+        });
+        match audit {
             None => {
                 if let Some(e) = admitted.error {
                     return Err(e);
                 }
                 let target = admitted.target.ok_or(LogicalError::PermissionDenied)?;
-                self.serve(&state, &target, admitted.caller.as_ref(), &req)
-                    .await
+                let r = self
+                    .serve(&state, &target, admitted.caller.as_ref(), &req)
+                    .await;
+                Ok(Prepared::Done(r))
             }
-            Some(loaded) => self.serve_audited(&loaded, &state, admitted, req).await,
+            Some(loaded) => Ok(Prepared::Audited(loaded, state, admitted, req)),
         }
     }
 

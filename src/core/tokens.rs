@@ -18,10 +18,8 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::barrier::{Barrier, BarrierError};
@@ -110,17 +108,22 @@ pub(crate) struct FoundToken {
     raw: Vec<u8>,
 }
 
-/// The keyed hash of a token.
+/// The keyed hash of a token. The key schedule is computed once at unseal
+/// (every request hashes its token: re-keying cost half of each hash), and
+/// the keyed state is wiped when the hasher drops (on seal).
 pub(crate) struct TokenHasher {
-    key: Zeroizing<Vec<u8>>,
+    keyed: crate::keyed_hmac::KeyedHmac,
 }
 
 impl TokenHasher {
+    fn new(key: &[u8]) -> Self {
+        Self {
+            keyed: crate::keyed_hmac::KeyedHmac::new(key),
+        }
+    }
+
     pub(crate) fn hash(&self, token: &str) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length");
-        mac.update(token.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        self.keyed.hex(token.as_bytes())
     }
 
     /// Hash `token` and compare with `hash` in constant time.
@@ -146,14 +149,13 @@ fn generate_accessor() -> String {
 /// Loads the HMAC key, creating it on first use (at init).
 pub(crate) async fn load_hasher(barrier: &Barrier) -> Result<TokenHasher, BarrierError> {
     if let Some(k) = barrier.get(TOKEN_HMAC_KEY_PATH).await? {
-        return Ok(TokenHasher {
-            key: Zeroizing::new(k),
-        });
+        let k = Zeroizing::new(k);
+        return Ok(TokenHasher::new(&k));
     }
     let mut k = Zeroizing::new(vec![0u8; 32]);
     rand::rngs::OsRng.fill_bytes(&mut k);
     barrier.put(TOKEN_HMAC_KEY_PATH, &k).await?;
-    Ok(TokenHasher { key: k })
+    Ok(TokenHasher::new(&k))
 }
 
 /// Everything needed to mint a token; TTLs are already resolved by the caller.

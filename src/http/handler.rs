@@ -125,6 +125,7 @@ pub(crate) fn to_logical(http: &HttpRequest<'_>) -> Result<Request, LogicalError
         req.raw_body = Some(body.to_vec());
     }
     req.client_cert_chain = http.client_cert_chain.clone();
+    req.remote_port = http.remote_port;
     let mut kept = HashMap::new();
     for (name, value) in headers {
         let n = name.as_str();
@@ -341,6 +342,7 @@ mod tests {
             body: b"",
             remote_addr: None,
             client_cert_chain: Vec::new(),
+            remote_port: None,
         };
         let r = to_logical(&get("/v1/secret/data/a%2Fb")).unwrap();
         assert_eq!(r.path, "secret/data/a/b");

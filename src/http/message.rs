@@ -22,6 +22,8 @@ pub(crate) struct HttpRequest<'a> {
     /// The client's TLS certificate chain (DER, leaf first; empty when
     /// none): from the TLS session, or from a verified forwarding envelope.
     pub(crate) client_cert_chain: Vec<Vec<u8>>,
+    /// The peer's TCP port, when the transport has one (audit entries).
+    pub(crate) remote_port: Option<u16>,
 }
 
 /// A fully buffered HTTP response.

@@ -127,6 +127,8 @@ async fn admit_and_handle(
         query: parts.uri.query(),
         headers,
         body,
+        // The peer's port is the client's only when the address is the peer's.
+        remote_port: (remote_addr == Some(peer.ip())).then_some(peer.port()),
         remote_addr,
         client_cert_chain: admitted.client_cert_chain,
     };

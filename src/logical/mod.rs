@@ -73,6 +73,8 @@ pub(crate) struct Request {
     /// The identity entity of the caller's token, set by core once the
     /// token is authenticated (empty: none); never taken from the client.
     pub(crate) entity_id: String,
+    /// The caller's TCP port (audit entries' `remote_port`).
+    pub(crate) remote_port: Option<u16>,
 }
 
 impl Request {
@@ -91,6 +93,7 @@ impl Request {
             raw_body: None,
             client_cert_chain: Vec::new(),
             entity_id: String::new(),
+            remote_port: None,
         }
     }
 

@@ -11,15 +11,22 @@
 //! heals by itself; if that fails too, the error goes to the broker, which
 //! fails the request closed. No fsync per line: like Vault, durability is
 //! the page cache's, and an fsync per request would dominate its cost.
+//!
+//! Group commit: lines that arrive while a write is in progress are
+//! appended to one buffer and go out together in the next `write(2)`; each
+//! caller still returns only once its own line is written (or failed), so
+//! fail-closed holds per request, while a loaded server makes one syscall
+//! for many entries instead of one per entry.
 
 use std::collections::BTreeMap;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
 use super::{AuditSink, SinkError};
 
@@ -47,6 +54,30 @@ struct FileTarget {
     /// tries to open the path again. Held only for one write or reopen:
     /// both are short blocking syscalls, never an `.await`.
     file: Mutex<Option<File>>,
+    group: Group,
+}
+
+/// The group-commit state of one file.
+#[derive(Debug, Default)]
+struct Group {
+    state: Mutex<GroupState>,
+    /// Signalled after every batch (its result is set first).
+    done: Notify,
+}
+
+#[derive(Debug, Default)]
+struct GroupState {
+    /// Lines waiting for the next write, whole and in arrival order.
+    pending: Vec<u8>,
+    /// The outcome of the batch `pending` will go out in.
+    batch: Arc<Batch>,
+    /// Some caller is writing a batch now.
+    writing: bool,
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    result: OnceLock<Result<(), String>>,
 }
 
 pub(crate) struct FileSink {
@@ -116,6 +147,7 @@ impl FileTarget {
             create_mode,
             enforce_mode,
             file: Mutex::new(None),
+            group: Group::default(),
         };
         // Open now: a path we cannot write is refused at enable time.
         let file = target.open_file().map_err(|e| {
@@ -181,6 +213,63 @@ impl FileTarget {
         result.map_err(SinkError::from)
     }
 
+    /// Appends `line` to the pending batch and returns once that batch is
+    /// written. The caller that finds no write in progress writes the batch
+    /// (with every line that joined it meanwhile); the others wait for its
+    /// result, or take over if their line missed the batch being written.
+    async fn write_grouped(&self, line: &[u8]) -> Result<(), SinkError> {
+        let g = &self.group;
+        let lock = || g.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (mine, mut lead) = {
+            let mut st = lock();
+            st.pending.extend_from_slice(line);
+            let lead = !st.writing;
+            st.writing = true;
+            (st.batch.clone(), lead)
+        };
+        loop {
+            if lead {
+                let (buf, batch) = {
+                    let mut st = lock();
+                    (
+                        std::mem::take(&mut st.pending),
+                        std::mem::take(&mut st.batch),
+                    )
+                };
+                if !buf.is_empty() {
+                    let r = self.write_line(&buf).map_err(|e| match e {
+                        SinkError::Io(io) => io.to_string(),
+                        other => other.to_string(),
+                    });
+                    let _ = batch.result.set(r);
+                }
+                lock().writing = false;
+                g.done.notify_waiters();
+            }
+            if let Some(r) = mine.result.get() {
+                return r
+                    .clone()
+                    .map_err(|e| SinkError::Io(std::io::Error::other(e)));
+            }
+            let notified = g.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if mine.result.get().is_some() {
+                continue;
+            }
+            {
+                let mut st = lock();
+                if !st.writing {
+                    st.writing = true;
+                    lead = true;
+                    continue;
+                }
+            }
+            lead = false;
+            notified.await;
+        }
+    }
+
     fn reopen(&self) -> Result<(), SinkError> {
         let mut slot = self.lock();
         // Dropping the old handle closes it; leave `None` if the path
@@ -219,7 +308,7 @@ impl AuditSink for FileSink {
                 std::io::stderr().lock().write_all(line)?;
                 Ok(())
             }
-            Target::File(f) => f.write_line(line),
+            Target::File(f) => f.write_grouped(line).await,
         }
     }
 
