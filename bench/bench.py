@@ -34,7 +34,7 @@ the median over BENCH_REPEATS runs; ratios are Strongroom / OpenBao.
 
 Environment knobs (defaults in brackets):
   BENCH_SECONDS [5]  BENCH_WARMUP [1]  BENCH_REPEATS [3]  BENCH_CONCURRENCY [16,64]
-  BENCH_SUITES [dev,durable,dynamodb,audit]  BENCH_PIN [1]: server on CPU 1, load
+  BENCH_SUITES [dev,durable,dynamodb,audit,transit,pki]  BENCH_PIN [1]: server on CPU 1, load
   generator on CPU 0 (0: let the scheduler place both)  BENCH_LOADGEN [oha]
   BENCH_DDB_REPEATS [2]  BENCH_DDB_CONCURRENCY [16]  BENCH_AUDIT_CONCURRENCY [16]
   BENCH_OUT [BENCHMARKS.md]
@@ -85,7 +85,7 @@ SECONDS = env_float("BENCH_SECONDS", 5)
 WARMUP = env_float("BENCH_WARMUP", 1)
 REPEATS = env_int("BENCH_REPEATS", 3)
 CONCURRENCY = [int(c) for c in env_list("BENCH_CONCURRENCY", "16,64")]
-SUITES = env_list("BENCH_SUITES", "dev,durable,dynamodb,audit")
+SUITES = env_list("BENCH_SUITES", "dev,durable,dynamodb,audit,transit,pki")
 PIN = os.environ.get("BENCH_PIN", "1") != "0" and (os.cpu_count() or 1) >= 2
 LOADGEN = os.environ.get("BENCH_LOADGEN", "oha")
 OHA = os.environ.get("BENCH_OHA", os.path.join(ROOT, ".tools/bin/oha"))
