@@ -743,6 +743,83 @@ fn lambda_reads_locally_forwards_writes_and_degrades_without_an_active_node() {
         "warm reads through the function reached the active node"
     );
 
+    // Transit through the function: encrypt and decrypt only read the key,
+    // so the function serves them itself; a rotation on the active node is
+    // used by the function's next encrypt.
+    let e = call(
+        active.port,
+        "POST",
+        "/v1/sys/mounts/transit",
+        Some(&token),
+        Some(&json!({"type": "transit"})),
+    );
+    assert_eq!(e.status, 204, "enable transit: {e}");
+    let k = call(
+        active.port,
+        "POST",
+        "/v1/transit/keys/app",
+        Some(&token),
+        Some(&json!({})),
+    );
+    assert!(k.status == 200 || k.status == 204, "create a key: {k}");
+    let before = requests_served(active.port, &token);
+    let enc = function.call(
+        "POST",
+        "/v1/transit/encrypt/app",
+        Some(&token),
+        Some(&json!({"plaintext": "aGkK"})),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        enc.status,
+        200,
+        "encrypt through the function: {enc}\n{}",
+        function.logs()
+    );
+    let ct = enc.json()["data"]["ciphertext"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(ct.starts_with("vault:v1:"), "{enc}");
+    let dec = function.call(
+        "POST",
+        "/v1/transit/decrypt/app",
+        Some(&token),
+        Some(&json!({"ciphertext": ct})),
+        Duration::from_secs(30),
+    );
+    assert_eq!(dec.status, 200, "decrypt through the function: {dec}");
+    assert_eq!(dec.json()["data"]["plaintext"], "aGkK", "{dec}");
+    let after = requests_served(active.port, &token);
+    assert_eq!(
+        after - before,
+        1,
+        "transit encrypt/decrypt through the function reached the active node"
+    );
+    let r = call(
+        active.port,
+        "POST",
+        "/v1/transit/keys/app/rotate",
+        Some(&token),
+        Some(&json!({})),
+    );
+    assert!(r.status == 200 || r.status == 204, "rotate: {r}");
+    let enc2 = function.call(
+        "POST",
+        "/v1/transit/encrypt/app",
+        Some(&token),
+        Some(&json!({"plaintext": "aGkK"})),
+        Duration::from_secs(30),
+    );
+    assert_eq!(enc2.status, 200, "encrypt after the rotation: {enc2}");
+    assert!(
+        enc2.json()["data"]["ciphertext"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("vault:v2:"),
+        "the function's next encrypt uses the rotated key: {enc2}"
+    );
+
     // 2. A write through the Function URL is forwarded and lands.
     let before = requests_served(active.port, &token);
     let w = function.call(

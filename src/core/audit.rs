@@ -207,7 +207,7 @@ impl Core {
                 accessor: a,
             }),
             headers: loaded.headers_of(&req),
-            forwarded_from: req.header(crate::http::forward::FORWARDED_HEADER),
+            forwarded_from: req.header(crate::logical::FORWARDED_HEADER),
             request_blocks: Default::default(),
         };
         // A KV read or list has no effect but its answer, and the answer

@@ -34,7 +34,7 @@ use crate::logical::LogicalError;
 
 /// Marks a forwarded request, so a node that is not active either cannot
 /// bounce it onward (no forwarding loops).
-pub(crate) const FORWARDED_HEADER: &str = "x-strongroom-forwarded";
+pub(crate) use crate::logical::FORWARDED_HEADER;
 /// On a 503 to a forwarded request: this node is not active and applied
 /// nothing, so the standby may send the request to the new holder.
 pub(crate) const NOT_APPLIED_HEADER: &str = "x-strongroom-not-applied";

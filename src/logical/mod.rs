@@ -21,6 +21,11 @@ pub(crate) use view::StorageView;
 use crate::barrier::BarrierError;
 use crate::storage::StorageError;
 
+/// The header a standby adds (with its node id) to a request it forwards to
+/// the active node; here because core's audit entries show it
+/// (`forwarded_from`) and core never imports the HTTP layer.
+pub(crate) const FORWARDED_HEADER: &str = "x-strongroom-forwarded";
+
 /// What a request asks for, independent of the HTTP verb that carried it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Operation {
