@@ -13,6 +13,7 @@ mod core;
 mod engines;
 mod ha;
 mod http;
+mod https_client;
 mod keyed_hmac;
 mod lambda;
 mod logging;

@@ -25,8 +25,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 
 use super::message::{HttpRequest, HttpResponse};
 use crate::core::Core;
@@ -46,39 +44,16 @@ pub(crate) const FORWARD_ID_HEADER: &str = "x-strongroom-forward-id";
 const MAX_LOCAL_RUNS: u32 = 2;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+use crate::https_client::HttpsClient;
 
 fn client() -> Result<&'static HttpsClient, String> {
     static CLIENT: OnceLock<Result<HttpsClient, String>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             // A private CA for the active node's TLS certificate.
-            if let Ok(path) = std::env::var("VAULT_CACERT") {
-                use rustls_pki_types::pem::PemObject;
-                let certs = rustls_pki_types::CertificateDer::pem_file_iter(&path)
-                    .map_err(|e| format!("VAULT_CACERT {path}: {e}"))?;
-                for cert in certs.flatten() {
-                    let _ = roots.add(cert);
-                }
-            }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let tls = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let roots = crate::https_client::public_roots_and_env_ca("VAULT_CACERT")?;
             // Fail fast when the advertised active node is gone.
-            let mut http = HttpConnector::new();
-            http.set_connect_timeout(Some(Duration::from_secs(2)));
-            http.enforce_http(false);
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
-            Ok(Client::builder(TokioExecutor::new()).build(https))
+            crate::https_client::build(roots, Duration::from_secs(2), None)
         })
         .as_ref()
         .map_err(Clone::clone)

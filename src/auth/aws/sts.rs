@@ -2,13 +2,11 @@
 //! server chose and reads `GetCallerIdentity`'s answer. Nothing reaches this
 //! module before [`super::request::validate_request`] accepted it.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 
 use super::request::ValidatedRequest;
 use crate::logical::LogicalError;
@@ -81,39 +79,12 @@ pub(super) fn parse_caller_identity(xml: &str) -> Result<CallerIdentity, String>
     })
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+use crate::https_client::HttpsClient;
 
 fn build_client() -> Result<HttpsClient, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     // A private CA for an STS proxy, as the AWS SDKs take it.
-    if let Ok(path) = std::env::var("AWS_CA_BUNDLE") {
-        if !path.is_empty() {
-            use rustls_pki_types::pem::PemObject;
-            let certs = rustls_pki_types::CertificateDer::pem_file_iter(&path)
-                .map_err(|e| format!("AWS_CA_BUNDLE {path}: {e}"))?;
-            for cert in certs.flatten() {
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(STS_CONNECT_TIMEOUT));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(https))
+    let roots = crate::https_client::public_roots_and_env_ca("AWS_CA_BUNDLE")?;
+    crate::https_client::build(roots, STS_CONNECT_TIMEOUT, Some(Duration::from_secs(30)))
 }
 
 /// At most `max` characters of an upstream answer, for an error message.

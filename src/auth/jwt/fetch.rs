@@ -9,13 +9,11 @@
 //! login open or fill memory.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -26,7 +24,7 @@ const MAX_RESPONSE: usize = 1024 * 1024;
 /// Clients kept per state (one per distinct CA set); old ones are dropped.
 const MAX_CLIENTS: usize = 16;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+use crate::https_client::HttpsClient;
 
 /// Why an outbound call failed (the message is safe to show).
 #[derive(Debug, thiserror::Error)]
@@ -66,23 +64,8 @@ fn build_client(ca_pem: &str) -> Result<HttpsClient, FetchError> {
             roots.add(cert).map_err(|_| FetchError::BadCa)?;
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| FetchError::Client(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(https))
+    crate::https_client::build(roots, CONNECT_TIMEOUT, Some(Duration::from_secs(30)))
+        .map_err(FetchError::Client)
 }
 
 /// The clients of one auth mount, keyed by the SHA-256 of their CA PEM.
