@@ -29,6 +29,7 @@
 # Knobs: PROFILE_READS (2000) PROFILE_WRITES (500) PROFILE_IDLE_SECONDS (3)
 #        PROFILE_OUT (target/profile/callgrind) PROFILE_TOP (25)
 #        PROFILE_SKIP_BUILD (0) PROFILE_TARGET_DIR (target/profile)
+#        PROFILE_CARGO_PROFILE (release; fastbench for quick loops)
 #        PROFILE_AUDIT (0): 1 enables a file audit device (log in $PROFILE_OUT)
 #        before the warm-up, to measure what auditing adds per request
 set -euo pipefail
@@ -43,6 +44,10 @@ TOP="${PROFILE_TOP:-25}"
 TARGET_DIR="${PROFILE_TARGET_DIR:-target/profile}"
 OUT="${PROFILE_OUT:-$TARGET_DIR/callgrind}"
 CARGO="${CARGO:-cargo}"
+# PROFILE_CARGO_PROFILE=fastbench: no LTO, incremental (minutes faster per
+# rebuild while iterating; absolute Ir differ a little from `release`).
+CARGO_PROFILE_NAME="${PROFILE_CARGO_PROFILE:-release}"
+CARGO_PROFILE_UPPER="$(printf '%s' "$CARGO_PROFILE_NAME" | tr '[:lower:]-' '[:upper:]_')"
 if [[ -x "$ROOT/.venv/bin/python" ]]; then PY="$ROOT/.venv/bin/python"; else PY=python3; fi
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -56,8 +61,8 @@ if [[ "${PROFILE_SKIP_BUILD:-0}" != 1 ]]; then
 	build_ok=0
 	for attempt in 1 2 3 4 5 6; do
 		log "release build with debug symbols into $TARGET_DIR (attempt $attempt)"
-		if CARGO_PROFILE_RELEASE_DEBUG=true CARGO_PROFILE_RELEASE_STRIP=false \
-			"$CARGO" build --release --bin strongroom --target-dir "$TARGET_DIR" >&2; then
+		if env "CARGO_PROFILE_${CARGO_PROFILE_UPPER}_DEBUG=true" "CARGO_PROFILE_${CARGO_PROFILE_UPPER}_STRIP=false" \
+			"$CARGO" build --profile "$CARGO_PROFILE_NAME" --bin strongroom --target-dir "$TARGET_DIR" >&2; then
 			build_ok=1
 			break
 		fi
@@ -66,7 +71,7 @@ if [[ "${PROFILE_SKIP_BUILD:-0}" != 1 ]]; then
 	done
 	[[ $build_ok == 1 ]] || { log "build kept failing; giving up"; exit 1; }
 fi
-BIN="$ROOT/$TARGET_DIR/release/strongroom"
+BIN="$ROOT/$TARGET_DIR/$CARGO_PROFILE_NAME/strongroom"
 [[ -x "$BIN" ]] || { log "no binary at $BIN"; exit 1; }
 
 rm -rf "$OUT"
