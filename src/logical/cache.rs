@@ -76,6 +76,33 @@ impl<T> GenerationCache<T> {
         Ok(Some(value))
     }
 
+    /// Like [`get_or_load`](Self::get_or_load) for a record that has a
+    /// default when absent (an optional config): absence is cached too, as
+    /// the default, under the generation read before the lookup. A write of
+    /// the record after that read bumps the generation, so a cached absence
+    /// is never served past the record's creation.
+    pub(crate) async fn get_or_default<E>(
+        &self,
+        view: &StorageView,
+        key: &str,
+        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<Arc<T>, E>
+    where
+        E: From<BarrierError>,
+        T: Default,
+    {
+        let current = view.current_generation().await?;
+        if let Some(hit) = self.lookup(key, &current) {
+            return Ok(hit);
+        }
+        let (generation, value) = match view.get_versioned(key).await? {
+            Some(read) => (read.generation, Arc::new(parse(&read.plaintext)?)),
+            None => (current, Arc::new(T::default())),
+        };
+        self.store(key, generation, value.clone());
+        Ok(value)
+    }
+
     fn lookup(&self, key: &str, generation: &[u8]) -> Option<Arc<T>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
@@ -194,6 +221,42 @@ mod tests {
             Some("two")
         );
         assert_eq!(parses.load(Ordering::SeqCst), 2);
+    }
+
+    async fn load_default(cache: &GenerationCache<String>, view: &StorageView) -> String {
+        GENERATION_SEEN
+            .scope(std::cell::Cell::new(false), async {
+                cache
+                    .get_or_default(view, "cfg", |b| {
+                        Ok::<_, BarrierError>(String::from_utf8_lossy(b).into_owned())
+                    })
+                    .await
+                    .unwrap()
+                    .as_str()
+                    .to_string()
+            })
+            .await
+    }
+
+    /// An absent optional record is cached as its default (no read per
+    /// request) until a bumped write creates it.
+    #[tokio::test]
+    async fn absence_is_cached_until_the_record_is_written() {
+        let (view, _) = setup().await;
+        let cache: GenerationCache<String> = GenerationCache::default();
+        assert_eq!(load_default(&cache, &view).await, "");
+        // A write that does not bump the generation (never allowed for a
+        // cached record) is not seen: the absence was served from the cache.
+        view.batch(vec![BatchItem::put("cfg", b"unbumped".to_vec())])
+            .await
+            .unwrap();
+        assert_eq!(
+            load_default(&cache, &view).await,
+            "",
+            "a cached absence needs no read"
+        );
+        put_bumped(&view, "cfg", "set").await;
+        assert_eq!(load_default(&cache, &view).await, "set");
     }
 
     #[tokio::test]

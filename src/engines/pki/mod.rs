@@ -45,6 +45,7 @@ pub(crate) struct Pki {
     keys: GenerationCache<keys::PrivateKey>,
     roles: GenerationCache<role::Role>,
     issuers_config: GenerationCache<storage::IssuersConfig>,
+    urls: GenerationCache<revoke::UrlsConfig>,
     tidy: tidy::TidyState,
 }
 

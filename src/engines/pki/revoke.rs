@@ -114,8 +114,14 @@ fn revoked_json(r: &RevokedRecord) -> Value {
 }
 
 impl Pki {
+    /// `config/urls`, cached per node (absence too: every issue reads it,
+    /// and a `no_store` issue must not cost a storage read for it).
     pub(crate) async fn urls_config(&self, view: &StorageView) -> Result<UrlsConfig, LogicalError> {
-        Ok(get_json(view, URLS).await?.unwrap_or_default())
+        let cfg = self
+            .urls
+            .get_or_default(view, URLS, super::storage::parse::<UrlsConfig>)
+            .await?;
+        Ok((*cfg).clone())
     }
 
     async fn crl_config(&self, view: &StorageView) -> Result<CrlConfig, LogicalError> {
@@ -486,7 +492,8 @@ impl Pki {
         if let Some(b) = f.get_ok::<bool>("enable_templating") {
             cfg.enable_templating = b;
         }
-        c.view.batch(vec![put(URLS, &cfg)?]).await?;
+        // Bumped: `config/urls` is cached per node (see `urls_config`).
+        c.view.batch_bump(vec![put(URLS, &cfg)?]).await?;
         Ok(Response::json(
             serde_json::to_value(&cfg).unwrap_or_default(),
         ))
