@@ -1066,6 +1066,10 @@ def ddb_budget_section(ddb: dict | None) -> list[str]:
 # that an active node holds (KMS auto-unseal on moto), with one invocation
 # already queued, as when a request finds no warm instance. Plus warm
 # invocations' latency, the release binary's size and its Lambda zip.
+# The harness serves the Runtime API itself rather than running cargo
+# lambda's emulator (tests/lambda.rs uses that): no cargo or network needed,
+# one instance per process, and the timestamps are taken where the function's
+# requests arrive.
 
 LAMBDA_COLD_STARTS = env_int("BENCH_LAMBDA_COLD_STARTS", 5)
 LAMBDA_WARM = env_int("BENCH_LAMBDA_WARM", 20)  # per cold-started process
@@ -1219,7 +1223,7 @@ class LambdaRuntimeApi:
 def function_url_event(method: str, path: str, token: str | None, query: str = "") -> dict:
     """A Lambda Function URL invocation (payload format 2.0), as AWS sends it."""
     now = time.time()
-    domain = f"bench0000000000000000000000000000.lambda-url.us-east-1.on.aws"
+    domain = "bench0000000000000000000000000000.lambda-url.us-east-1.on.aws"
     headers = {"host": domain, "user-agent": "strongroom-bench", "accept": "*/*", "x-forwarded-proto": "https",
                "x-forwarded-port": "443", "x-forwarded-for": "127.0.0.1",
                "x-amzn-trace-id": f"Root=1-{int(now):08x}-{os.urandom(12).hex()}"}
