@@ -12,7 +12,7 @@
 #      falling back to wrk from apt if oha cannot be built
 #
 # Knobs (environment): BENCH_SECONDS (5) BENCH_WARMUP (1) BENCH_REPEATS (3)
-# BENCH_CONCURRENCY (16,64) BENCH_SUITES (dev,durable,dynamodb,audit,transit,pki) BENCH_PIN (1)
+# BENCH_CONCURRENCY (16,64) BENCH_SUITES (dev,durable,dynamodb,audit,transit,pki,lambda) BENCH_PIN (1)
 # BENCH_LOADGEN (oha|wrk) BENCH_OUT (BENCHMARKS.md) BENCH_KEEP (0): see bench/bench.py.
 # BENCH_STRONGROOM=/path/to/strongroom measures that binary instead of building
 # target/release/strongroom (the report says so).
