@@ -16,7 +16,7 @@ Suites (BENCH_SUITES, comma separated):
             above, plus transit decrypt, PKI issue and the KV v2 read with
             a file audit device); no OpenBao counterpart
   pki       Strongroom -dev vs OpenBao -dev: PKI issue of an EC P-256 leaf
-            with a no_store role (not in the default list)
+            with a no_store role
   audit     Strongroom -dev vs OpenBao -dev (with a -config file holding
             `unsafe_allow_api_audit_creation = true`): KV v2 read at
             BENCH_AUDIT_CONCURRENCY without an audit device, then with one
