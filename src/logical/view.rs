@@ -22,7 +22,7 @@ impl StorageView {
     }
 
     fn full(&self, key: &str) -> String {
-        format!("{}{}", self.prefix, key)
+        crate::util::concat(&self.prefix, key)
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {

@@ -99,7 +99,7 @@ pub(super) struct Slot {
 impl Slot {
     pub(super) fn new(view: &StorageView, key: &str) -> Self {
         Self {
-            key: format!("{}{key}", view.prefix()),
+            key: crate::util::concat(view.prefix(), key),
             config: key == CONFIG_KEY,
         }
     }
