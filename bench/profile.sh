@@ -13,6 +13,8 @@
 #    (http.client, one connection per phase):
 #      warm-up  write secret/data/bench (100-byte value), 50 reads, 20 writes
 #      reads    PROFILE_READS  (2000) GETs of secret/data/bench
+#      sealstatus PROFILE_SEAL_STATUS (= PROFILE_READS) GETs of sys/seal-status:
+#               the HTTP floor a read is compared with (issue 17)
 #      writes   PROFILE_WRITES (500)  PUTs to new keys secret/data/w/<i>
 #      idle     PROFILE_IDLE_SECONDS (3) s with no requests: background cost
 #    The counters are zeroed before each phase and dumped after it
@@ -27,6 +29,7 @@
 # a code change are meaningful on a noisy shared 2-core machine.
 #
 # Knobs: PROFILE_READS (2000) PROFILE_WRITES (500) PROFILE_IDLE_SECONDS (3)
+#        PROFILE_SEAL_STATUS (PROFILE_READS)
 #        PROFILE_OUT (target/profile/callgrind) PROFILE_TOP (25)
 #        PROFILE_SKIP_BUILD (0) PROFILE_TARGET_DIR (target/profile)
 #        PROFILE_CARGO_PROFILE (release; fastbench for quick loops)
@@ -39,6 +42,7 @@ cd "$ROOT"
 
 READS="${PROFILE_READS:-2000}"
 WRITES="${PROFILE_WRITES:-500}"
+SEALS="${PROFILE_SEAL_STATUS:-$READS}"
 IDLE="${PROFILE_IDLE_SECONDS:-3}"
 TOP="${PROFILE_TOP:-25}"
 TARGET_DIR="${PROFILE_TARGET_DIR:-target/profile}"
@@ -135,6 +139,10 @@ elif phase == "reads":
     c = conn()
     for _ in range(n):
         req(c, "GET", "/v1/secret/data/bench")
+elif phase == "sealstatus":
+    c = conn()
+    for _ in range(n):
+        req(c, "GET", "/v1/sys/seal-status")
 elif phase == "writes":
     c = conn()
     for i in range(n):
@@ -188,6 +196,7 @@ phase() { # name requests
 	log "phase $name: $n requests in $((SECONDS - t0)) s (under valgrind)"
 }
 phase reads "$READS"
+phase sealstatus "$SEALS"
 phase writes "$WRITES"
 phase idle 0
 
@@ -209,7 +218,7 @@ SUMMARY="$OUT/summary.txt"
 	echo "binary: $BIN"
 	echo
 	printf '%-8s %10s %16s %14s\n' phase requests "total Ir" "Ir/request"
-	for p in reads:"$READS" writes:"$WRITES"; do
+	for p in reads:"$READS" sealstatus:"$SEALS" writes:"$WRITES"; do
 		name=${p%%:*}
 		n=${p##*:}
 		f="$(dump_for "$name")"
@@ -221,7 +230,7 @@ SUMMARY="$OUT/summary.txt"
 	printf '%-8s %10s %16d %14s\n' idle "${IDLE}s" "$ir" "$((ir / IDLE))/s"
 } >"$SUMMARY"
 
-for name in reads writes; do
+for name in reads sealstatus writes; do
 	f="$(dump_for "$name")"
 	# Full listings (no pipe into head: with pipefail, SIGPIPE would abort).
 	callgrind_annotate --threshold=100 "$f" >"$OUT/$name.self.txt" 2>/dev/null
@@ -238,7 +247,7 @@ top() { # the first $TOP function lines of a callgrind_annotate listing, paths s
 		sed -E 's#/root/\.cargo/registry/src/[^/]*/##; s#/rustc/[0-9a-f]+/library/##; s# \[[^]]*\]$##' | cut -c1-200
 }
 cat "$SUMMARY"
-for name in reads writes; do
+for name in reads sealstatus writes; do
 	echo
 	echo "---- $name: top $TOP by self cost ($OUT/$name.self.txt)"
 	top "$OUT/$name.self.txt"
@@ -247,4 +256,4 @@ for name in reads writes; do
 	top "$OUT/$name.inclusive.txt"
 done
 echo
-log "profiles: $OUT/{reads,writes}.callgrind (open with kcachegrind or callgrind_annotate)"
+log "profiles: $OUT/{reads,sealstatus,writes}.callgrind (open with kcachegrind or callgrind_annotate)"

@@ -23,7 +23,8 @@ struct AwsLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    /// Borrowed for the standard methods: no allocation per request.
+    method: std::borrow::Cow<'static, str>,
     code: u16,
 }
 
@@ -104,10 +105,18 @@ pub(crate) fn aws_error(service: &'static str, operation: &'static str) {
         .inc();
 }
 
+/// The standard methods' names as static strings.
+fn static_method(method: &str) -> Option<&'static str> {
+    const KNOWN: &[&str] = &["GET", "PUT", "POST", "DELETE", "LIST", "HEAD", "PATCH", "OPTIONS"];
+    KNOWN.iter().copied().find(|m| *m == method)
+}
+
 /// Records one served HTTP request.
 pub(crate) fn http_request(method: &str, code: u16, took: Duration) {
     let labels = HttpLabels {
-        method: method.to_string(),
+        method: static_method(method)
+            .map(std::borrow::Cow::Borrowed)
+            .unwrap_or_else(|| std::borrow::Cow::Owned(method.to_string())),
         code,
     };
     let m = metrics();

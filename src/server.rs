@@ -49,11 +49,26 @@ enum StartError {
     Other(String),
 }
 
+/// The runtime the server runs on. With one CPU (a pinned process, a
+/// one-vCPU container) a current-thread runtime: everything runs on the main
+/// thread, without the multi-thread scheduler's cross-thread wake-ups and
+/// parking for a single worker (bench/PROFILE.md). Otherwise one worker per
+/// CPU. Blocking work (`spawn_blocking`) has its own threads either way.
+fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
+}
+
 pub(crate) fn run(args: ServerArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match server_runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Error starting the runtime: {e}");

@@ -68,6 +68,14 @@ pub(crate) struct Versioned {
     pub(crate) generation: Vec<u8>,
 }
 
+/// A stored value still encrypted (see [`Barrier::get_sealed`]).
+pub(crate) struct Sealed {
+    /// The encrypted bytes as stored.
+    pub(crate) raw: Vec<u8>,
+    /// The cluster generation read in the same round trip.
+    pub(crate) generation: Vec<u8>,
+}
+
 struct Unsealed {
     root_key: Key,
     keyring: Keyring,
@@ -304,28 +312,44 @@ impl Barrier {
     }
 
     pub(crate) async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, BarrierError> {
+        let Some(sealed) = self.get_sealed(key).await? else {
+            return Ok(None);
+        };
+        let plaintext = self.open(key, &sealed.raw).await?;
+        Ok(Some(Versioned {
+            plaintext,
+            raw: sealed.raw,
+            generation: sealed.generation,
+        }))
+    }
+
+    /// Like [`Barrier::get_versioned`] without decrypting: for a caller
+    /// that may already hold the plaintext of exactly these bytes (they
+    /// were authenticated when it first opened them), e.g. KV v2's record
+    /// cache. [`Barrier::open`] decrypts them when it does not.
+    pub(crate) async fn get_sealed(&self, key: &str) -> Result<Option<Sealed>, BarrierError> {
         if self.is_sealed() {
             return Err(BarrierError::Sealed);
         }
         let mut values = self.storage.get_many(&[key, GENERATION_KEY]).await?;
         let generation = values.pop().flatten().unwrap_or_default();
         self.observe_generation(generation.clone());
-        let Some(raw) = values.pop().flatten() else {
-            return Ok(None);
-        };
-        let plaintext = match self.decrypt(key, &raw) {
+        Ok(values
+            .pop()
+            .flatten()
+            .map(|raw| Sealed { raw, generation }))
+    }
+
+    /// Decrypts (and authenticates) `raw` as stored at `key`.
+    pub(crate) async fn open(&self, key: &str, raw: &[u8]) -> Result<Vec<u8>, BarrierError> {
+        match self.decrypt(key, raw) {
             // Another node rotated the key: load the new term and retry once.
             Err(BarrierError::UnknownTerm { .. }) => {
                 self.reload_keyring().await?;
-                self.decrypt(key, &raw)?
+                self.decrypt(key, raw)
             }
-            other => other?,
-        };
-        Ok(Some(Versioned {
-            plaintext,
-            raw,
-            generation,
-        }))
+            other => other,
+        }
     }
 
     fn observe_generation(&self, generation: Vec<u8>) {

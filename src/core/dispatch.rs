@@ -119,7 +119,8 @@ impl Core {
     /// caches, so it is run once more with fresh ones (reads have no effects).
     pub(crate) async fn handle(&self, req: Request) -> LogicalResult {
         crate::barrier::GENERATION_SEEN
-            .scope(std::cell::Cell::new(false), self.handle_fresh(req))
+            // Boxed: a large future, moved by `scope` (bench/PROFILE.md).
+            .scope(std::cell::Cell::new(false), Box::pin(self.handle_fresh(req)))
             .await
     }
 

@@ -101,11 +101,13 @@ impl TokenEntry {
 }
 
 /// A token found in storage: its hash, entry, and raw bytes for CAS updates.
+/// Entry and bytes are shared: every request clones its caller out of the
+/// token cache, which must not copy the whole entry (bench/PROFILE.md).
 #[derive(Clone)]
 pub(crate) struct FoundToken {
     pub(crate) hash: String,
-    pub(crate) entry: TokenEntry,
-    raw: Vec<u8>,
+    pub(crate) entry: Arc<TokenEntry>,
+    raw: Arc<[u8]>,
 }
 
 /// The keyed hash of a token. The key schedule is computed once at unseal
@@ -343,8 +345,8 @@ impl TokenStore {
             token,
             FoundToken {
                 hash,
-                entry,
-                raw: Vec::new(),
+                entry: Arc::new(entry),
+                raw: Arc::from(Vec::new()),
             },
         ))
     }
@@ -371,8 +373,8 @@ impl TokenStore {
         }
         let found = FoundToken {
             hash: hash.to_string(),
-            entry,
-            raw: v.raw,
+            entry: Arc::new(entry),
+            raw: Arc::from(v.raw),
         };
         self.remember(&found, &v.generation);
         Ok(Some(found))
@@ -412,6 +414,9 @@ impl TokenStore {
     /// a conditional write, so a token can never be used more than allowed.
     /// Returns false when the token has no uses left (or vanished).
     pub(crate) async fn consume_use(&self, found: &FoundToken) -> Result<bool, BarrierError> {
+        if found.entry.num_uses == 0 {
+            return Ok(true); // unlimited: the common case, no copy
+        }
         let mut current = found.clone();
         for _ in 0..8 {
             if current.entry.num_uses == 0 {
@@ -433,11 +438,11 @@ impl TokenStore {
                     Err(e) => Err(e),
                 };
             }
-            let mut entry = current.entry.clone();
+            let mut entry = TokenEntry::clone(&current.entry);
             entry.num_uses -= 1;
             let bytes = serde_json::to_vec(&entry).map_err(corrupt)?;
             let item = BatchItem::put(format!("{ID_PREFIX}{}", current.hash), bytes)
-                .when(Condition::Equals(current.raw.clone()));
+                .when(Condition::Equals(current.raw.to_vec()));
             match self.barrier.batch(vec![item]).await {
                 Ok(()) => return Ok(true),
                 Err(BarrierError::Storage(StorageError::ConditionFailed(_))) => {
@@ -461,7 +466,7 @@ impl TokenStore {
         found: &FoundToken,
         increment: u64,
     ) -> Result<(TokenEntry, Option<String>), RenewError> {
-        let e = &found.entry;
+        let e: &TokenEntry = &found.entry;
         if e.expire_time == 0 {
             return Ok((e.clone(), None)); // never expires: nothing to do
         }
@@ -492,7 +497,7 @@ impl TokenStore {
         let bytes = serde_json::to_vec(&entry).map_err(|e| RenewError::Storage(corrupt(e)))?;
         let batch = vec![
             BatchItem::put(format!("{ID_PREFIX}{}", found.hash), bytes)
-                .when(Condition::Equals(found.raw.clone())),
+                .when(Condition::Equals(found.raw.to_vec())),
             BatchItem::delete(expire_key(e.expire_time, &found.hash)),
             BatchItem::put(expire_key(expire, &found.hash), Vec::new()),
         ];
@@ -531,7 +536,7 @@ impl TokenStore {
         {
             self.revoke_tree(child.trim_end_matches('/')).await?;
         }
-        self.delete_token(&found.hash, Some(found.raw.clone()))
+        self.delete_token(&found.hash, Some(found.raw.to_vec()))
             .await
     }
 

@@ -82,10 +82,21 @@ pub(crate) struct Request {
     pub(crate) remote_port: Option<u16>,
 }
 
+/// A fresh random (v4) request id. Drawn from the thread-local CSPRNG
+/// rather than `Uuid::new_v4` (a getrandom(2) system call per request:
+/// bench/PROFILE.md); ids only need to be unique, not secret.
+fn request_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
 impl Request {
     pub(crate) fn new(operation: Operation, path: impl Into<String>) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: request_id(),
             operation,
             path: path.into(),
             mount_point: String::new(),

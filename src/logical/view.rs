@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::barrier::{Barrier, BarrierError, Versioned};
+use crate::barrier::{Barrier, BarrierError, Sealed, Versioned};
 use crate::storage::{Batch, BatchItem, Op};
 
 #[derive(Clone)]
@@ -22,7 +22,7 @@ impl StorageView {
     }
 
     fn full(&self, key: &str) -> String {
-        format!("{}{}", self.prefix, key)
+        crate::util::concat(&self.prefix, key)
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {
@@ -31,6 +31,16 @@ impl StorageView {
 
     pub(crate) async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, BarrierError> {
         self.barrier.get_versioned(&self.full(key)).await
+    }
+
+    /// The stored bytes at `key`, not decrypted (see [`Barrier::get_sealed`]).
+    pub(crate) async fn get_sealed(&self, key: &str) -> Result<Option<Sealed>, BarrierError> {
+        self.barrier.get_sealed(&self.full(key)).await
+    }
+
+    /// Decrypts bytes [`StorageView::get_sealed`] returned for `key`.
+    pub(crate) async fn open(&self, key: &str, raw: &[u8]) -> Result<Vec<u8>, BarrierError> {
+        self.barrier.open(&self.full(key), raw).await
     }
 
     pub(crate) async fn put(&self, key: &str, value: &[u8]) -> Result<(), BarrierError> {

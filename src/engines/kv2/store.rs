@@ -235,17 +235,25 @@ impl KvV2 {
     ) -> Result<Option<KeyRecord>, LogicalError> {
         let key = meta_key(path);
         let slot = Slot::new(view, &key);
-        match view.get_versioned(&key).await? {
+        match view.get_sealed(&key).await? {
             None => {
                 self.cache.put(&slot, Snapshot::Absent);
                 Ok(None)
             }
             Some(v) => {
-                let rec = serde_json::from_slice(&v.plaintext).map_err(|e| corrupt(&key, e))?;
+                // Same bytes as the cached record: no decryption, no parse.
+                if let Some(rec) = self.cache.record_if_current(&slot, &v.raw) {
+                    return Ok(Some(rec));
+                }
+                let plaintext = view.open(&key, &v.raw).await?;
+                let rec: KeyRecord =
+                    serde_json::from_slice(&plaintext).map_err(|e| corrupt(&key, e))?;
+                // Kept parsed, so that the next read of the same bytes
+                // (and a write starting from them) needs no parse.
                 self.cache.put(
                     &slot,
                     Snapshot::Present {
-                        body: Body::Plain(v.plaintext),
+                        body: Body::Record(rec.clone()),
                         raw: v.raw,
                     },
                 );
