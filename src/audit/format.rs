@@ -1351,6 +1351,83 @@ mod tests {
         assert!(FormatOptions::from_options(&o).is_err());
     }
 
+    fn entity_caller<'a>(
+        policies: &'a [String],
+        token_policies: &'a [String],
+        identity_policies: &'a [String],
+        meta: &'a BTreeMap<String, String>,
+    ) -> Caller<'a> {
+        Caller {
+            client_token: "tok",
+            token_hash: "h-entity",
+            accessor: "acc",
+            display_name: "userpass-ivy",
+            policies,
+            token_policies,
+            identity_policies,
+            metadata: meta,
+            ttl: 60,
+            issue_time: "2026-12-01T00:00:00Z",
+            entity_id: "ent-1",
+        }
+    }
+
+    /// The memoized auth block is the block as rendered, and a change of
+    /// the entity's policies is seen on the next entry.
+    #[test]
+    fn auth_block_memo_follows_identity_changes() {
+        let h = Hasher::new(b"k");
+        let opts = FormatOptions::default();
+        let req = Request::new(Operation::Read, "secret/data/x");
+        let meta = BTreeMap::new();
+        let s = |v: &[&str]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let token = s(&["default"]);
+        let render = |all: &[String], id: &[String]| -> Value {
+            let input = Input {
+                req: &req,
+                caller: Some(entity_caller(all, &token, id, &meta)),
+                mount: None,
+                headers: Vec::new(),
+                forwarded_from: None,
+                request_blocks: Default::default(),
+            };
+            let e = Entry::Request {
+                input: &input,
+                error: None,
+            };
+            serde_json::from_slice(&render_line(&e, &h, &opts, "t")).unwrap()
+        };
+        let (all1, id1) = (s(&["default", "e1"]), s(&["e1"]));
+        let first = render(&all1, &id1);
+        let again = render(&all1, &id1);
+        assert_eq!(first["auth"], again["auth"]);
+        assert_eq!(first["auth"]["policies"], json!(["default", "e1"]));
+        assert_eq!(first["auth"]["token_policies"], json!(["default"]));
+        assert_eq!(first["auth"]["identity_policies"], json!(["e1"]));
+        assert_eq!(first["auth"]["token_ttl"], 60);
+        assert_eq!(first["request"]["client_id"], "ent-1");
+        let (all2, id2) = (s(&["default", "e2"]), s(&["e2"]));
+        let changed = render(&all2, &id2);
+        assert_eq!(changed["auth"]["identity_policies"], json!(["e2"]));
+        assert_eq!(changed["auth"]["policies"], json!(["default", "e2"]));
+        // Denied: rendered afresh, never from the allowed memo.
+        let input = Input {
+            req: &req,
+            caller: Some(entity_caller(&all1, &token, &id1, &meta)),
+            mount: None,
+            headers: Vec::new(),
+            forwarded_from: None,
+            request_blocks: Default::default(),
+        };
+        let denied = LogicalError::PermissionDenied;
+        let e = Entry::Request {
+            input: &input,
+            error: Some(&denied),
+        };
+        let v: Value = serde_json::from_slice(&render_line(&e, &h, &opts, "t")).unwrap();
+        assert_eq!(v["auth"]["policy_results"]["allowed"], false);
+    }
+
     #[test]
     fn time_matches_chrono_and_caches_the_second() {
         for (secs, nanos) in [
