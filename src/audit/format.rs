@@ -404,7 +404,7 @@ fn mount_class(mount_point: &str) -> &'static str {
 /// per byte and bulk copies between escapes).
 fn json_str(out: &mut Vec<u8>, s: &str) {
     // Most strings (ids, paths, names) need no escape: copy them whole.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -413,6 +413,50 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     }
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Whether `b` holds a byte JSON escapes (a control byte, `"` or `\\`),
+/// eight bytes at a time: per word, "some byte is below 0x20" and "some
+/// byte equals c" are the classic zero-byte tests (exact for thresholds up
+/// to 0x80, so UTF-8 bytes never count).
+fn needs_escape(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |w: u64| w.wrapping_sub(LO) & !w & HI != 0;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let w = u64::from_le_bytes(a);
+        if w.wrapping_sub(LO * 0x20) & !w & HI != 0
+            || has_zero(w ^ (LO * u64::from(b'"')))
+            || has_zero(w ^ (LO * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}
+
+/// Appends an IP address as text (IPv4 without the formatting machinery:
+/// every entry names the client's address).
+fn ip_str(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            out.push(b'"');
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa_buf(u64::from(octet)).as_bytes());
+            }
+            out.push(b'"');
+        }
+        v6 => json_str(out, &v6.to_string()),
+    }
 }
 
 /// A JSON object being written: tracks the commas.
@@ -779,7 +823,7 @@ impl Dev<'_> {
             );
         }
         if let Some(ip) = req.remote_addr {
-            o.str("remote_address", &ip.to_string());
+            ip_str(o.key("remote_address"), ip);
         }
         if let Some(port) = req.remote_port {
             o.num("remote_port", u64::from(port));
@@ -1450,6 +1494,30 @@ mod tests {
             };
             assert_eq!(got, trimmed(&want), "{secs} {nanos}");
         }
+    }
+
+    #[test]
+    fn escape_check_matches_the_bytewise_rule() {
+        let slow = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"secret/data/app".to_vec(),
+            "caf\u{e9} \u{1f600} long enough to span words".as_bytes().to_vec(),
+        ];
+        for special in [0u8, 0x1f, b'"', b'\\', 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
+            for at in 0..19 {
+                let mut v = b"abcdefghijklmnopqrs".to_vec();
+                v[at] = special;
+                cases.push(v);
+            }
+        }
+        for c in cases {
+            assert_eq!(needs_escape(&c), slow(&c), "{c:?}");
+        }
+        let mut out = Vec::new();
+        ip_str(&mut out, "10.0.255.7".parse().unwrap());
+        ip_str(&mut out, "::1".parse().unwrap());
+        assert_eq!(out, b"\"10.0.255.7\"\"::1\"");
     }
 
     #[test]
