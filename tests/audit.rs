@@ -216,7 +216,7 @@ fn file_device_records_vault_shaped_hmacd_entries() {
         let a = &e["auth"];
         assert_eq!(a["client_token"], root_hash.as_str());
         assert!(a["accessor"].as_str().unwrap().starts_with("hmac-sha256:"));
-        assert_eq!(a["display_name"], "root");
+        assert_eq!(a["display_name"], "token", "OpenBao's dev root token");
         assert_eq!(a["policies"], json!(["root"]));
         assert_eq!(a["token_policies"], json!(["root"]));
         assert_eq!(a["token_type"], "service");
@@ -659,4 +659,171 @@ fn enable_response_entry_and_openbao_request_fields() {
         .map(|e| &e["request"]["id"])
         .collect();
     assert_eq!(ids.len(), 4, "two requests, two entries each");
+}
+
+/// Vault's `auth` block names the token's policies (`token_policies`),
+/// those its entity and groups grant (`identity_policies`) and both
+/// (`policies`); a token with an entity has the entity as its `client_id`.
+#[test]
+fn entries_name_token_and_identity_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let s = Server::dev();
+    enable_file(&s, "file", &log);
+    let r = s.post("/v1/sys/auth/userpass", json!({"type": "userpass"}));
+    expect_status(&r, 204, "enable userpass");
+    let r = s.post(
+        "/v1/auth/userpass/users/ivy",
+        json!({"password": "pw-ivy-1", "token_policies": "u-pol"}),
+    );
+    expect_status(&r, 204, "user");
+    let login = |s: &Server| {
+        let r = s.call(
+            "POST",
+            "/v1/auth/userpass/login/ivy",
+            None,
+            Some(&json!({"password": "pw-ivy-1"})),
+        );
+        expect_status(&r, 200, "login");
+        r.json()["auth"].clone()
+    };
+    let auth = login(&s);
+    let entity = auth["entity_id"].as_str().unwrap().to_string();
+    let r = s.post(
+        &format!("/v1/identity/entity/id/{entity}"),
+        json!({"policies": ["e-pol"]}),
+    );
+    assert!(r.status < 300, "entity policies: {}", r.status);
+    let r = s.post(
+        "/v1/identity/group",
+        json!({"name": "g", "policies": ["g-pol", "u-pol"], "member_entity_ids": [entity]}),
+    );
+    assert!(r.status < 300, "group: {}", r.status);
+    let token = auth["client_token"].as_str().unwrap().to_string();
+    let r = s.call("GET", "/v1/auth/token/lookup-self", Some(&token), None);
+    expect_status(&r, 200, "lookup-self");
+    let entries = read_entries(&log);
+    let e = find(&entries, "response", "auth/token/lookup-self", |_| true);
+    let a = &e["auth"];
+    assert_eq!(a["entity_id"], entity.as_str(), "{e}");
+    assert_eq!(a["token_policies"], json!(["default", "u-pol"]), "{e}");
+    assert_eq!(
+        a["identity_policies"],
+        json!(["e-pol", "g-pol", "u-pol"]),
+        "{e}"
+    );
+    assert_eq!(
+        a["policies"],
+        json!(["default", "e-pol", "g-pol", "u-pol"]),
+        "{e}"
+    );
+    assert_eq!(e["request"]["client_id"], entity.as_str(), "{e}");
+    // The root token has no entity: no identity_policies, as in OpenBao's log.
+    let e = find(&entries, "request", "identity/group", |_| true);
+    assert!(e["auth"].get("identity_policies").is_none(), "{e}");
+    assert_eq!(e["auth"]["display_name"], "token", "{e}");
+}
+
+/// HA: reads served by a standby around a change made on the active node
+/// are each audited as one request entry and one response entry. (Whether
+/// the standby learns of the change before or during the read depends on
+/// timing, so the replay itself is tested at the layer that records it:
+/// `core::dispatch_replay_tests`.)
+#[test]
+fn standby_reads_around_a_change_elsewhere_are_audited_once() {
+    use common::cluster::{Cluster, SERIAL};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = Cluster::start("auditreplay", 2);
+    let (active, _) = c.wait_settled(Duration::from_secs(10));
+    let standby = c.standby_index(active);
+    let ok = |r: &common::Response, what: &str| {
+        assert!(r.status < 300, "{what}: {} {:?}", r.status, r.text());
+    };
+    let r = c.call(
+        active,
+        "POST",
+        "/v1/sys/mounts/secret",
+        Some(&json!({"type": "kv", "options": {"version": "2"}})),
+    );
+    ok(&r, "enable kv");
+    let allow = json!({"policy": "path \"secret/data/replayed\" { capabilities = [\"read\"] }"});
+    let deny = json!({"policy": "path \"secret/data/other\" { capabilities = [\"read\"] }"});
+    ok(
+        &c.call(active, "PUT", "/v1/sys/policies/acl/reader", Some(&allow)),
+        "policy",
+    );
+    let t = c.call(
+        active,
+        "POST",
+        "/v1/auth/token/create",
+        Some(&json!({"policies": ["reader"], "no_default_policy": true})),
+    );
+    ok(&t, "token");
+    let token = t.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        &c.call(
+            active,
+            "PUT",
+            "/v1/secret/data/replayed",
+            Some(&json!({"data": {"v": "replayed-secret"}})),
+        ),
+        "write",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let r = c.call(
+        active,
+        "PUT",
+        "/v1/sys/audit/file",
+        Some(&json!({"type": "file", "options": {"file_path": log.display().to_string()}})),
+    );
+    expect_status(&r, 204, "enable");
+    let read = |c: &Cluster| {
+        c.node(standby)
+            .call("GET", "/v1/secret/data/replayed", Some(&token), None)
+    };
+    // Warm the standby's token and policy caches at the current generation.
+    for _ in 0..2 {
+        expect_status(&read(&c), 200, "read on the standby");
+    }
+    ok(
+        &c.call(active, "PUT", "/v1/sys/policies/acl/reader", Some(&deny)),
+        "policy change",
+    );
+    expect_status(&read(&c), 403, "read after the policy change");
+
+    let entries = read_entries(&log);
+    let mut by_id: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for e in entries
+        .iter()
+        .filter(|e| e["request"]["path"] == "secret/data/replayed")
+    {
+        let n = by_id
+            .entry(e["request"]["id"].as_str().unwrap().to_string())
+            .or_default();
+        match e["type"].as_str() {
+            Some("request") => n.0 += 1,
+            _ => n.1 += 1,
+        }
+    }
+    assert_eq!(by_id.len(), 3, "three reads on the standby: {entries:#?}");
+    for (id, n) in &by_id {
+        assert_eq!(
+            *n,
+            (1, 1),
+            "request {id}: one request and one response entry"
+        );
+    }
+    let refused = find(&entries, "response", "secret/data/replayed", |e| {
+        e["error"]
+            .as_str()
+            .is_some_and(|t| t.contains("permission denied"))
+    });
+    assert!(refused["response"].is_object(), "{refused}");
+    assert!(!std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("replayed-secret"));
 }

@@ -11,7 +11,7 @@
 //! (bench/PROFILE.md, "Audit devices").
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -31,7 +31,14 @@ pub(crate) struct Caller<'a> {
     pub(crate) token_hash: &'a str,
     pub(crate) accessor: &'a str,
     pub(crate) display_name: &'a str,
+    /// Vault's `policies`: the token's and its identity's, sorted, once each.
     pub(crate) policies: &'a [String],
+    /// The token's own policies (`token_policies`; `client_id` is derived
+    /// from them).
+    pub(crate) token_policies: &'a [String],
+    /// The policies its entity and the entity's groups grant
+    /// (`identity_policies`, left out when empty, as Vault does).
+    pub(crate) identity_policies: &'a [String],
     pub(crate) metadata: &'a BTreeMap<String, String>,
     /// The token's TTL in seconds (0: never expires; left out).
     pub(crate) ttl: u64,
@@ -157,7 +164,55 @@ struct TokenHashes {
     /// Vault's `client_id` for a token without an entity: base64 of the
     /// SHA-256 of its sorted policies and namespace, NUL-separated.
     client_id: String,
+    /// The token's issue time: a token made again under the same id (a dev
+    /// root token, `id` on `auth/token/create`) is a new token.
+    issue_time: String,
+    /// The token's `auth` block as an allowed request shows it, rendered
+    /// once: the same bytes in both entries of every request the token
+    /// makes (checked against the parts of a token that can change).
+    auth: OnceLock<AuthMemo>,
 }
+
+struct AuthMemo {
+    ttl: u64,
+    entity_id: String,
+    policies: Vec<String>,
+    identity_policies: Vec<String>,
+    block: Vec<u8>,
+}
+
+impl AuthMemo {
+    fn matches(&self, c: &Caller<'_>) -> bool {
+        self.ttl == c.ttl
+            && self.entity_id == c.entity_id
+            && self.policies == c.policies
+            && self.identity_policies == c.identity_policies
+    }
+}
+
+/// The memo's key is the token store's hash of the token: an HMAC under
+/// the server's key, uniform and out of any client's control, so a plain
+/// multiply-xor fold over its bytes spreads it as well as SipHash, for a
+/// tenth of the cost.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
 
 /// Bound on the remembered tokens per device; the map is cleared when full
 /// (a burst of distinct tokens costs a few HMACs each, nothing more).
@@ -170,7 +225,7 @@ pub(crate) struct Hasher {
     keyed: KeyedHmac,
     /// The HMAC of the empty string (KV v2's `deletion_time` in every read).
     empty: Vec<u8>,
-    tokens: Mutex<HashMap<String, Arc<TokenHashes>>>,
+    tokens: Mutex<HashMap<String, Arc<TokenHashes>, KeyHash>>,
 }
 
 impl Hasher {
@@ -181,7 +236,7 @@ impl Hasher {
         Self {
             keyed,
             empty,
-            tokens: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::default()),
         }
     }
 
@@ -203,13 +258,23 @@ impl Hasher {
 
     fn token(&self, c: &Caller<'_>) -> Arc<TokenHashes> {
         let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = map.get(c.token_hash) {
+        if let Some(t) = map
+            .get(c.token_hash)
+            .filter(|t| t.issue_time == c.issue_time)
+        {
             return t.clone();
         }
         let t = Arc::new(TokenHashes {
             client_token: nonempty_hash(self, c.client_token),
             accessor: nonempty_hash(self, c.accessor),
-            client_id: client_id(c.policies),
+            client_id: if c.entity_id.is_empty() {
+                client_id(c.token_policies)
+            } else {
+                // Vault's client_id of a token with an entity is the entity.
+                c.entity_id.to_string()
+            },
+            issue_time: c.issue_time.to_string(),
+            auth: OnceLock::new(),
         });
         if !c.token_hash.is_empty() {
             if map.len() >= TOKEN_MEMO_MAX {
@@ -245,40 +310,72 @@ fn client_id(policies: &[String]) -> String {
 /// The current time as Go's RFC3339Nano (nanoseconds, trailing zeros
 /// trimmed), computed once per entry for every device.
 pub(crate) fn now_rfc3339() -> String {
-    use chrono::{Datelike, Timelike};
-    let t = chrono::Utc::now();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339_at(since.as_secs(), since.subsec_nanos())
+}
+
+/// `secs` (Unix seconds) and `nanos` as RFC3339Nano. The calendar part
+/// changes once a second, so each thread keeps the last one it wrote and
+/// only the fraction is formatted per entry.
+fn rfc3339_at(secs: u64, nanos: u32) -> String {
+    use std::cell::Cell;
+    thread_local! {
+        static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+    }
+    let (cached, mut date) = SECOND.with(Cell::get);
+    if cached != secs {
+        date = calendar(secs);
+        SECOND.with(|c| c.set((secs, date)));
+    }
     let mut out = Vec::with_capacity(32);
-    let num = |out: &mut Vec<u8>, v: u32, width: usize| {
-        let mut buf = [b'0'; 10];
-        let mut v = v;
-        for i in (0..width).rev() {
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        out.extend_from_slice(&buf[..width]);
-    };
-    num(&mut out, t.year().clamp(0, 9999) as u32, 4);
-    out.push(b'-');
-    num(&mut out, t.month(), 2);
-    out.push(b'-');
-    num(&mut out, t.day(), 2);
-    out.push(b'T');
-    num(&mut out, t.hour(), 2);
-    out.push(b':');
-    num(&mut out, t.minute(), 2);
-    out.push(b':');
-    num(&mut out, t.second(), 2);
+    out.extend_from_slice(&date);
     // A leap second shows as nanos >= 1e9; fold it into the last second.
-    let nanos = t.nanosecond().min(999_999_999);
+    let nanos = nanos.min(999_999_999);
     if nanos > 0 {
         out.push(b'.');
-        num(&mut out, nanos, 9);
-        while out.last() == Some(&b'0') {
-            out.pop();
+        let mut buf = [b'0'; 9];
+        let mut v = nanos;
+        for b in buf.iter_mut().rev() {
+            *b = b'0' + (v % 10) as u8;
+            v /= 10;
         }
+        let mut n = 9;
+        while buf[n - 1] == b'0' {
+            n -= 1;
+        }
+        out.extend_from_slice(&buf[..n]);
     }
     out.push(b'Z');
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of Unix second `secs` (UTC).
+fn calendar(secs: u64) -> [u8; 19] {
+    use chrono::{Datelike, Timelike};
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .unwrap_or_default();
+    let mut out = [0u8; 19];
+    let mut put = |at: usize, v: u32, width: usize| {
+        let mut v = v;
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, t.year().clamp(0, 9999) as u32, 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    for (i, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+        out[i] = c;
+    }
+    out
 }
 
 fn operation_name(op: Operation) -> &'static str {
@@ -307,7 +404,7 @@ fn mount_class(mount_point: &str) -> &'static str {
 /// per byte and bulk copies between escapes).
 fn json_str(out: &mut Vec<u8>, s: &str) {
     // Most strings (ids, paths, names) need no escape: copy them whole.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -316,6 +413,50 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     }
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Whether `b` holds a byte JSON escapes (a control byte, `"` or `\\`),
+/// eight bytes at a time: per word, "some byte is below 0x20" and "some
+/// byte equals c" are the classic zero-byte tests (exact for thresholds up
+/// to 0x80, so UTF-8 bytes never count).
+fn needs_escape(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |w: u64| w.wrapping_sub(LO) & !w & HI != 0;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let w = u64::from_le_bytes(a);
+        if w.wrapping_sub(LO * 0x20) & !w & HI != 0
+            || has_zero(w ^ (LO * u64::from(b'"')))
+            || has_zero(w ^ (LO * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}
+
+/// Appends an IP address as text (IPv4 without the formatting machinery:
+/// every entry names the client's address).
+fn ip_str(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            out.push(b'"');
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa_buf(u64::from(octet)).as_bytes());
+            }
+            out.push(b'"');
+        }
+        v6 => json_str(out, &v6.to_string()),
+    }
 }
 
 /// A JSON object being written: tracks the commas.
@@ -567,6 +708,33 @@ impl Dev<'_> {
         allowed: bool,
         request_phase: bool,
     ) {
+        if let (Some(c), Some(t), true) = (&input.caller, t, allowed) {
+            if let Some(m) = t.auth.get().filter(|m| m.matches(c)) {
+                out.extend_from_slice(&m.block);
+                return;
+            }
+            let start = out.len();
+            self.auth_block_uncached(out, input, Some(t), allowed, request_phase);
+            let _ = t.auth.set(AuthMemo {
+                ttl: c.ttl,
+                entity_id: c.entity_id.to_string(),
+                policies: c.policies.to_vec(),
+                identity_policies: c.identity_policies.to_vec(),
+                block: out[start..].to_vec(),
+            });
+            return;
+        }
+        self.auth_block_uncached(out, input, t, allowed, request_phase);
+    }
+
+    fn auth_block_uncached(
+        &self,
+        out: &mut Vec<u8>,
+        input: &Input<'_>,
+        t: Option<&TokenHashes>,
+        allowed: bool,
+        request_phase: bool,
+    ) {
         let mut o = Obj::open(out);
         let Some(c) = &input.caller else {
             // An unauthenticated request that passed routing (a login):
@@ -584,7 +752,10 @@ impl Dev<'_> {
             o.str("entity_id", c.entity_id);
         }
         str_array(o.key("policies"), c.policies);
-        str_array(o.key("token_policies"), c.policies);
+        str_array(o.key("token_policies"), c.token_policies);
+        if !c.identity_policies.is_empty() {
+            str_array(o.key("identity_policies"), c.identity_policies);
+        }
         if !c.metadata.is_empty() {
             let mut m = Obj::open(o.key("metadata"));
             for (k, v) in c.metadata {
@@ -652,7 +823,7 @@ impl Dev<'_> {
             );
         }
         if let Some(ip) = req.remote_addr {
-            o.str("remote_address", &ip.to_string());
+            ip_str(o.key("remote_address"), ip);
         }
         if let Some(port) = req.remote_port {
             o.num("remote_port", u64::from(port));
@@ -848,8 +1019,21 @@ pub(crate) fn render_line(
     opts: &FormatOptions,
     time: &str,
 ) -> Vec<u8> {
-    let dev = Dev { h: hasher, opts };
     let mut out = Vec::with_capacity(1536);
+    render_line_into(entry, hasher, opts, time, &mut out);
+    out
+}
+
+/// [`render_line`] appended to `out` (a KV read's response entry goes
+/// right after its request entry, in the same buffer).
+pub(crate) fn render_line_into(
+    entry: &Entry<'_>,
+    hasher: &Hasher,
+    opts: &FormatOptions,
+    time: &str,
+    out: &mut Vec<u8>,
+) {
+    let dev = Dev { h: hasher, opts };
     out.extend_from_slice(opts.prefix.as_bytes());
     if opts.jsonx {
         let mut json = Vec::with_capacity(1536);
@@ -857,10 +1041,9 @@ pub(crate) fn render_line(
         let v: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
         out.extend_from_slice(jsonx(&v).as_bytes());
     } else {
-        dev.render_json(entry, time, &mut out);
+        dev.render_json(entry, time, out);
     }
     out.push(b'\n');
-    out
 }
 
 fn xml_escape(s: &str, out: &mut String) {
@@ -1061,6 +1244,8 @@ mod tests {
             accessor: "acc",
             display_name: "token",
             policies: &policies,
+            token_policies: &policies,
+            identity_policies: &[],
             metadata: &meta,
             ttl: 0,
             issue_time: "2026-12-01T00:00:00Z",
@@ -1208,6 +1393,131 @@ mod tests {
         assert!(f.jsonx && !f.hmac_accessor);
         o.insert("format".to_string(), "yaml".to_string());
         assert!(FormatOptions::from_options(&o).is_err());
+    }
+
+    fn entity_caller<'a>(
+        policies: &'a [String],
+        token_policies: &'a [String],
+        identity_policies: &'a [String],
+        meta: &'a BTreeMap<String, String>,
+    ) -> Caller<'a> {
+        Caller {
+            client_token: "tok",
+            token_hash: "h-entity",
+            accessor: "acc",
+            display_name: "userpass-ivy",
+            policies,
+            token_policies,
+            identity_policies,
+            metadata: meta,
+            ttl: 60,
+            issue_time: "2026-12-01T00:00:00Z",
+            entity_id: "ent-1",
+        }
+    }
+
+    /// The memoized auth block is the block as rendered, and a change of
+    /// the entity's policies is seen on the next entry.
+    #[test]
+    fn auth_block_memo_follows_identity_changes() {
+        let h = Hasher::new(b"k");
+        let opts = FormatOptions::default();
+        let req = Request::new(Operation::Read, "secret/data/x");
+        let meta = BTreeMap::new();
+        let s = |v: &[&str]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let token = s(&["default"]);
+        let render = |all: &[String], id: &[String]| -> Value {
+            let input = Input {
+                req: &req,
+                caller: Some(entity_caller(all, &token, id, &meta)),
+                mount: None,
+                headers: Vec::new(),
+                forwarded_from: None,
+                request_blocks: Default::default(),
+            };
+            let e = Entry::Request {
+                input: &input,
+                error: None,
+            };
+            serde_json::from_slice(&render_line(&e, &h, &opts, "t")).unwrap()
+        };
+        let (all1, id1) = (s(&["default", "e1"]), s(&["e1"]));
+        let first = render(&all1, &id1);
+        let again = render(&all1, &id1);
+        assert_eq!(first["auth"], again["auth"]);
+        assert_eq!(first["auth"]["policies"], json!(["default", "e1"]));
+        assert_eq!(first["auth"]["token_policies"], json!(["default"]));
+        assert_eq!(first["auth"]["identity_policies"], json!(["e1"]));
+        assert_eq!(first["auth"]["token_ttl"], 60);
+        assert_eq!(first["request"]["client_id"], "ent-1");
+        let (all2, id2) = (s(&["default", "e2"]), s(&["e2"]));
+        let changed = render(&all2, &id2);
+        assert_eq!(changed["auth"]["identity_policies"], json!(["e2"]));
+        assert_eq!(changed["auth"]["policies"], json!(["default", "e2"]));
+        // Denied: rendered afresh, never from the allowed memo.
+        let input = Input {
+            req: &req,
+            caller: Some(entity_caller(&all1, &token, &id1, &meta)),
+            mount: None,
+            headers: Vec::new(),
+            forwarded_from: None,
+            request_blocks: Default::default(),
+        };
+        let denied = LogicalError::PermissionDenied;
+        let e = Entry::Request {
+            input: &input,
+            error: Some(&denied),
+        };
+        let v: Value = serde_json::from_slice(&render_line(&e, &h, &opts, "t")).unwrap();
+        assert_eq!(v["auth"]["policy_results"]["allowed"], false);
+    }
+
+    #[test]
+    fn time_matches_chrono_and_caches_the_second() {
+        for (secs, nanos) in [
+            (0u64, 0u32),
+            (1_795_676_993, 881_035_443),
+            (1_795_676_993, 881_000_000),
+            (1_795_676_994, 5),
+            (951_782_400, 100), // 2000-02-29
+        ] {
+            let want = chrono::DateTime::from_timestamp(secs as i64, nanos)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            let got = rfc3339_at(secs, nanos);
+            // chrono rounds the fraction to 3/6/9 digits; Go trims zeros.
+            let trimmed = |t: &str| -> String {
+                match t.trim_end_matches('Z').split_once('.') {
+                    Some((a, f)) => format!("{a}.{}Z", f.trim_end_matches('0')),
+                    None => t.to_string(),
+                }
+            };
+            assert_eq!(got, trimmed(&want), "{secs} {nanos}");
+        }
+    }
+
+    #[test]
+    fn escape_check_matches_the_bytewise_rule() {
+        let slow = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"secret/data/app".to_vec(),
+            "caf\u{e9} \u{1f600} long enough to span words".as_bytes().to_vec(),
+        ];
+        for special in [0u8, 0x1f, b'"', b'\\', 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
+            for at in 0..19 {
+                let mut v = b"abcdefghijklmnopqrs".to_vec();
+                v[at] = special;
+                cases.push(v);
+            }
+        }
+        for c in cases {
+            assert_eq!(needs_escape(&c), slow(&c), "{c:?}");
+        }
+        let mut out = Vec::new();
+        ip_str(&mut out, "10.0.255.7".parse().unwrap());
+        ip_str(&mut out, "::1".parse().unwrap());
+        assert_eq!(out, b"\"10.0.255.7\"\"::1\"");
     }
 
     #[test]

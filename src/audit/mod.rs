@@ -26,6 +26,10 @@ use table::{DeviceEntry, DeviceTable};
 /// Device types Strongroom knows (the sinks module builds them).
 pub(crate) const DEVICE_TYPES: &[&str] = &["file", "socket", "syslog"];
 
+/// Initial buffer of a rendered line: a KV read's request and response
+/// entries together are about 2.7 KB.
+const LINE_CAPACITY: usize = 3584;
+
 /// Bound on one device write when the device sets no `write_timeout`.
 const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -120,6 +124,10 @@ impl Device {
         format::render_line(entry, &self.hasher, &self.format, time)
     }
 
+    fn line_onto(&self, entry: &Entry<'_>, time: &str, out: &mut Vec<u8>) {
+        format::render_line_into(entry, &self.hasher, &self.format, time, out)
+    }
+
     /// Writes one line, bounded by the device's `write_timeout` whatever
     /// the sink does.
     async fn write(&self, line: &[u8]) -> Result<(), String> {
@@ -190,7 +198,28 @@ impl Loaded {
             return Vec::new();
         }
         let time = format::now_rfc3339();
-        self.devices.iter().map(|d| d.line(entry, &time)).collect()
+        self.devices
+            .iter()
+            .map(|d| {
+                // Room for a KV read's response entry too (render_onto).
+                let mut out = Vec::with_capacity(LINE_CAPACITY);
+                d.line_onto(entry, &time, &mut out);
+                out
+            })
+            .collect()
+    }
+
+    /// Appends every device's line for `entry` to that device's buffer in
+    /// `lines` (from [`Loaded::render`] of this same device set): the two
+    /// entries of a KV read go out in one write, copied once.
+    pub(crate) fn render_onto(&self, entry: &Entry<'_>, lines: &mut [Vec<u8>]) {
+        if self.devices.is_empty() {
+            return;
+        }
+        let time = format::now_rfc3339();
+        for (d, out) in self.devices.iter().zip(lines.iter_mut()) {
+            d.line_onto(entry, &time, out);
+        }
     }
 
     /// Writes lines from [`Loaded::render`] of this same device set.
@@ -377,6 +406,8 @@ mod tests {
                 accessor: "acc",
                 display_name: "token",
                 policies: &policies,
+                token_policies: &policies,
+                identity_policies: &[],
                 metadata: &meta,
                 ttl: 0,
                 issue_time: "",

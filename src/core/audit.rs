@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::{Map, Value};
 
 use super::dispatch::{Admission, Target};
-use super::tokens::FoundToken;
+use super::tokens::{FoundToken, TokenEntry};
 use super::{Core, Unsealed};
 use crate::audit::format::{Caller, Entry, Input, MountInfo};
 use crate::audit::table::{
@@ -198,9 +198,13 @@ impl Core {
         let caller = admitted.caller.as_ref();
         let err = admitted.error.as_ref();
         let mount = admitted.target.as_ref().and_then(|t| mount_of(state, t));
+        let identity = match caller {
+            Some(c) => self.identity_policies(&c.entry).await,
+            None => None,
+        };
         let input = Input {
             req: &req,
-            caller: caller.map(|c| caller_of(&req, c)),
+            caller: caller.map(|c| caller_of(&req, c, identity.as_ref())),
             mount: mount.as_ref().map(|(p, t, a)| MountInfo {
                 path: p,
                 mount_type: t,
@@ -244,17 +248,18 @@ impl Core {
         } else {
             loaded
         };
-        let mut lines = loaded.render(&Entry::Response {
+        let response = Entry::Response {
             input: &input,
             result: &result,
             forwarded,
-        });
-        if coalesce && request_lines.len() == lines.len() {
-            for (both, response) in request_lines.iter_mut().zip(lines.iter()) {
-                both.extend_from_slice(response);
-            }
-            lines = request_lines;
-        }
+        };
+        let lines = if coalesce && !request_lines.is_empty() {
+            // The same device set (a KV read never changes it).
+            loaded.render_onto(&response, &mut request_lines);
+            request_lines
+        } else {
+            loaded.render(&response)
+        };
         let pending = PendingResponse { loaded, lines };
         if phase == AuditPhase::First {
             return (result, Some(pending));
@@ -316,13 +321,47 @@ fn clone_error(e: &LogicalError) -> LogicalError {
     }
 }
 
-fn caller_of<'a>(req: &'a Request, c: &'a FoundToken) -> Caller<'a> {
+/// A token's identity policies for its audit entries: (all, identity),
+/// each sorted and without repeats, as Vault's `policies` and
+/// `identity_policies`. `None` for a token without an entity, or whose
+/// entity grants nothing (or cannot be read: the entry then names the
+/// token's own policies, which the request was authorized with anyway).
+type IdentityPolicies = (Vec<String>, Vec<String>);
+
+impl Core {
+    async fn identity_policies(&self, entry: &TokenEntry) -> Option<IdentityPolicies> {
+        if entry.entity_id.is_empty() {
+            return None;
+        }
+        let grant = self.identity.entity_grant(&entry.entity_id).await.ok()??;
+        if grant.policies.is_empty() {
+            return None;
+        }
+        let mut all = entry.policies.clone();
+        all.extend(grant.policies.iter().cloned());
+        all.sort();
+        all.dedup();
+        Some((all, grant.policies))
+    }
+}
+
+fn caller_of<'a>(
+    req: &'a Request,
+    c: &'a FoundToken,
+    identity: Option<&'a IdentityPolicies>,
+) -> Caller<'a> {
+    let (policies, identity_policies): (&[String], &[String]) = match identity {
+        Some((all, id)) => (all, id),
+        None => (&c.entry.policies, &[]),
+    };
     Caller {
         client_token: req.client_token.as_deref().unwrap_or(""),
         token_hash: &c.hash,
         accessor: &c.entry.accessor,
         display_name: &c.entry.display_name,
-        policies: &c.entry.policies,
+        policies,
+        token_policies: &c.entry.policies,
+        identity_policies,
         metadata: &c.entry.meta,
         ttl: c.entry.ttl,
         issue_time: &c.entry.issue_time,

@@ -463,6 +463,10 @@ impl Core {
 }
 
 #[cfg(test)]
+#[path = "dispatch_replay_tests.rs"]
+mod replay_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

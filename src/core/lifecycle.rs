@@ -202,12 +202,16 @@ impl Core {
         }
         self.post_unseal().await?;
         let state = self.unsealed_state()?;
+        // OpenBao's dev server makes its given root token through
+        // `auth/token/create`, so it (and every audit entry of it) is named
+        // `token`; a root token from init is `root`.
+        let display_name = if params.root_token.is_some() { "token" } else { "root" };
         let (root_token, _) = state
             .tokens
             .create(crate::core::tokens::NewToken {
                 id: params.root_token,
                 policies: vec!["root".into()],
-                display_name: "root".into(),
+                display_name: display_name.into(),
                 path: "auth/token/root".into(),
                 ..Default::default()
             })
