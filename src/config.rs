@@ -47,6 +47,35 @@ impl Stanza {
     }
 }
 
+/// A size in bytes: a number, or a string such as `"32MiB"`, `"512KB"`,
+/// `"1g"` or `"65536"` (binary and decimal units, case-insensitive; `K`,
+/// `M`, `G` alone are binary, as in Vault's `max_request_size`-style
+/// options and Go's humanize). Used for cache bounds in the config file.
+pub(crate) fn byte_size(key: &str, v: &Value) -> Result<u64, String> {
+    let bad = || format!("{key} must be a size in bytes such as 33554432 or \"32MiB\"");
+    let text = match v {
+        Value::Number(n) => return n.as_u64().ok_or_else(bad),
+        Value::String(s) => s.trim().to_ascii_lowercase(),
+        _ => return Err(bad()),
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let mult: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kib" | "ki" => 1 << 10,
+        "kb" => 1000,
+        "m" | "mib" | "mi" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" | "gi" => 1 << 30,
+        "gb" => 1_000_000_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).ok_or_else(bad)
+}
+
 fn as_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
@@ -582,6 +611,24 @@ fn forwarded_for(st: &Stanza) -> Result<Option<ForwardedFor>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        use serde_json::json;
+        let ok = |v: Value| byte_size("cache_size", &v).expect("valid size");
+        assert_eq!(ok(json!(65536)), 65536);
+        assert_eq!(ok(json!("65536")), 65536);
+        assert_eq!(ok(json!("32MiB")), 32 << 20);
+        assert_eq!(ok(json!("32mib")), 32 << 20);
+        assert_eq!(ok(json!("32M")), 32 << 20);
+        assert_eq!(ok(json!("32MB")), 32_000_000);
+        assert_eq!(ok(json!("512 KiB")), 512 << 10);
+        assert_eq!(ok(json!("1GiB")), 1 << 30);
+        assert_eq!(ok(json!("0")), 0);
+        for bad in [json!("lots"), json!("12 parsecs"), json!(-1), json!(true), json!(""), json!("99999999999999999999GiB")] {
+            assert!(byte_size("cache_size", &bad).is_err(), "{bad} accepted");
+        }
+    }
 
     fn parse(text: &str, name: &str) -> Result<ServerConfig, ConfigError> {
         ServerConfig::parse(Path::new(name), text)

@@ -29,7 +29,9 @@ pub(crate) async fn build_storage(stanza: &Stanza, can_lead: bool) -> Result<Bui
             let path = stanza
                 .get_str("path")
                 .ok_or_else(|| format!("storage \"{}\": path is required", stanza.kind))?;
-            let s = FileStorage::open(std::path::Path::new(&path))
+            let options = crate::storage::file::FileOptions::from_options(&stanza.options)
+                .map_err(|e| format!("storage \"file\": {e}"))?;
+            let s = FileStorage::open_with(std::path::Path::new(&path), &options)
                 .map_err(|e| format!("storage \"file\": {e}"))?;
             Ok(BuiltStorage {
                 storage: Arc::new(s),

@@ -1,17 +1,29 @@
 //! Embedded durable storage on one redb file, for single-node servers.
 //!
 //! redb commits are crash-safe (copy-on-write B-trees with a checksummed
-//! commit slot) and fsync before `commit` returns, so an acknowledged write
-//! survives kill -9 and power loss. redb is synchronous; every call runs on
-//! tokio's blocking pool so request tasks never block a worker thread.
+//! commit slot). Each group of writes is first appended to a write-ahead
+//! log with one `fdatasync` (see [`super::wal`]), then committed to redb
+//! without a sync; checkpoints make redb durable and empty the log, and
+//! opening replays it. An acknowledged write survives kill -9 and power
+//! loss.
+//!
+//! Reads run inline on the calling task: a redb read never waits for the
+//! writer (readers see the last committed snapshot) and costs a few
+//! microseconds from redb's page cache or the OS page cache, less than the
+//! thread hand-off of `spawn_blocking` it replaces (on a one-core server
+//! that hop was half the CPU of a durable read). Writes go to one writer
+//! thread that commits them in groups (see [`group_commit_loop`]); lists,
+//! which may scan many keys, still run on tokio's blocking pool.
 
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde_json::{Map, Value};
 
+use super::wal::{encode_record, LogOp, Wal};
 use super::{after_folder, child_of, condition_holds, Batch, Op, Storage, StorageError};
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("strongroom");
@@ -45,32 +57,114 @@ type PendingBatch = (
 /// Most batches committed together in one transaction (one fsync).
 const GROUP_MAX: usize = 256;
 
+/// The write-ahead log beside the database file.
+const WAL_FILE: &str = "strongroom.wal";
+/// Log size that triggers a checkpoint: bounds replay time and the pages
+/// redb keeps unreclaimed between durable commits.
+const CHECKPOINT_BYTES: u64 = 8 << 20;
+/// A writer idle this long checkpoints a non-empty log.
+const IDLE_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Largest key or value the log's u32 lengths can carry.
+const MAX_LOGGED_LEN: usize = u32::MAX as usize;
+
+/// redb's page cache when `cache_size` is not set. redb's own default is
+/// 1 GiB, which a write load fills with pages it will not read again (the
+/// OS page cache holds the file anyway): 16 MiB keeps the B-tree's inner
+/// pages and the hot records resident at a small fraction of that.
+pub(crate) const DEFAULT_CACHE_SIZE: usize = 16 << 20;
+
+/// The `storage "file"` options beyond `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileOptions {
+    /// `cache_size`: bytes of redb page cache (reads and the write buffer
+    /// of a commit together).
+    pub(crate) cache_size: usize,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        Self {
+            cache_size: DEFAULT_CACHE_SIZE,
+        }
+    }
+}
+
+impl FileOptions {
+    /// Reads the options of a `storage "file"` stanza.
+    pub(crate) fn from_options(options: &Map<String, Value>) -> Result<Self, String> {
+        let mut out = Self::default();
+        if let Some(v) = options.get("cache_size") {
+            let n = crate::config::byte_size("cache_size", v)?;
+            out.cache_size =
+                usize::try_from(n).map_err(|_| "cache_size is too large".to_string())?;
+        }
+        Ok(out)
+    }
+}
+
 fn backend<E: std::fmt::Display>(e: E) -> StorageError {
     StorageError::Backend(e.to_string())
 }
 
 impl FileStorage {
-    /// Opens (or creates) the database at `dir/strongroom.redb`.
+    /// Opens (or creates) the database at `dir/strongroom.redb` with the
+    /// default options.
+    #[cfg(test)]
     pub(crate) fn open(dir: &Path) -> Result<Self, StorageError> {
+        Self::open_with(dir, &FileOptions::default())
+    }
+
+    /// Opens (or creates) the database at `dir/strongroom.redb`.
+    pub(crate) fn open_with(dir: &Path, options: &FileOptions) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StorageError::Backend(format!("creating {}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("strongroom.redb")).map_err(backend)?;
-        // Make sure the table exists so readers never see "table missing".
+        let db = Database::builder()
+            .set_cache_size(options.cache_size)
+            .create(dir.join("strongroom.redb"))
+            .map_err(backend)?;
+        // Make sure the table exists so readers never see "table missing",
+        // and replay what the write-ahead log holds beyond the last
+        // checkpoint, durably, before anyone reads.
+        let (mut wal, records) = Wal::open(&dir.join(WAL_FILE))?;
         let txn = db.begin_write().map_err(backend)?;
-        txn.open_table(TABLE).map_err(backend)?;
+        {
+            let mut table = txn.open_table(TABLE).map_err(backend)?;
+            for op in records.iter().flatten() {
+                match op {
+                    LogOp::Put(k, v) => {
+                        table.insert(k.as_str(), v.as_slice()).map_err(backend)?;
+                    }
+                    LogOp::Delete(k) => {
+                        table.remove(k.as_str()).map_err(backend)?;
+                    }
+                }
+            }
+        }
         txn.commit().map_err(backend)?;
+        if wal.len() > 0 {
+            wal.truncate_to(0)?;
+        }
         let db = Arc::new(db);
         let (tx, rx) = std::sync::mpsc::channel::<PendingBatch>();
         let writer_db = db.clone();
         let handle = std::thread::Builder::new()
             .name("strongroom-file-writer".into())
-            .spawn(move || group_commit_loop(&writer_db, rx))
+            .spawn(move || group_commit_loop(&writer_db, wal, rx))
             .map_err(|e| StorageError::Backend(format!("starting the writer thread: {e}")))?;
         Ok(Self {
             db,
             writer: std::sync::Mutex::new(Some(tx)),
             writer_thread: std::sync::Mutex::new(Some(handle)),
         })
+    }
+
+    /// Reads `keys` from one snapshot, inline (see the module doc).
+    fn read_keys(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(TABLE).map_err(backend)?;
+        keys.iter()
+            .map(|k| Ok(table.get(*k).map_err(backend)?.map(|v| v.value().to_vec())))
+            .collect()
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, StorageError>
@@ -88,16 +182,13 @@ impl FileStorage {
 #[async_trait]
 impl Storage for FileStorage {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let key = key.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(TABLE).map_err(backend)?;
-            Ok(table
-                .get(key.as_str())
-                .map_err(backend)?
-                .map(|v| v.value().to_vec()))
-        })
-        .await
+        Ok(self.read_keys(&[key])?.pop().flatten())
+    }
+
+    /// Every key from one read transaction (one snapshot), so the barrier's
+    /// value-plus-generation read costs one transaction, not two.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        self.read_keys(keys)
     }
 
     async fn list_page(
@@ -164,11 +255,29 @@ impl Storage for FileStorage {
 /// Group commit: the writer thread takes every batch that is waiting, applies
 /// them in order inside ONE redb transaction — each batch all-or-nothing,
 /// its conditions checked against the state the batches before it left —
-/// and commits (one fsync) before acknowledging any of them. Concurrent
-/// writers then share an fsync instead of queueing for one each, and every
-/// acknowledged write is still durable.
-fn group_commit_loop(db: &Database, rx: std::sync::mpsc::Receiver<PendingBatch>) {
-    while let Ok(first) = rx.recv() {
+/// appends the group's changes to the write-ahead log with one `fdatasync`,
+/// then commits the transaction without a sync (see [`super::wal`]) and
+/// acknowledges. Concurrent writers share an fsync instead of queueing for
+/// one each, readers see only what the log made durable, and every
+/// acknowledged write survives a crash.
+fn group_commit_loop(db: &Database, mut wal: Wal, rx: std::sync::mpsc::Receiver<PendingBatch>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        let first = if wal.len() > 0 {
+            match rx.recv_timeout(IDLE_CHECKPOINT) {
+                Ok(b) => b,
+                Err(RecvTimeoutError::Timeout) => {
+                    checkpoint(db, &mut wal);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(b) => b,
+                Err(_) => break,
+            }
+        };
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
             match rx.try_recv() {
@@ -177,7 +286,7 @@ fn group_commit_loop(db: &Database, rx: std::sync::mpsc::Receiver<PendingBatch>)
             }
         }
         let batches: Vec<&Batch> = group.iter().map(|(b, _)| b).collect();
-        match apply_group(db, &batches) {
+        match apply_group(db, &mut wal, &batches) {
             Ok(outcomes) => {
                 for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
@@ -191,6 +300,26 @@ fn group_commit_loop(db: &Database, rx: std::sync::mpsc::Receiver<PendingBatch>)
                 }
             }
         }
+        if wal.len() >= CHECKPOINT_BYTES {
+            checkpoint(db, &mut wal);
+        }
+    }
+    if wal.len() > 0 {
+        checkpoint(db, &mut wal);
+    }
+}
+
+/// Makes every non-durable redb commit durable (one empty commit with
+/// immediate durability), then empties the log. A failure leaves the log
+/// as it is (it still holds every change) and is retried later.
+fn checkpoint(db: &Database, wal: &mut Wal) {
+    let result = db
+        .begin_write()
+        .map_err(backend)
+        .and_then(|txn| txn.commit().map_err(backend))
+        .and_then(|_| wal.truncate_to(0));
+    if let Err(e) = result {
+        tracing::warn!("file storage checkpoint failed (will retry): {e}");
     }
 }
 
@@ -199,15 +328,26 @@ fn group_commit_loop(db: &Database, rx: std::sync::mpsc::Receiver<PendingBatch>)
 /// transaction itself failed and nothing was written.
 fn apply_group(
     db: &Database,
+    wal: &mut Wal,
     batches: &[&Batch],
 ) -> Result<Vec<Result<(), StorageError>>, StorageError> {
-    let txn = db.begin_write().map_err(backend)?;
+    let mut txn = db.begin_write().map_err(backend)?;
+    txn.set_durability(Durability::None).map_err(backend)?;
     let mut outcomes = Vec::with_capacity(batches.len());
+    let mut logged: Vec<(&str, Option<&[u8]>)> = Vec::new();
     {
         let mut table = txn.open_table(TABLE).map_err(backend)?;
         for batch in batches {
             let mut failed = None;
             for item in batch.iter() {
+                if let Op::Put { key, value } = &item.op {
+                    if key.len() > MAX_LOGGED_LEN || value.len() > MAX_LOGGED_LEN {
+                        failed = Some(StorageError::Invalid(format!(
+                            "value at {key:?} is too large"
+                        )));
+                        break;
+                    }
+                }
                 if let Some(cond) = &item.condition {
                     let key = item.op.key();
                     let current = table.get(key).map_err(backend)?.map(|v| v.value().to_vec());
@@ -227,9 +367,11 @@ fn apply_group(
                         table
                             .insert(key.as_str(), value.as_slice())
                             .map_err(backend)?;
+                        logged.push((key.as_str(), Some(value.as_slice())));
                     }
                     Op::Delete { key } => {
                         table.remove(key.as_str()).map_err(backend)?;
+                        logged.push((key.as_str(), None));
                     }
                     Op::Check { .. } => {}
                 }
@@ -237,7 +379,16 @@ fn apply_group(
             outcomes.push(Ok(()));
         }
     }
-    txn.commit().map_err(backend)?;
+    if logged.is_empty() {
+        return Ok(outcomes); // only checks or failed conditions: nothing to write
+    }
+    let before = wal.len();
+    wal.append_durable(&encode_record(logged.into_iter()))?;
+    if let Err(e) = txn.commit() {
+        // Not applied: the log must not replay it either.
+        wal.truncate_to(before)?;
+        return Err(backend(e));
+    }
     Ok(outcomes)
 }
 
@@ -288,6 +439,94 @@ mod tests {
         let end = storage.get("n").await.expect("get").expect("present");
         assert_eq!(String::from_utf8_lossy(&end), total.to_string());
         assert!(total > 0);
+    }
+
+    /// What a crash leaves behind — redb without the non-durable commits,
+    /// a log holding them and a torn record whose fsync never returned —
+    /// opens to exactly the acknowledged state, and the log is emptied.
+    #[tokio::test]
+    async fn replays_the_log_and_drops_a_torn_tail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let storage = FileStorage::open(dir.path()).expect("open");
+            storage.put("a", b"old".to_vec()).await.expect("put");
+            storage.put("gone", b"x".to_vec()).await.expect("put");
+        } // clean close: checkpointed, log empty
+        let wal = dir.path().join(WAL_FILE);
+        assert_eq!(std::fs::metadata(&wal).expect("wal").len(), 0);
+        let rec = |ops: &[(&str, Option<&[u8]>)]| encode_record(ops.iter().copied());
+        let mut log = rec(&[("a", Some(b"new")), ("gone", None)]);
+        // A record redb already holds replays harmlessly (crash between a
+        // checkpoint's commit and its truncation).
+        log.extend(rec(&[("b", Some(b"1"))]));
+        log.extend(rec(&[("b", Some(b"2"))]));
+        let torn = rec(&[("torn", Some(b"never acknowledged"))]);
+        log.extend_from_slice(&torn[..torn.len() - 3]);
+        std::fs::write(&wal, &log).expect("write log");
+        {
+            let storage = FileStorage::open(dir.path()).expect("reopen");
+            assert_eq!(
+                std::fs::metadata(&wal).expect("wal").len(),
+                0,
+                "replayed and emptied"
+            );
+            assert_eq!(storage.get("a").await.expect("get"), Some(b"new".to_vec()));
+            assert_eq!(storage.get("gone").await.expect("get"), None);
+            assert_eq!(storage.get("b").await.expect("get"), Some(b"2".to_vec()));
+            assert_eq!(storage.get("torn").await.expect("get"), None);
+            storage
+                .put("c", b"3".to_vec())
+                .await
+                .expect("put after replay");
+        }
+        let storage = FileStorage::open(dir.path()).expect("reopen again");
+        assert_eq!(storage.get("b").await.expect("get"), Some(b"2".to_vec()));
+        assert_eq!(storage.get("c").await.expect("get"), Some(b"3".to_vec()));
+    }
+
+    /// Writes acknowledged since the last checkpoint live in the log (one
+    /// whole record per group) until the next one, reads see every
+    /// acknowledged write at once, and a reopen keeps them.
+    #[tokio::test]
+    async fn acknowledged_writes_are_in_the_log_until_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = FileStorage::open(dir.path()).expect("open");
+        for i in 0..20 {
+            storage
+                .put(&format!("k{i}"), vec![i as u8; 10])
+                .await
+                .expect("put");
+            assert_eq!(
+                storage.get(&format!("k{i}")).await.expect("get"),
+                Some(vec![i as u8; 10])
+            );
+        }
+        let bytes = std::fs::read(dir.path().join(WAL_FILE)).expect("wal");
+        let (records, valid) = super::super::wal::decode_log(&bytes);
+        assert_eq!(valid, bytes.len(), "every logged record is whole");
+        assert!(records.len() <= 20, "at most one record per group");
+        drop(storage);
+        let storage = FileStorage::open(dir.path()).expect("reopen");
+        assert_eq!(storage.get("k19").await.expect("get"), Some(vec![19u8; 10]));
+    }
+
+    #[test]
+    fn options() {
+        let parse =
+            |v: serde_json::Value| FileOptions::from_options(v.as_object().expect("object"));
+        assert_eq!(
+            parse(serde_json::json!({"path": "/x"})),
+            Ok(FileOptions::default())
+        );
+        assert_eq!(
+            parse(serde_json::json!({"cache_size": "64MiB"})).map(|o| o.cache_size),
+            Ok(64 << 20)
+        );
+        assert_eq!(
+            parse(serde_json::json!({"cache_size": 1048576})).map(|o| o.cache_size),
+            Ok(1 << 20)
+        );
+        assert!(parse(serde_json::json!({"cache_size": "big"})).is_err());
     }
 
     #[tokio::test]

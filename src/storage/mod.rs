@@ -9,6 +9,7 @@
 pub(crate) mod dynamodb;
 pub(crate) mod file;
 pub(crate) mod memory;
+pub(crate) mod wal;
 
 use async_trait::async_trait;
 
