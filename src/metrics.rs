@@ -107,7 +107,9 @@ pub(crate) fn aws_error(service: &'static str, operation: &'static str) {
 
 /// The standard methods' names as static strings.
 fn static_method(method: &str) -> Option<&'static str> {
-    const KNOWN: &[&str] = &["GET", "PUT", "POST", "DELETE", "LIST", "HEAD", "PATCH", "OPTIONS"];
+    const KNOWN: &[&str] = &[
+        "GET", "PUT", "POST", "DELETE", "LIST", "HEAD", "PATCH", "OPTIONS",
+    ];
     KNOWN.iter().copied().find(|m| *m == method)
 }
 
@@ -147,6 +149,17 @@ pub(crate) fn render() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn http_method_labels() {
+        assert_eq!(super::static_method("LIST"), Some("LIST"));
+        assert_eq!(super::static_method("BREW"), None);
+        super::http_request("BREW", 405, std::time::Duration::from_millis(1));
+        super::http_request("GET", 200, std::time::Duration::from_millis(1));
+        let text = super::render();
+        assert!(text.contains("method=\"BREW\""), "{text}");
+        assert!(text.contains("method=\"GET\""), "{text}");
+    }
+
     #[test]
     fn renders_counters() {
         super::aws_request("dynamodb", "GetItem");

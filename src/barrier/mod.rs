@@ -334,10 +334,7 @@ impl Barrier {
         let mut values = self.storage.get_many(&[key, GENERATION_KEY]).await?;
         let generation = values.pop().flatten().unwrap_or_default();
         self.observe_generation(generation.clone());
-        Ok(values
-            .pop()
-            .flatten()
-            .map(|raw| Sealed { raw, generation }))
+        Ok(values.pop().flatten().map(|raw| Sealed { raw, generation }))
     }
 
     /// Decrypts (and authenticates) `raw` as stored at `key`.

@@ -120,7 +120,10 @@ impl Core {
     pub(crate) async fn handle(&self, req: Request) -> LogicalResult {
         crate::barrier::GENERATION_SEEN
             // Boxed: a large future, moved by `scope` (bench/PROFILE.md).
-            .scope(std::cell::Cell::new(false), Box::pin(self.handle_fresh(req)))
+            .scope(
+                std::cell::Cell::new(false),
+                Box::pin(self.handle_fresh(req)),
+            )
             .await
     }
 

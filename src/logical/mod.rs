@@ -509,6 +509,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn request_ids_are_fresh_v4_uuids() {
+        let (a, b) = (request_id(), request_id());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let u = uuid::Uuid::parse_str(&id).unwrap();
+            assert_eq!(u.get_version_num(), 4);
+            assert_eq!(u.hyphenated().to_string(), id);
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration_str("30").unwrap(), 30);
         assert_eq!(parse_duration_str("30s").unwrap(), 30);

@@ -359,3 +359,34 @@ fn write_cache_stays_bounded() {
     let total: usize = m.records.iter().map(|(k, s)| s.size(k)).sum();
     assert_eq!(m.record_bytes, total);
 }
+
+#[tokio::test]
+async fn warm_reads_reuse_the_parsed_record_until_its_bytes_change() {
+    // A read keeps the record parsed; the next read of the same stored bytes
+    // reuses it (no decrypt, no parse), and a write by another instance
+    // (other bytes in storage) is seen by the very next read.
+    let v = view().await;
+    let (writer, reader) = (KvV2::new(), KvV2::new());
+    put(&writer, &v, "data/p", json!({"data":{"n":1}})).await;
+    let slot = Slot::new(&v, "meta/p");
+    for _ in 0..3 {
+        let out = body_of(get(&reader, &v, "data/p", json!({})).await);
+        assert_eq!(out["data"]["n"], 1);
+        assert_eq!(out["metadata"]["version"], 1);
+        assert!(matches!(
+            reader.cache.peek(&slot),
+            Some(Snapshot::Present {
+                body: Body::Record(_),
+                ..
+            })
+        ));
+    }
+    put(&writer, &v, "data/p", json!({"data":{"n":2}})).await;
+    let out = body_of(get(&reader, &v, "data/p", json!({})).await);
+    assert_eq!(out["data"]["n"], 2);
+    assert_eq!(out["metadata"]["version"], 2);
+    // The reader's own write starts from its cached record (version 3).
+    put(&reader, &v, "data/p", json!({"data":{"n":3}})).await;
+    let out = body_of(get(&writer, &v, "data/p", json!({})).await);
+    assert_eq!(out["metadata"]["version"], 3);
+}
