@@ -17,7 +17,7 @@
 //! caller still returns only once its own line is written (or failed), so
 //! fail-closed holds per request, while a loaded server makes one syscall
 //! for many entries instead of one per entry. The caller that will write a
-//! batch first yields to the runtime once: on a server with one core (a
+//! batch first yields to the runtime: on a server with one core (a
 //! pinned container, Lambda) no other request can run during a blocking
 //! write, so without that yield every batch would hold one line; with it,
 //! every request already runnable reaches its audit write and joins the
