@@ -1502,9 +1502,13 @@ mod tests {
         let mut cases: Vec<Vec<u8>> = vec![
             b"".to_vec(),
             b"secret/data/app".to_vec(),
-            "caf\u{e9} \u{1f600} long enough to span words".as_bytes().to_vec(),
+            "caf\u{e9} \u{1f600} long enough to span words"
+                .as_bytes()
+                .to_vec(),
         ];
-        for special in [0u8, 0x1f, b'"', b'\\', 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
+        for special in [
+            0u8, 0x1f, b'"', b'\\', 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']',
+        ] {
             for at in 0..19 {
                 let mut v = b"abcdefghijklmnopqrs".to_vec();
                 v[at] = special;

@@ -17,11 +17,11 @@
 //! caller still returns only once its own line is written (or failed), so
 //! fail-closed holds per request, while a loaded server makes one syscall
 //! for many entries instead of one per entry. The caller that will write a
-//! batch first yields to the runtime once: on a server with one core (a
+//! batch first yields to the runtime: on a server with one core (a
 //! pinned container, Lambda) no other request can run during a blocking
 //! write, so without that yield every batch would hold one line; with it,
 //! every request already runnable reaches its audit write and joins the
-//! batch (at 16 concurrent KV reads, batches of about a dozen lines).
+//! batch; it yields again (a few times at most) while lines keep joining.
 
 use std::collections::BTreeMap;
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -34,6 +34,9 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{AuditSink, SinkError};
+
+/// How many times a batch's writer yields while lines keep joining.
+const GATHER_ROUNDS: usize = 3;
 
 /// The largest batch buffer kept for reuse.
 const SPARE_MAX: usize = 1 << 20;
@@ -265,7 +268,17 @@ impl FileTarget {
                 // here (a timeout, a dropped connection), the guard hands
                 // the batch to a waiting caller.
                 let guard = Leading { group: g };
-                tokio::task::yield_now().await;
+                // Again while lines keep joining (a few rounds at most: the
+                // wait is the batch's latency).
+                let mut joined = lock().pending.len();
+                for _ in 0..GATHER_ROUNDS {
+                    tokio::task::yield_now().await;
+                    let now = lock().pending.len();
+                    if now == joined {
+                        break;
+                    }
+                    joined = now;
+                }
                 std::mem::forget(guard);
                 let (mut buf, batch) = {
                     let mut st = lock();
