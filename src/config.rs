@@ -625,7 +625,14 @@ mod tests {
         assert_eq!(ok(json!("512 KiB")), 512 << 10);
         assert_eq!(ok(json!("1GiB")), 1 << 30);
         assert_eq!(ok(json!("0")), 0);
-        for bad in [json!("lots"), json!("12 parsecs"), json!(-1), json!(true), json!(""), json!("99999999999999999999GiB")] {
+        for bad in [
+            json!("lots"),
+            json!("12 parsecs"),
+            json!(-1),
+            json!(true),
+            json!(""),
+            json!("99999999999999999999GiB"),
+        ] {
             assert!(byte_size("cache_size", &bad).is_err(), "{bad} accepted");
         }
     }
