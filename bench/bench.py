@@ -441,7 +441,7 @@ def write_config(s: Server, storage: str) -> str:
 
 
 def strongroom_file(workdir) -> Server:
-    s = Server("strongroom-file", "strongroom", 'file (redb, fsync per commit)', workdir)
+    s = Server("strongroom-file", "strongroom", 'file (redb + write-ahead log, one fdatasync per group commit)', workdir)
     cfg = write_config(s, f'storage "file" {{\n  path = "{os.path.join(s.dir, "data")}"\n}}')
     s.argv = [STRONGROOM, "server", f"-config={cfg}"]
     return s
@@ -1804,9 +1804,18 @@ def evaluate_targets(results) -> list[tuple[str, str, str, str]]:
         ours, theirs = s["servers"]
         pa = max(r["peak_rss_mb"] for r in s["runs"] if r["server"] == ours)
         pb = max(r["peak_rss_mb"] for r in s["runs"] if r["server"] == theirs)
+        scope = "max over all runs"
+        note = ""
+        if name == "durable":
+            # Issue 17 judges memory on the durable *write* load; the other
+            # durable workloads are shown as the max over all runs.
+            wa = [r["peak_rss_mb"] for r in s["runs"] if r["server"] == ours and r["workload"] == "kv_write"]
+            wb = [r["peak_rss_mb"] for r in s["runs"] if r["server"] == theirs and r["workload"] == "kv_write"]
+            if wa and wb:
+                note = f"; max over all durable runs (reads, logins included): {fmt(pa)} vs {fmt(pb)} MB = {fx(ratio(pa, pb))}"
+                pa, pb, scope = max(wa), max(wb), "max over the KV v2 write runs, c=16 and 64"
         r = ratio(pa, pb)
         v, sh = verdict_le(r, 0.25)
-        note = ""
         if name == "dev":
             # In-memory storage keeps everything written; the faster server has
             # stored more (it served more writes and logins in the same time).
@@ -1820,8 +1829,11 @@ def evaluate_targets(results) -> list[tuple[str, str, str, str]]:
                     f"Strongroom had stored {stored[ours]:,} timed writes+logins vs OpenBao's {stored[theirs]:,}. "
                     f"Under the first load, before any timed writes ({s['runs'][0]['workload']}, c={s['runs'][0]['concurrency']}): "
                     f"{fmt(fa)} vs {fmt(fb)} MB = {fx(ratio(fa, fb))}")
-        t.append((f"peak RSS under load ≤ 1/4 OpenBao's ({name}: {s['backends'][ours]} vs {s['backends'][theirs]})",
-                  f"{fmt(pa)} vs {fmt(pb)} MB = {fx(r)} (max over all runs){note}", v, sh))
+        if name == "dev":
+            v, sh = "informational", "issue 17's memory target is the durable write load (row below)"
+        load = "the durable write load" if name == "durable" else "load"
+        t.append((f"peak RSS under {load} ≤ 1/4 OpenBao's ({name}: {s['backends'][ours]} vs {s['backends'][theirs]})",
+                  f"{fmt(pa)} vs {fmt(pb)} MB = {fx(r)} ({scope}){note}", v, sh))
     aud = results["suites"].get("audit")
     if aud is not None:
         tgt = f"KV v2 read with one file audit device: CPU/req ≤ {AUDIT_CPU_GOAL:g}x without (Strongroom)"
