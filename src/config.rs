@@ -166,6 +166,9 @@ pub(crate) struct ServerConfig {
     /// (`disable_api_audit_creation = true`, or OpenBao's
     /// `unsafe_allow_api_audit_creation = false`).
     pub(crate) audit: crate::core::audit::AuditConfig,
+    /// `kv_write_cache_size`, bytes: the bound of each KV v2 mount's write
+    /// cache (default 64 MiB; 0 turns it off).
+    pub(crate) kv_write_cache_size: Option<u64>,
     /// Non-fatal problems (unknown keys), printed at startup.
     pub(crate) warnings: Vec<String>,
 }
@@ -270,6 +273,7 @@ impl ServerConfig {
         self.log_format = other.log_format.or(self.log_format.take());
         self.default_lease_ttl = other.default_lease_ttl.or(self.default_lease_ttl);
         self.max_lease_ttl = other.max_lease_ttl.or(self.max_lease_ttl);
+        self.kv_write_cache_size = other.kv_write_cache_size.or(self.kv_write_cache_size);
         self.disable_mlock |= other.disable_mlock;
         self.ui |= other.ui;
         self.disable_unauthed_rekey_endpoints |= other.disable_unauthed_rekey_endpoints;
@@ -318,6 +322,9 @@ impl ServerConfig {
                 "cluster_addr" => cfg.cluster_addr = Some(string(key, value).map_err(invalid)?),
                 "log_level" => cfg.log_level = Some(string(key, value).map_err(invalid)?),
                 "log_format" => cfg.log_format = Some(string(key, value).map_err(invalid)?),
+                "kv_write_cache_size" => {
+                    cfg.kv_write_cache_size = Some(byte_size(key, value).map_err(invalid)?)
+                }
                 "disable_mlock" => {
                     cfg.disable_mlock =
                         as_bool(value).ok_or_else(|| invalid(format!("{key} must be a boolean")))?
@@ -611,6 +618,21 @@ fn forwarded_for(st: &Stanza) -> Result<Option<ForwardedFor>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kv_write_cache_size() {
+        let p = Path::new("t.hcl");
+        let cfg = ServerConfig::parse(p, "kv_write_cache_size = \"8MiB\"\n").expect("parses");
+        assert_eq!(cfg.kv_write_cache_size, Some(8 << 20));
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let err = ServerConfig::parse(p, "kv_write_cache_size = \"huge\"\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("kv_write_cache_size must be a size"),
+            "{err}"
+        );
+        assert_eq!(ServerConfig::default().kv_write_cache_size, None);
+    }
 
     #[test]
     fn byte_sizes() {

@@ -111,6 +111,11 @@ pub(crate) async fn build_node(
         .ok_or("the configuration has no storage stanza")?;
     let system_ttls =
         crate::core::tune::SystemTtls::from_config(config.default_lease_ttl, config.max_lease_ttl)?;
+    if let Some(bytes) = config.kv_write_cache_size {
+        crate::engines::kv2::set_write_cache_max_bytes(
+            usize::try_from(bytes).unwrap_or(usize::MAX),
+        );
+    }
     let built = build_storage(stanza, can_lead).await?;
     let seal = build_seal(config.seal.as_ref()).await?;
     let ha = built.ha.map(|cfg| {

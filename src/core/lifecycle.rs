@@ -205,7 +205,11 @@ impl Core {
         // OpenBao's dev server makes its given root token through
         // `auth/token/create`, so it (and every audit entry of it) is named
         // `token`; a root token from init is `root`.
-        let display_name = if params.root_token.is_some() { "token" } else { "root" };
+        let display_name = if params.root_token.is_some() {
+            "token"
+        } else {
+            "root"
+        };
         let (root_token, _) = state
             .tokens
             .create(crate::core::tokens::NewToken {

@@ -4,6 +4,7 @@
 //! "Write cache" in the module doc of [`super`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use serde::de::DeserializeOwned;
@@ -15,8 +16,24 @@ use crate::storage::Condition;
 
 /// Most secret records the write cache holds per engine instance.
 pub(super) const CACHE_MAX_ENTRIES: usize = 1024;
-/// Most bytes (ciphertext plus plaintext, estimated) the write cache holds.
+/// Default for the most bytes (ciphertext plus plaintext, estimated) the
+/// write cache holds per KV v2 mount; the server config's
+/// `kv_write_cache_size` replaces it (see [`set_max_bytes`]).
 pub(super) const CACHE_MAX_BYTES: usize = 64 << 20;
+
+/// The byte bound in force: one process-wide setting, read on every insert
+/// (a relaxed atomic load), written once at startup from the config.
+static MAX_BYTES: AtomicUsize = AtomicUsize::new(CACHE_MAX_BYTES);
+
+/// Sets the byte bound of every KV v2 write cache (`kv_write_cache_size`);
+/// 0 turns the cache off (every write then reads its record first).
+pub(crate) fn set_max_bytes(bytes: usize) {
+    MAX_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+fn max_bytes() -> usize {
+    MAX_BYTES.load(Ordering::Relaxed)
+}
 /// Most mount configs the write cache holds (an engine serves one mount).
 pub(super) const CACHE_MAX_CONFIGS: usize = 16;
 
@@ -181,10 +198,11 @@ impl WriteCache {
             m.record_bytes = m.record_bytes.saturating_sub(old.size(&slot.key));
         }
         let size = snap.size(&slot.key);
-        if size > CACHE_MAX_BYTES / 16 {
-            return; // too big to be worth the memory
+        let max_bytes = max_bytes();
+        if size > max_bytes / 16 {
+            return; // too big to be worth the memory (or the cache is off)
         }
-        while m.records.len() >= CACHE_MAX_ENTRIES || m.record_bytes + size > CACHE_MAX_BYTES {
+        while m.records.len() >= CACHE_MAX_ENTRIES || m.record_bytes + size > max_bytes {
             let Some(victim) = m.records.keys().next().cloned() else {
                 break;
             };

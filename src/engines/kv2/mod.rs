@@ -77,6 +77,7 @@
 //! read-modify-write in [`store`], the [`cache`] and the [`record`] model.
 
 mod cache;
+pub(crate) use cache::set_max_bytes as set_write_cache_max_bytes;
 mod config;
 mod data;
 mod metadata;
