@@ -11,6 +11,7 @@
 //! one atomic load per request.
 
 pub(crate) mod format;
+pub(crate) mod json;
 pub(crate) mod sink;
 pub(crate) mod table;
 
