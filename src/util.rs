@@ -3,16 +3,6 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Formats a time the way Vault's JSON does (RFC 3339, UTC, sub-second digits).
-/// `a` followed by `b`, in one allocation of the exact size. For the
-/// per-request keys and paths: `format!` costs several times more
-/// (bench/PROFILE.md).
-pub(crate) fn concat(a: &str, b: &str) -> String {
-    let mut s = String::with_capacity(a.len() + b.len());
-    s.push_str(a);
-    s.push_str(b);
-    s
-}
-
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }

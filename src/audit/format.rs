@@ -814,7 +814,7 @@ pub(crate) fn render_line_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::json::{itoa_buf, needs_escape, rfc3339_at};
+    use crate::audit::json::{needs_escape, rfc3339_at};
     use serde_json::json;
 
     /// `v` as the writer renders it with `walk`, parsed back.
@@ -903,8 +903,11 @@ mod tests {
             json_str(&mut out, s);
             assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
         }
-        for n in [0u64, 7, 10, 12345, u64::MAX] {
-            assert_eq!(itoa_buf(n).as_bytes(), n.to_string().as_bytes());
+        for ip in ["0.0.0.0", "127.0.0.5", "10.200.3.255", "::1", "fe80::1"] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            ip_str(&mut out, ip);
+            assert_eq!(out, serde_json::to_vec(&ip.to_string()).unwrap(), "{ip}");
         }
     }
 

@@ -49,29 +49,17 @@ pub(super) fn rfc3339_at(secs: u64, nanos: u32) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` of Unix second `secs` (UTC).
+/// `YYYY-MM-DDTHH:MM:SS` of Unix second `secs` (UTC). Runs once a second
+/// per thread (see [`rfc3339_at`]), so chrono's formatter costs nothing.
 pub(super) fn calendar(secs: u64) -> [u8; 19] {
-    use chrono::{Datelike, Timelike};
     let t = i64::try_from(secs)
         .ok()
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
         .unwrap_or_default();
-    let mut out = [0u8; 19];
-    let mut put = |at: usize, v: u32, width: usize| {
-        let mut v = v;
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, t.year().clamp(0, 9999) as u32, 4);
-    put(5, t.month(), 2);
-    put(8, t.day(), 2);
-    put(11, t.hour(), 2);
-    put(14, t.minute(), 2);
-    put(17, t.second(), 2);
-    for (i, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
-        out[i] = c;
+    let text = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mut out = *b"1970-01-01T00:00:00";
+    if text.len() == out.len() {
+        out.copy_from_slice(text.as_bytes());
     }
     out
 }
@@ -129,7 +117,7 @@ pub(super) fn ip_str(out: &mut Vec<u8>, ip: std::net::IpAddr) {
                 if i > 0 {
                     out.push(b'.');
                 }
-                out.extend_from_slice(itoa_buf(u64::from(octet)).as_bytes());
+                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
             }
             out.push(b'"');
         }
@@ -191,44 +179,18 @@ impl<'o> Obj<'o> {
     }
 
     pub(super) fn num(&mut self, k: &'static str, v: u64) {
-        let d = itoa_buf(v);
-        self.key(k).extend_from_slice(d.as_bytes());
+        self.key(k)
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
     pub(super) fn num_dyn(&mut self, k: &str, v: u64) {
-        let d = itoa_buf(v);
-        self.key_dyn(k).extend_from_slice(d.as_bytes());
+        self.key_dyn(k)
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
     pub(super) fn close(self) {
         self.out.push(b'}');
     }
-}
-
-/// Decimal digits of `v`.
-pub(super) struct Digits {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Digits {
-    pub(super) fn as_bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-}
-
-pub(super) fn itoa_buf(mut v: u64) -> Digits {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    Digits { buf, start: i }
 }
 
 pub(super) fn str_array(out: &mut Vec<u8>, items: &[String]) {

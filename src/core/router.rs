@@ -38,7 +38,7 @@ impl Router {
         let probe = if path.ends_with('/') {
             path
         } else {
-            with_slash = crate::util::concat(path, "/");
+            with_slash = [path, "/"].concat();
             &with_slash
         };
         self.routes

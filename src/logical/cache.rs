@@ -63,17 +63,7 @@ impl<T> GenerationCache<T> {
     where
         E: From<BarrierError>,
     {
-        let current = view.current_generation().await?;
-        if let Some(hit) = self.lookup(key, &current) {
-            return Ok(Some(hit));
-        }
-        let Some(read) = view.get_versioned(key).await? else {
-            self.remove(key);
-            return Ok(None);
-        };
-        let value = Arc::new(parse(&read.plaintext)?);
-        self.store(key, read.generation, value.clone());
-        Ok(Some(value))
+        self.load(view, key, parse, None).await
     }
 
     /// Like [`get_or_load`](Self::get_or_load) for a record that has a
@@ -91,16 +81,39 @@ impl<T> GenerationCache<T> {
         E: From<BarrierError>,
         T: Default,
     {
+        let value = self.load(view, key, parse, Some(T::default)).await?;
+        Ok(value.unwrap_or_else(|| Arc::new(T::default())))
+    }
+
+    /// The one load path: a hit at the current generation, else one read
+    /// (value and generation together), parsed and cached. An absent record
+    /// is cached as `absent()` under the generation read before the lookup
+    /// when `absent` is given, else forgotten and `None`.
+    async fn load<E>(
+        &self,
+        view: &StorageView,
+        key: &str,
+        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+        absent: Option<fn() -> T>,
+    ) -> Result<Option<Arc<T>>, E>
+    where
+        E: From<BarrierError>,
+    {
         let current = view.current_generation().await?;
         if let Some(hit) = self.lookup(key, &current) {
-            return Ok(hit);
+            return Ok(Some(hit));
         }
-        let (generation, value) = match view.get_versioned(key).await? {
-            Some(read) => (read.generation, Arc::new(parse(&read.plaintext)?)),
-            None => (current, Arc::new(T::default())),
+        let (generation, value) = match (view.get_versioned(key).await?, absent) {
+            (Some(read), _) => (read.generation, parse(&read.plaintext)?),
+            (None, Some(make)) => (current, make()),
+            (None, None) => {
+                self.remove(key);
+                return Ok(None);
+            }
         };
+        let value = Arc::new(value);
         self.store(key, generation, value.clone());
-        Ok(value)
+        Ok(Some(value))
     }
 
     fn lookup(&self, key: &str, generation: &[u8]) -> Option<Arc<T>> {

@@ -22,7 +22,7 @@ impl StorageView {
     }
 
     fn full(&self, key: &str) -> String {
-        crate::util::concat(&self.prefix, key)
+        [self.prefix.as_str(), key].concat()
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {

@@ -116,7 +116,7 @@ pub(super) struct Slot {
 impl Slot {
     pub(super) fn new(view: &StorageView, key: &str) -> Self {
         Self {
-            key: crate::util::concat(view.prefix(), key),
+            key: [view.prefix(), key].concat(),
             config: key == CONFIG_KEY,
         }
     }

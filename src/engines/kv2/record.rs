@@ -161,7 +161,7 @@ pub(super) fn custom_json(custom: &BTreeMap<String, String>) -> Value {
 pub(super) use crate::util::go_duration;
 
 pub(super) fn meta_key(path: &str) -> String {
-    crate::util::concat(META_PREFIX, path)
+    [META_PREFIX, path].concat()
 }
 
 pub(super) fn version_key(path: &str, version: u64) -> String {
